@@ -1,0 +1,42 @@
+# advtrain: the two commands of the README, and the checks CI runs.
+R ?= R
+RSCRIPT ?= Rscript
+PKG := advtrain
+VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
+
+.PHONY: demo test deps-demo deps-test install document check strict-build clean
+
+demo: deps-demo install
+	$(RSCRIPT) inst/scripts/demo.R
+
+test: deps-test install
+	$(RSCRIPT) tools/run-tests.R
+
+deps-demo:
+	@bash tools/deps.sh demo
+
+deps-test:
+	@bash tools/deps.sh test
+
+install:
+	@$(R) CMD INSTALL --preclean --no-multiarch . > .install.log 2>&1 || (cat .install.log; exit 1)
+	@rm -f src/*.o src/*.so
+	@echo "installed $(PKG) $(VERSION)"
+
+document:
+	$(RSCRIPT) -e 'roxygen2::roxygenise()'
+	@rm -f src/*.o src/*.so
+
+# R CMD check --as-cran on the built tarball; fails on any ERROR, WARNING or NOTE other
+# than the new-submission one.
+check: deps-test
+	@bash tools/deps.sh check
+	@bash tools/check.sh
+
+# Compiles the C code with -Wall -Wextra -pedantic and fails on any warning; then
+# builds without OpenMP into a temporary library to show that works too.
+strict-build:
+	@bash tools/strict-build.sh
+
+clean:
+	rm -rf src/*.o src/*.so $(PKG)_*.tar.gz $(PKG).Rcheck check .install.log

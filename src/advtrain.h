@@ -1,0 +1,61 @@
+/* Shared declarations of the advtrain C backend.
+ *
+ * Every .Call entry point unpacks its SEXP arguments and hands raw pointers to a
+ * kernel that never sees a SEXP. Arguments are checked in R before they get here.
+ */
+#ifndef ADVTRAIN_H
+#define ADVTRAIN_H
+
+#ifndef USE_FC_LEN_T
+#define USE_FC_LEN_T
+#endif
+#include <R.h>
+#include <Rinternals.h>
+#include <R_ext/BLAS.h>
+#include <R_ext/Lapack.h>
+#include <math.h>
+#include <stddef.h>
+#ifndef FCONE
+#define FCONE
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* sqrt(2 / pi) = E|Z| for Z ~ N(0, 1) */
+#define ADV_C0 0.79788456080286535588
+
+enum adv_norm { ADV_L2 = 1, ADV_LINF = 2 };
+
+static inline double adv_sign(double v) { return (v > 0) - (v < 0); }
+
+/* blas.c: thin wrappers; column-major, no transposition flags leak out */
+void adv_gemv(int trans, int m, int n, double alpha, const double *a, const double *x,
+              double beta, double *y);
+void adv_gemm(int ta, int tb, int m, int n, int k, double alpha, const double *a,
+              int lda, const double *b, int ldb, double beta, double *c, int ldc);
+int adv_syevr(int n, const double *a, double *values, double *vectors);
+double adv_nrm2(int n, const double *x);
+double adv_dot(int n, const double *x, const double *y);
+
+/* linear.c: the one attack / loss / gradient kernel of the linear model */
+double lin_attack_shift(double r, const double *theta, int d, double tnorm2, double tnorm1,
+                        int norm, double eps, double xi);
+void lin_attack_row(double r, const double *theta, int d, double tnorm2, int norm,
+                    double eps, double xi, double *a);
+double lin_loss_grad(const double *x, const double *y, const double *theta, int n, int d,
+                     int norm, double eps, double xi, double *grad, double *work);
+
+/* risk.c */
+double risk_surrogate(double q, const double *theta, int d, int norm, double eps,
+                      double xi, int *ier);
+
+/* optimum.c helper shared with lasso-type solvers */
+double adv_brent_root(double (*f)(double, void *), void *info, double a, double b,
+                      double fa, double fb, double tol, int maxit, int *status);
+
+/* threads */
+int adv_nthreads(SEXP threads);
+
+#endif

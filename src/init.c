@@ -1,0 +1,29 @@
+/* Registration of the .Call entry points; dynamic lookup is switched off. */
+#include "advtrain.h"
+#include <R_ext/Rdynload.h>
+
+SEXP C_risk_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_optimum_l2(SEXP, SEXP, SEXP, SEXP);
+SEXP C_optimum_linf(SEXP, SEXP, SEXP, SEXP);
+SEXP C_linear_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_linear_loss(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_threads_info(void);
+
+/* the detour through void (*)(void) is the sanctioned generic function pointer */
+/* Registered without the C_ prefix: useDynLib(.fixes = "C_") puts it back in R. */
+#define CALLDEF(name, n) {#name, (DL_FUNC)(void (*)(void))&C_##name, n}
+
+static const R_CallMethodDef call_methods[] = {
+    CALLDEF(risk_surrogate, 5),
+    CALLDEF(optimum_l2, 4),
+    CALLDEF(optimum_linf, 4),
+    CALLDEF(linear_attack, 6),
+    CALLDEF(linear_loss, 7),
+    CALLDEF(threads_info, 0),
+    {NULL, NULL, 0}};
+
+void R_init_advtrain(DllInfo *dll) {
+  R_registerRoutines(dll, NULL, call_methods, NULL, NULL);
+  R_useDynamicSymbols(dll, FALSE);
+  R_forceSymbols(dll, TRUE);
+}

@@ -1,0 +1,4 @@
+library(testthat)
+library(advtrain)
+
+test_check("advtrain")

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Installs what advtrain needs on a Debian machine with R from Debian, as root.
+# Debian's prebuilt r-cran-* packages first; CRAN for anything Debian lacks.
+# Idempotent: packages already present are not touched, so a second run is quick.
+# Usage: tools/deps.sh [demo|test|check]
+set -euo pipefail
+what=${1:-test}
+
+debs="r-base-dev r-cran-cli r-cran-rlang r-cran-testthat r-cran-withr r-cran-roxygen2"
+debs="$debs r-cran-future r-cran-future.apply r-cran-progressr r-cran-glmnet r-cran-matrix"
+debs="$debs r-cran-knitr r-cran-rmarkdown pandoc qpdf"
+case "$what" in
+  demo) debs="$debs dataset-fashion-mnist" ;;
+  check) debs="$debs tidy" ;;
+esac
+
+missing=""
+for p in $debs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: missing Debian packages:$missing (run as root to install)" >&2
+  else
+    echo "deps: installing$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || true
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null || true
+  fi
+fi
+
+# Anything still missing comes from CRAN.
+Rscript -e '
+need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "future", "future.apply",
+          "progressr", "glmnet", "Matrix", "knitr", "rmarkdown")
+miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
+if (length(miss)) {
+  message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
+  install.packages(miss, repos = "https://cloud.r-project.org")
+}'
