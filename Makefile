@@ -4,7 +4,8 @@ RSCRIPT ?= Rscript
 PKG := advtrain
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 
-.PHONY: demo test deps-demo deps-test install document check strict-build clean
+.PHONY: demo test deps-demo deps-test install document check strict-build clean \
+	check-asan valgrind check-gctorture
 
 demo: deps-demo install
 	$(RSCRIPT) inst/scripts/demo.R
@@ -37,6 +38,18 @@ check: deps-test
 # builds without OpenMP into a temporary library to show that works too.
 strict-build:
 	@bash tools/strict-build.sh
+
+# The whole test suite with AddressSanitizer + UBSan (FILTER=regex for a subset).
+check-asan: deps-test
+	@bash tools/check-asan.sh $(FILTER)
+
+# The test suite under valgrind memcheck (slow; FILTER=regex for a subset).
+valgrind: deps-test install
+	@bash tools/valgrind.sh $(FILTER)
+
+# Every .Call entry point under gctorture(TRUE), to catch PROTECT mistakes.
+check-gctorture: deps-test install
+	ADVTRAIN_GCTORTURE=true $(RSCRIPT) tools/run-tests.R entrypoints
 
 clean:
 	rm -rf src/*.o src/*.so $(PKG)_*.tar.gz $(PKG).Rcheck check .install.log

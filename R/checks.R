@@ -3,8 +3,10 @@
 # argument and what was given.
 
 abort_arg <- function(msg, arg, call, .envir = parent.frame()) {
-  cli::cli_abort(msg, call = call, class = "advtrain_error_argument",
-                 .envir = .envir)
+  # format once with cli, then signal through rlang: cli_abort() would format lazily
+  # at several times the cost, which matters for code that catches many errors.
+  rlang::abort(cli::format_inline(msg, .envir = .envir), call = call,
+               class = "advtrain_error_argument")
 }
 
 # A short description of a value, for messages: "-1", "NA", "a character vector", ...
@@ -57,7 +59,9 @@ check_numeric <- function(x, len = NULL, min = -Inf, what = "a numeric vector",
     pos <- which(x < min)[1]
     abort_arg("{.arg {arg}} must be {what}; element {pos} is {format(x[pos])}.", arg, call)
   }
-  storage.mode(x) <- "double"
+  nm <- names(x)
+  x <- as.double(x) # drops dim: a 1 x d matrix is read as a vector
+  names(x) <- nm
   x
 }
 
@@ -83,8 +87,12 @@ check_count <- function(x, min = 1, max = .Machine$integer.max,
                         arg = rlang::caller_arg(x), call = rlang::caller_env()) {
   force(arg)
   if (!is_plain_numeric(x) || length(x) != 1 || is.na(x) || !is.finite(x) ||
-      x != round(x) || x < min || x > max) {
+      x != round(x) || x < min) {
     abort_arg("{.arg {arg}} must be a whole number of at least {min}, not {describe(x)}.",
+              arg, call)
+  }
+  if (x > max) {
+    abort_arg("{.arg {arg}} must be at most {format(max, scientific = FALSE)}, not {format(x, scientific = FALSE)}.",
               arg, call)
   }
   as.integer(x)

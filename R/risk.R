@@ -47,7 +47,13 @@ adv_risk <- function(theta, theta0, eps, Sigma = NULL, sigma2 = 1,
   sigma2 <- check_number(sigma2, min = 0)
   norm <- check_choice(norm, c("l2", "linf"))
   xi <- check_number(xi, min = 0)
-  risk_linear(theta, list(theta0 = theta0, Sigma = Sigma, sigma2 = sigma2), eps, norm, xi)
+  out <- risk_linear(theta, list(theta0 = theta0, Sigma = Sigma, sigma2 = sigma2), eps,
+                     norm, xi)
+  if (any(!is.finite(out))) {
+    cli::cli_abort(c("The risk overflows double precision at {.arg eps} = {eps[!is.finite(out)][1]}.",
+                     i = "Use smaller values of {.arg eps}, {.arg theta} or {.arg Sigma}."))
+  }
+  out
 }
 
 # The variance of the residual x'theta - y under the model: ||theta - theta0||^2_Sigma

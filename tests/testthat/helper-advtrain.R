@@ -23,3 +23,17 @@ num_grad <- function(f, x, h = 1e-6) {
 }
 
 c0 <- sqrt(2 / pi)
+
+# Runs expr under an elapsed-time limit of `limit` seconds (the limit is checked by
+# R_CheckUserInterrupt, exactly where a Ctrl-C would be noticed) and returns how long it
+# took to give control back and the message it stopped with.
+interrupt_after <- function(expr, limit = 0.5) {
+  t0 <- proc.time()[["elapsed"]]
+  msg <- tryCatch({
+    setTimeLimit(elapsed = limit, transient = TRUE)
+    force(expr)
+    "finished"
+  }, error = function(e) conditionMessage(e))
+  setTimeLimit(elapsed = Inf)
+  list(seconds = proc.time()[["elapsed"]] - t0, message = msg)
+}

@@ -1,0 +1,26 @@
+test_that("every registered .Call entry point has a smoke call", {
+  routines <- getDLLRegisteredRoutines("advtrain")$.Call
+  expect_setequal(names(routines), names(entry_args()))
+})
+
+test_that("each entry point returns finite numbers", {
+  args <- entry_args()
+  for (nm in names(args)) {
+    out <- unlist(call_entry(nm, args[[nm]]))
+    expect_true(is.numeric(out) && length(out) > 0 && all(is.finite(out[!is.na(out)])),
+                label = nm)
+  }
+})
+
+test_that("entry points survive gctorture (PROTECT mistakes)", {
+  skip_if_not(identical(Sys.getenv("ADVTRAIN_GCTORTURE"), "true"),
+              "set ADVTRAIN_GCTORTURE=true (make check-gctorture)")
+  args <- entry_args()
+  for (nm in names(args)) {
+    ref <- call_entry(nm, args[[nm]])
+    gctorture(TRUE)
+    out <- call_entry(nm, args[[nm]])
+    gctorture(FALSE)
+    expect_identical(out, ref, label = nm)
+  }
+})
