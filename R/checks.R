@@ -156,11 +156,12 @@ check_matrix <- function(x, nrow = NULL, ncol = NULL, min_rows = 1,
   x
 }
 
-# A d x d symmetric positive-definite covariance matrix; NULL means the identity.
+# A d x d symmetric positive-definite covariance matrix. NULL means the identity and
+# stays NULL (no d x d matrix is made for it): use sigma_times() and sigma_full().
 check_sigma <- function(Sigma, d, arg = rlang::caller_arg(Sigma),
                         call = rlang::caller_env()) {
   force(arg)
-  if (is.null(Sigma)) return(diag(d))
+  if (is.null(Sigma)) return(NULL)
   if (is_plain_numeric(Sigma) && is.null(dim(Sigma)) && d == 1 && length(Sigma) == 1) {
     Sigma <- matrix(Sigma, 1, 1)
   }
@@ -182,7 +183,7 @@ check_sigma <- function(Sigma, d, arg = rlang::caller_arg(Sigma),
 }
 
 # The list(theta0, Sigma, sigma2) of a data-generating model, or a simulate_linear()
-# result; returns the checked list with Sigma filled in.
+# result; returns the checked list (Sigma NULL for the identity).
 check_truth <- function(truth, d = NULL, arg = rlang::caller_arg(truth),
                         call = rlang::caller_env()) {
   force(arg)
@@ -196,4 +197,14 @@ check_truth <- function(truth, d = NULL, arg = rlang::caller_arg(truth),
   sigma2 <- check_number(sigma2, min = 0, arg = paste0(arg, "$sigma2"), call = call)
   Sigma <- check_sigma(truth$Sigma, length(theta0), arg = paste0(arg, "$Sigma"), call = call)
   list(theta0 = theta0, Sigma = Sigma, sigma2 = sigma2)
+}
+
+# Sigma %*% v for a checked Sigma (NULL is the identity).
+sigma_times <- function(Sigma, v) {
+  if (is.null(Sigma)) v else drop(Sigma %*% v)
+}
+
+# The d x d matrix of a checked Sigma.
+sigma_full <- function(Sigma, d) {
+  if (is.null(Sigma)) diag(d) else Sigma
 }

@@ -52,10 +52,11 @@ adv_optimum <- function(theta0, eps, Sigma = NULL, sigma2 = 1, norm = c("l2", "l
   sigma2 <- check_number(sigma2, min = 0, strict = TRUE)
   norm <- check_choice(norm, c("l2", "linf"))
   eps <- as.vector(eps)
+  S <- sigma_full(Sigma, length(theta0))
   res <- if (norm == "l2") {
-    .Call(C_optimum_l2, Sigma, theta0, sigma2, eps)
+    .Call(C_optimum_l2, S, theta0, sigma2, eps)
   } else {
-    .Call(C_optimum_linf, Sigma, theta0, sigma2, eps)
+    .Call(C_optimum_linf, S, theta0, sigma2, eps)
   }
   if (any(res$status != 0L)) {
     cli::cli_warn("The root search for theta* did not converge for {.arg eps} = {eps[res$status != 0L][1]}; the result there may be inaccurate.")
@@ -67,7 +68,7 @@ adv_optimum <- function(theta0, eps, Sigma = NULL, sigma2 = 1, norm = c("l2", "l
   if (norm == "l2") out$kappa <- res$kappa else out$lambda <- res$lambda
   out$eps_c <- res$eps_c
   out$norm <- norm
-  out$v2 <- sum(theta0 * (Sigma %*% theta0)) + sigma2
+  out$v2 <- sum(theta0 * sigma_times(Sigma, theta0)) + sigma2
   out$truth <- list(theta0 = theta0, Sigma = Sigma, sigma2 = sigma2)
   structure(out, class = "adv_optimum")
 }

@@ -60,7 +60,7 @@ adv_risk <- function(theta, theta0, eps, Sigma = NULL, sigma2 = 1,
 # + sigma^2.
 risk_q <- function(theta, truth) {
   dev <- theta - truth$theta0
-  drop(crossprod(dev, truth$Sigma %*% dev)) + truth$sigma2
+  sum(dev * sigma_times(truth$Sigma, dev)) + truth$sigma2
 }
 
 # Risk of an already checked theta under a checked truth (shared with the fitters).

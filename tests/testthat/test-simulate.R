@@ -13,3 +13,11 @@ test_that("simulate_linear is reproducible and follows the model", {
   expect_equal(a$truth, list(theta0 = c(1, -1, 2), Sigma = Sigma, sigma2 = 0.5))
   expect_snapshot(print(a))
 })
+
+test_that("the identity covariance is kept implicit", {
+  set.seed(42)
+  sim <- simulate_linear(10, rep(1, 5000))
+  expect_null(sim$truth$Sigma)
+  expect_equal(adv_risk(rep(0.5, 5000), rep(1, 5000), 0),
+               adv_risk(rep(0.5, 5), rep(1, 5), 0, sigma2 = 1 + 0.25 * 4995))
+})
