@@ -52,12 +52,7 @@ adv_optimum <- function(theta0, eps, Sigma = NULL, sigma2 = 1, norm = c("l2", "l
   sigma2 <- check_number(sigma2, min = 0, strict = TRUE)
   norm <- check_choice(norm, c("l2", "linf"))
   eps <- as.vector(eps)
-  S <- sigma_full(Sigma, length(theta0))
-  res <- if (norm == "l2") {
-    .Call(C_optimum_l2, S, theta0, sigma2, eps)
-  } else {
-    .Call(C_optimum_linf, S, theta0, sigma2, eps)
-  }
+  res <- optimum_solve(theta0, eps, Sigma, sigma2, norm)
   if (any(res$status != 0L)) {
     cli::cli_warn("The root search for theta* did not converge for {.arg eps} = {eps[res$status != 0L][1]}; the result there may be inaccurate.")
   }
@@ -117,4 +112,33 @@ plot.adv_optimum <- function(x, ...) {
                               expression(R(theta^"*", 0)),
                               expression(epsilon[c])))
   invisible(x)
+}
+
+# theta*(eps) in C. With a diagonal Sigma (or the identity, Sigma = NULL) a coordinate
+# where theta0 is zero stays zero in theta* for both norms (theta(kappa) scales each
+# coordinate; the Linf path soft-thresholds each one) and adds nothing to q or to the
+# norms, so only the support of theta0 goes to C: the paper's sparse high-dimensional
+# settings then need no d x d eigendecomposition.
+optimum_solve <- function(theta0, eps, Sigma, sigma2, norm) {
+  d <- length(theta0)
+  diagonal <- is.null(Sigma) || all(Sigma[upper.tri(Sigma)] == 0)
+  keep <- if (diagonal) which(theta0 != 0) else seq_len(d)
+  m <- length(eps)
+  if (!length(keep)) { # theta0 = 0: nothing to estimate
+    return(list(theta = matrix(0, d, m), risk = rep(sigma2, m), std_risk = rep(sigma2, m),
+                kappa = ifelse(eps == 0, 0, NA_real_), lambda = ifelse(eps == 0, 0, NA_real_),
+                status = integer(m), eps_c = 0))
+  }
+  S <- if (is.null(Sigma)) diag(length(keep)) else Sigma[keep, keep, drop = FALSE]
+  res <- if (norm == "l2") {
+    .Call(C_optimum_l2, S, theta0[keep], sigma2, eps)
+  } else {
+    .Call(C_optimum_linf, S, theta0[keep], sigma2, eps)
+  }
+  if (length(keep) < d) {
+    theta <- matrix(0, d, m)
+    theta[keep, ] <- res$theta
+    res$theta <- theta
+  }
+  res
 }

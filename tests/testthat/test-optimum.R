@@ -172,3 +172,27 @@ test_that("adv_optimum methods: print, as.data.frame, coef, plot", {
   optl <- adv_optimum(rep(1, 10), c(0, 0.2), norm = "linf")
   expect_snapshot(print(optl))
 })
+
+test_that("a diagonal Sigma gives the same optimum with or without the zero coordinates", {
+  set.seed(27)
+  theta0 <- c(rnorm(4), rep(0, 6))
+  S <- diag(runif(10, 0.5, 2))
+  for (norm in c("l2", "linf")) {
+    full <- adv_optimum(theta0, c(0, 0.1, 0.4, 3), S, 1.2, norm = norm)
+    # the reduced problem by hand
+    red <- adv_optimum(theta0[1:4], c(0, 0.1, 0.4, 3), S[1:4, 1:4], 1.2, norm = norm)
+    expect_equal(full$risk, red$risk, tolerance = 1e-14)
+    expect_equal(unname(full$theta[1:4, ]), unname(red$theta), tolerance = 1e-14)
+    expect_true(all(full$theta[5:10, ] == 0))
+    expect_equal(full$eps_c, red$eps_c)
+    # and the risk reported is eq. (5) / (9) of the full theta*
+    expect_equal(full$risk[3], adv_risk(full$theta[, 3], theta0, 0.4, S, 1.2, norm = norm),
+                 tolerance = 1e-13)
+  }
+  zero <- adv_optimum(rep(0, 3), c(0, 0.5))
+  expect_equal(zero$risk, c(1, 1))
+  expect_true(all(zero$theta == 0))
+  # d = 5000 with ten non-zero coefficients is immediate
+  big <- adv_optimum(c(rep(1, 10), rep(0, 4990)), 0.5)
+  expect_equal(big$risk, 5.38521, tolerance = 1e-6)
+})
