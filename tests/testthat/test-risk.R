@@ -40,8 +40,8 @@ surrogate_shift <- function(u, theta, eps, xi, norm) {
     g <- 2 * u * tn
     eps * tn * g / sqrt(g^2 + xi^2)
   } else {
-    vapply(u, function(ui) eps * sum(abs(theta) * (2 * ui * abs(theta)) /
-                                       (2 * ui * abs(theta) + xi)), 1)
+    g <- outer(2 * abs(theta), u) # d x length(u)
+    eps * colSums(abs(theta) * g / (g + xi))
   }
 }
 
