@@ -383,8 +383,8 @@ adv_cnn <- function(x, y, spec, eps = 0, norm = c("linf", "l2"),
                           .envir = environment())
     status <- ""
   }
-  ictrl <- c(s$loss, norm_code(s$norm), s$ksteps, as.integer(s$random_start),
-             s$batch_size, as.integer(!is.null(s$clip)))
+  ictrl <- as.integer(c(s$loss, norm_code(s$norm), s$ksteps, s$random_start,
+                        s$batch_size, !is.null(s$clip)))
   clip2 <- if (is.null(s$clip)) c(0, 0) else s$clip
   while (state$epoch < s$epochs) {
     e <- state$epoch + 1L
@@ -499,8 +499,9 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
 }
 
 checkpoint_key <- function(s) {
-  list(arch = s$plan$arch, beta = s$plan$beta, settings = s$settings, n = s$n,
-       levels = s$levels)
+  # everything but the number of epochs, which a resumed run may extend
+  list(arch = s$plan$arch, beta = s$plan$beta, settings = s$settings[names(s$settings) != "epochs"],
+       n = s$n, levels = s$levels)
 }
 
 write_checkpoint <- function(s, state) {
@@ -589,8 +590,8 @@ attack_raw <- function(theta, plan, loss, xm, y, eps, norm, steps, alpha, xi, st
                        clip, nth) {
   clip2 <- if (is.null(clip)) c(0, 0) else clip
   .Call(C_cnn_attack, plan$arch, plan$beta, theta, xm, y, start,
-        c(eps, alpha, xi, clip2), c(loss, norm_code(norm), steps,
-                                    as.integer(!is.null(clip))), nth)
+        c(eps, alpha, xi, clip2),
+        as.integer(c(loss, norm_code(norm), steps, !is.null(clip))), nth)
 }
 
 evaluate_raw <- function(theta, plan, s, xm, y, eps, norm, steps, alpha, restarts, nth,
