@@ -177,8 +177,17 @@ cnn_plan <- function(spec, input, call = rlang::caller_env()) {
   if (off > .Machine$integer.max) {
     abort_arg("The specification has too many parameters ({off}).", "spec", call)
   }
+  arch <- cbind(arch, gemm = gemm_code())
   list(arch = arch, beta = beta, shapes = shapes, np = as.integer(off), nout = c,
        din = prod(input))
+}
+
+# Matrix products: the package's own register-blocked kernels ("own", the default) or
+# R's BLAS dgemm ("blas"; worth it with an optimised BLAS such as OpenBLAS).
+gemm_code <- function() {
+  g <- getOption("advtrain.cnn_gemm", "own")
+  check_choice(g, c("own", "blas"), arg = "options(advtrain.cnn_gemm)")
+  if (g == "own") 1L else 0L
 }
 
 # ---- data shaping -------------------------------------------------------------------
@@ -500,7 +509,8 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
 
 checkpoint_key <- function(s) {
   # everything but the number of epochs, which a resumed run may extend
-  list(arch = s$plan$arch, beta = s$plan$beta, settings = s$settings[names(s$settings) != "epochs"],
+  list(arch = s$plan$arch[, colnames(s$plan$arch) != "gemm", drop = FALSE],
+       beta = s$plan$beta, settings = s$settings[names(s$settings) != "epochs"],
        n = s$n, levels = s$levels)
 }
 

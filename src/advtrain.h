@@ -71,6 +71,7 @@ typedef struct {
 } cnn_layer;
 typedef struct {
   int nl, din, nout, loss, np;
+  int gemm; /* 1: the package's own product kernels, 0: R's BLAS dgemm */
   cnn_layer *L;
   size_t *aoff;   /* per-sample offset of each layer's input activation; aoff[nl] output */
   size_t *poff;   /* per-sample offset of each pool layer's argmax storage */

@@ -6,6 +6,73 @@
  * B x I times I x O; both go to dgemm. Convolution weights are K x C_out with
  * K = k * k * C_in indexed kh + k * (kw + k * c); dense weights are I x O. */
 #include "advtrain.h"
+#include <string.h>
+
+/* ---- matrix products ------------------------------------------------------------
+ * Three shapes occur: C = A B (forward), C += A' B (weight gradients) and C = A B'
+ * (input gradients). They go either to R's BLAS (dgemm) or to the register-blocked
+ * kernels below, chosen per call from R (option advtrain.cnn_gemm). The kernels use
+ * GCC/clang vector extensions; on x86-64 Linux with GCC an AVX2/FMA clone is picked
+ * at run time (target_clones), elsewhere plain C loops of the same order are used. */
+
+#if defined(__GNUC__)
+typedef double v4d __attribute__((vector_size(32)));
+/* macros, not functions: passing 32-byte vectors by value would change the ABI */
+#define LD4(v, p) memcpy(&(v), (p), sizeof(v4d))
+#define ST4(p, v) memcpy((p), &(v), sizeof(v4d))
+#define HSUM4(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+
+#if defined(__x86_64__) && (defined(__GNUC__) && !defined(__clang__) || \
+                            defined(__clang_major__) && __clang_major__ >= 6)
+#define CNN_HAVE_AVX2 1
+#define GEMM_TARGET __attribute__((target("avx2,fma")))
+#define GEMM_NAME(x) x##_avx2
+#include "cnn_gemm.h"
+#undef GEMM_TARGET
+#undef GEMM_NAME
+#endif
+#define GEMM_TARGET
+#define GEMM_NAME(x) x##_base
+#include "cnn_gemm.h"
+#undef GEMM_TARGET
+#undef GEMM_NAME
+
+/* 2 when the CPU has AVX2 and FMA, else 1; asked on the main thread */
+static int own_gemm_level(void) {
+#ifdef CNN_HAVE_AVX2
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+#endif
+  return 1;
+}
+#endif
+
+/* C (=, or += when beta = 1) op(A) op(B); ta/tb as in dgemm, only (0,0), (1,0), (0,1). */
+static void mm(int own, int ta, int tb, int m, int n, int k, const double *a, int lda,
+               const double *b, int ldb, double beta, double *c, int ldc) {
+#if defined(__GNUC__)
+  if (own) {
+    if (ta && beta == 0)
+      for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) c[i + (size_t)ldc * j] = 0.0;
+#ifdef CNN_HAVE_AVX2
+    if (own == 2) {
+      if (!ta && !tb) gemm_nn_avx2(m, n, k, a, lda, b, 1, (size_t)ldb, c, ldc, beta != 0);
+      else if (!ta) gemm_nn_avx2(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, beta != 0);
+      else gemm_tn_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+      return;
+    }
+#endif
+    if (!ta && !tb) gemm_nn_base(m, n, k, a, lda, b, 1, (size_t)ldb, c, ldc, beta != 0);
+    else if (!ta) gemm_nn_base(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, beta != 0);
+    else gemm_tn_base(m, n, k, a, lda, b, ldb, c, ldc);
+    return;
+  }
+#else
+  (void)own;
+#endif
+  adv_gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
   int nl = nrows(arch);
@@ -24,6 +91,7 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
                   &L->k, &L->pad, &L->woff, &L->boff};
     for (int j = 0; j < 11; j++) *f[j] = a[l + (size_t)nl * j];
     L->beta = REAL(beta)[l];
+    if (l == 0) net->gemm = ncols(arch) > 11 && a[(size_t)nl * 11] ? own_gemm_level() : 0;
     size_t din = (size_t)L->h * L->w * L->c, dout = (size_t)L->ho * L->wo * L->co;
     if (l == 0) net->din = (int)din;
     net->aoff[l] = ao;
@@ -148,14 +216,14 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
       int K = L->k * L->k * L->c;
       size_t rows = (size_t)B * L->ho * L->wo;
       im2col(L, B, in, w->col);
-      adv_gemm(0, 0, (int)rows, L->co, K, 1.0, w->col, (int)rows, theta + L->woff, K, 0.0,
+      mm(net->gemm, 0, 0, (int)rows, L->co, K, w->col, (int)rows, theta + L->woff, K, 0.0,
                out, (int)rows);
       add_bias(out, rows, L->co, theta + L->boff);
       break;
     }
     case CNN_DENSE: {
       int I = (int)nin;
-      adv_gemm(0, 0, B, L->co, I, 1.0, in, B, theta + L->woff, I, 0.0, out, B);
+      mm(net->gemm, 0, 0, B, L->co, I, in, B, theta + L->woff, I, 0.0, out, B);
       add_bias(out, B, L->co, theta + L->boff);
       break;
     }
@@ -248,7 +316,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
       size_t rows = (size_t)B * L->ho * L->wo;
       if (grad) {
         im2col(L, B, in, w->col);
-        adv_gemm(1, 0, K, L->co, (int)rows, 1.0, w->col, (int)rows, gout, (int)rows, 1.0,
+        mm(net->gemm, 1, 0, K, L->co, (int)rows, w->col, (int)rows, gout, (int)rows, 1.0,
                  grad + L->woff, K);
         for (int f = 0; f < L->co; f++) {
           const double *g = gout + rows * f;
@@ -258,7 +326,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         }
       }
       if (need_in) {
-        adv_gemm(0, 1, (int)rows, K, L->co, 1.0, gout, (int)rows, theta + L->woff, K, 0.0,
+        mm(net->gemm, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
                  w->dcol, (int)rows);
         col2im(L, B, w->dcol, gin);
       }
@@ -267,7 +335,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
     case CNN_DENSE: {
       int I = (int)nin;
       if (grad) {
-        adv_gemm(1, 0, I, L->co, B, 1.0, in, B, gout, B, 1.0, grad + L->woff, I);
+        mm(net->gemm, 1, 0, I, L->co, B, in, B, gout, B, 1.0, grad + L->woff, I);
         for (int f = 0; f < L->co; f++) {
           double s = 0.0;
           for (int b = 0; b < B; b++) s += gout[b + (size_t)B * f];
@@ -275,7 +343,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         }
       }
       if (need_in)
-        adv_gemm(0, 1, B, I, L->co, 1.0, gout, B, theta + L->woff, I, 0.0, gin, B);
+        mm(net->gemm, 0, 1, B, I, L->co, gout, B, theta + L->woff, I, 0.0, gin, B);
       break;
     }
     case CNN_RELU:
