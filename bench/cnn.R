@@ -9,6 +9,8 @@
 # from this script with the same thread count. GFLOP/s use the nominal count
 # (3 forward passes per plain step, 2k + 3 per PGD-k step) and are compared with the
 # dgemm peak measured here (a 1000 x 1000 product through R's BLAS).
+# BENCH_GEMM=own (default) uses advtrain's own product kernels, BENCH_GEMM=blas R's
+# BLAS dgemm (option advtrain.cnn_gemm), so both can be measured against each BLAS.
 #
 # Reproduce (from the package root, advtrain installed in .lib):
 #   R_LIBS=.lib Rscript bench/cnn.R                       # R's BLAS (reference BLAS)
@@ -19,6 +21,8 @@
 suppressPackageStartupMessages(library(advtrain))
 reps <- as.integer(Sys.getenv("BENCH_REPS", "3"))
 run_torch <- Sys.getenv("BENCH_TORCH", "1") == "1"
+options(advtrain.cnn_gemm = Sys.getenv("BENCH_GEMM", "own"))
+cat("products:", getOption("advtrain.cnn_gemm"), "\n")
 
 cat("BLAS:", extSoftVersion()[["BLAS"]], "\n")
 cat("machine:", parallel::detectCores(), "cores; load average",
