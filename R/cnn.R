@@ -478,6 +478,11 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
                 "clip", call)
     }
   }
+  if (!is.null(clip) && (min(px$x) < clip[1] || max(px$x) > clip[2])) {
+    abort_arg(c("{.arg x} has values in [{signif(min(px$x), 3)}, {signif(max(px$x), 3)}], outside the data range {.arg clip} = c({clip[1]}, {clip[2]}).",
+                i = "Rescale the images (e.g. pixels / 255) or set {.arg clip} to their range or NULL."),
+              "x", call)
+  }
   if (!is.null(checkpoint) && !(is.character(checkpoint) && length(checkpoint) == 1 &&
                                 !is.na(checkpoint))) {
     abort_arg("{.arg checkpoint} must be NULL or a file name, not {describe(checkpoint)}.",

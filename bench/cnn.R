@@ -10,19 +10,21 @@
 # (3 forward passes per plain step, 2k + 3 per PGD-k step) and are compared with the
 # dgemm peak measured here (a 1000 x 1000 product through R's BLAS).
 # BENCH_GEMM=own (default) uses advtrain's own product kernels, BENCH_GEMM=blas R's
-# BLAS dgemm (option advtrain.cnn_gemm), so both can be measured against each BLAS.
+# BLAS dgemm (option advtrain.cnn_gemm), BENCH_GEMM=both times the two in turn
+# (column advtrain = own kernels, advtrain_blas = dgemm, and their ratio).
 #
 # Reproduce (from the package root, advtrain installed in .lib):
 #   R_LIBS=.lib Rscript bench/cnn.R                       # R's BLAS (reference BLAS)
 #   LD_PRELOAD=/path/to/openblas-pthread/libblas.so.3 OPENBLAS_NUM_THREADS=1 \
 #     R_LIBS=.lib Rscript bench/cnn.R                     # OpenBLAS without touching the system
 # (the OpenBLAS library can be unpacked privately: apt-get download libopenblas0-pthread;
-#  dpkg -x libopenblas0-pthread_*.deb DIR). Options: BENCH_REPS (3), BENCH_TORCH (1).
+#  dpkg -x libopenblas0-pthread_*.deb DIR). Options: BENCH_REPS (3), BENCH_TORCH (1), BENCH_GEMM (own).
 suppressPackageStartupMessages(library(advtrain))
 reps <- as.integer(Sys.getenv("BENCH_REPS", "3"))
 run_torch <- Sys.getenv("BENCH_TORCH", "1") == "1"
-options(advtrain.cnn_gemm = Sys.getenv("BENCH_GEMM", "own"))
-cat("products:", getOption("advtrain.cnn_gemm"), "\n")
+gemms <- Sys.getenv("BENCH_GEMM", "own")
+gemms <- if (gemms == "both") c("own", "blas") else gemms
+cat("products:", paste(gemms, collapse = " and "), "\n")
 
 cat("BLAS:", extSoftVersion()[["BLAS"]], "\n")
 cat("machine:", parallel::detectCores(), "cores; load average",
@@ -59,13 +61,24 @@ for (cf in configs) {
   y <- factor(sample(seq_len(cf$classes), cf$n, TRUE), levels = seq_len(cf$classes))
   fl <- forward_flops(cf$spec, c(28L, 28L, 1L)) * (if (cf$mode == "plain") 3 else 23)
   for (th in 1:2) {
-    tt <- replicate(reps, system.time(
-      adv_cnn(x, y, cf$spec, eps = cf$eps, norm = cf$norm, attack = cf$attack, steps = 10,
-              epochs = 1, batch_size = 128, lr = 0.01, seed = 1, threads = th,
-              progress = FALSE))[["elapsed"]])
-    ips <- cf$n / median(tt)
-    rows[[length(rows) + 1]] <- data.frame(model = cf$model, mode = cf$mode, threads = th,
-                                           advtrain = ips, gflops = ips * fl / 1e9)
+    # the product variants are timed in turn, repeat by repeat, so that they see the
+    # same machine load
+    tt <- matrix(NA_real_, reps, length(gemms), dimnames = list(NULL, gemms))
+    for (r in seq_len(reps)) for (g in gemms) {
+      options(advtrain.cnn_gemm = g)
+      tt[r, g] <- system.time(
+        adv_cnn(x, y, cf$spec, eps = cf$eps, norm = cf$norm, attack = cf$attack,
+                steps = 10, epochs = 1, batch_size = 128, lr = 0.01, seed = 1,
+                threads = th, progress = FALSE))[["elapsed"]]
+    }
+    ips <- cf$n / apply(tt, 2, median)
+    row <- data.frame(model = cf$model, mode = cf$mode, threads = th, advtrain = ips[[1]],
+                      gflops = ips[[1]] * fl / 1e9)
+    if (length(gemms) == 2) {
+      row$advtrain_blas <- ips[[2]]
+      row$own_over_blas <- ips[[1]] / ips[[2]]
+    }
+    rows[[length(rows) + 1]] <- row
   }
 }
 res <- do.call(rbind, rows)

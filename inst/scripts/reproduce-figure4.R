@@ -9,8 +9,8 @@
 # paper's eps = 3 on MNIST is of the same order).
 #
 # Usage (from the package root, advtrain installed, e.g. R_LIBS=.lib):
-#   Rscript inst/scripts/reproduce-figure4.R small   # minutes: 256 hidden units,
-#                                                    # 60 epochs, PGD-5, 2 replications
+#   Rscript inst/scripts/reproduce-figure4.R small   # ~4 minutes: 256 hidden units,
+#                                                    # 60 epochs, PGD-5, 5 replications
 #   Rscript inst/scripts/reproduce-figure4.R paper   # the paper's size: 1024 hidden,
 #                                                    # 2000 epochs, PGD-10, 30 replications
 #                                                    # (hours; n up to 1000)
@@ -19,7 +19,7 @@ suppressPackageStartupMessages(library(advtrain))
 size <- commandArgs(trailingOnly = TRUE)[1]
 if (is.na(size)) size <- "small"
 cfg <- switch(size,
-  small = list(hidden = 256, epochs = 60, steps = 5, reps = 2,
+  small = list(hidden = 256, epochs = 60, steps = 5, reps = 5,
                n = c(10, 20, 50, 100, 200)),
   paper = list(hidden = 1024, epochs = 2000, steps = 10, reps = 30,
                n = c(10, 20, 50, 100, 200, 500, 1000)),

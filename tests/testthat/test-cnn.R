@@ -227,6 +227,7 @@ test_that("bad input gets clear errors", {
     adv_cnn(d$x, d$y, cnn_spec(conv(2, 5, padding = 0), pool(4), pool(4), pool(2), dense(2)),
             epochs = 1)
     adv_cnn(d$x, d$y, spec, epochs = 1, norm = "l1")
+    adv_cnn(d$x * 255, d$y, spec, epochs = 1)
     adv_cnn("a", d$y, spec, epochs = 1)
     cnn_spec(conv(2, 3), relu())
     cnn_spec(conv(2, 3), "dense")
