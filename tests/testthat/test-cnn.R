@@ -241,3 +241,22 @@ test_that("bad input gets clear errors", {
     evaluate(fit, d$x, d$y, eps = -0.1)
   })
 })
+
+test_that("a regression head trains with the squared loss and FGM attacks", {
+  withr::local_seed(5)
+  n <- 200
+  x <- matrix(stats::runif(n * 4), n, 4)
+  y <- drop(x %*% c(1, -1, 0.5, 0)) + stats::rnorm(n, sd = 0.05)
+  fit <- adv_cnn(x, y, mlp_spec(8, classes = 1), eps = 0.05, norm = "l2",
+                 attack = "fgsm", epochs = 30, batch_size = 20, lr = 0.05, seed = 1,
+                 threads = 2)
+  expect_lt(fit$history$loss[30], fit$history$loss[1] / 2)
+  p <- predict(fit, x)
+  expect_length(p, n)
+  ev <- evaluate(fit, x, y, eps = 0.05, norm = "l2", steps = 5)
+  expect_equal(ev$clean_mse, mean((p - y)^2))
+  expect_gte(ev$adversarial_mse, ev$clean_mse)
+  expect_error(adv_cnn(x, y, mlp_spec(8, classes = 1), attack = "none", epochs = 20,
+                       lr = 1e10, seed = 1, progress = FALSE),
+               class = "advtrain_error_divergence")
+})
