@@ -8,6 +8,13 @@
 #include "advtrain.h"
 #include <string.h>
 
+/* elementwise loops (no reductions, so results are unchanged) are vectorised */
+#ifdef _OPENMP
+#define CNN_SIMD _Pragma("omp simd")
+#else
+#define CNN_SIMD
+#endif
+
 /* ---- matrix products ------------------------------------------------------------
  * Three shapes occur: C = A B (forward), C += A' B (weight gradients) and C = A B'
  * (input gradients). They go either to R's BLAS (dgemm) or to the register-blocked
@@ -166,7 +173,7 @@ static void im2col(const cnn_layer *L, int B, const double *restrict in,
               for (int b = 0; b < B; b++) d[b] = 0.0;
             } else {
               const double *s = in + (size_t)B * (si + (size_t)h * (sj + (size_t)w * c));
-              for (int b = 0; b < B; b++) d[b] = s[b];
+              CNN_SIMD for (int b = 0; b < B; b++) d[b] = s[b];
             }
           }
         }
@@ -191,7 +198,7 @@ static void col2im(const cnn_layer *L, int B, const double *restrict dcol,
             if (si < 0 || si >= h) continue;
             const double *s = src + (size_t)B * (i + (size_t)ho * j);
             double *d = din + (size_t)B * (si + (size_t)h * (sj + (size_t)w * c));
-            for (int b = 0; b < B; b++) d[b] += s[b];
+            CNN_SIMD for (int b = 0; b < B; b++) d[b] += s[b];
           }
         }
       }
@@ -200,7 +207,8 @@ static void col2im(const cnn_layer *L, int B, const double *restrict dcol,
 static void add_bias(double *out, size_t rows, int co, const double *bias) {
   for (int f = 0; f < co; f++) {
     double *o = out + rows * f;
-    for (size_t r = 0; r < rows; r++) o[r] += bias[f];
+    const double bf = bias[f];
+    CNN_SIMD for (size_t r = 0; r < rows; r++) o[r] += bf;
   }
 }
 
@@ -228,7 +236,7 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
       break;
     }
     case CNN_RELU:
-      for (size_t i = 0; i < (size_t)B * nin; i++) out[i] = in[i] > 0 ? in[i] : 0.0;
+      CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) out[i] = in[i] > 0 ? in[i] : 0.0;
       break;
     case CNN_POOL: {
       int s = L->k, h = L->h, wd = L->w, ho = L->ho, wo = L->wo;
@@ -353,7 +361,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         for (size_t i = 0; i < (size_t)B * nin; i++)
           gin[i] = gout[i] / (1.0 + exp(-L->beta * in[i]));
       } else {
-        for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = in[i] > 0 ? gout[i] : 0.0;
+        CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = in[i] > 0 ? gout[i] : 0.0;
       }
       break;
     case CNN_POOL: {
