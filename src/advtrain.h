@@ -58,4 +58,42 @@ double adv_brent_root(double (*f)(double, void *), void *info, double a, double 
 /* threads */
 int adv_nthreads(SEXP threads);
 
+/* cnn_layers.c / cnn_attack.c / cnn_train.c: small CNNs and MLPs.
+ * Activations of a chunk of B samples are stored as a B x (P * C) column-major matrix
+ * (sample fastest, then position p = row + H * col, then channel), so that a
+ * convolution is one im2col product and a dense layer one product per chunk. */
+#define CNN_CHUNK 16
+enum cnn_type { CNN_CONV = 1, CNN_RELU = 2, CNN_POOL = 3, CNN_DENSE = 4 };
+enum cnn_loss { CNN_CE = 1, CNN_SQUARED = 2 };
+typedef struct {
+  int type, h, w, c, ho, wo, co, k, pad, woff, boff;
+  double beta; /* relu: > 0 means Softplus(beta) derivative in the backward pass */
+} cnn_layer;
+typedef struct {
+  int nl, din, nout, loss, np;
+  int gemm; /* 1: the package's own product kernels, 0: R's BLAS dgemm */
+  cnn_layer *L;
+  size_t *aoff;   /* per-sample offset of each layer's input activation; aoff[nl] output */
+  size_t *poff;   /* per-sample offset of each pool layer's argmax storage */
+  size_t acttot, pooltot, colmax, gmax;
+} cnn_net;
+typedef struct {
+  double *act, *col, *dcol, *g1, *g2, *dz, *x0, *xa, *gx, *st;
+  int *arg;
+} cnn_work;
+
+void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net);
+void cnn_work_alloc(const cnn_net *net, cnn_work *w);
+void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w);
+double cnn_loss_grad(const cnn_net *net, const double *out, const double *y, int B,
+                     double scale, double *dz, double *loss_b, int *correct);
+void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
+                  double *grad, double *dx);
+void cnn_gather(const double *x, int din, const int *idx, int B, double *out);
+void cnn_scatter(const double *in, int din, int B, double *x, const int *idx);
+void cnn_attack_chunk(const cnn_net *net, const double *theta, int B, cnn_work *w,
+                      const double *y, int norm, double eps, double alpha, int steps,
+                      double xi, int clip, double lo, double hi, int use_start);
+void cnn_random_start(int n, int din, int norm, double eps, double *st);
+
 #endif

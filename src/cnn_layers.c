@@ -1,0 +1,378 @@
+/* Layers of the small CNN / MLP trainer: forward and backward passes of a chunk.
+ *
+ * A chunk of B <= CNN_CHUNK samples is processed by one thread. Activations are
+ * B x (P * C) column-major matrices (sample fastest), so a convolution is one
+ * im2col product (B * P_out) x K times K x C_out and a dense layer one product
+ * B x I times I x O; both go to dgemm. Convolution weights are K x C_out with
+ * K = k * k * C_in indexed kh + k * (kw + k * c); dense weights are I x O. */
+#include "advtrain.h"
+#include <string.h>
+
+/* elementwise loops (no reductions, so results are unchanged) are vectorised */
+#ifdef _OPENMP
+#define CNN_SIMD _Pragma("omp simd")
+#else
+#define CNN_SIMD
+#endif
+
+/* ---- matrix products ------------------------------------------------------------
+ * Three shapes occur: C = A B (forward), C += A' B (weight gradients) and C = A B'
+ * (input gradients). They go either to R's BLAS (dgemm) or to the register-blocked
+ * kernels below, chosen per call from R (option advtrain.cnn_gemm). The kernels use
+ * GCC/clang vector extensions; on x86-64 Linux with GCC an AVX2/FMA clone is picked
+ * at run time (target_clones), elsewhere plain C loops of the same order are used. */
+
+#if defined(__GNUC__)
+typedef double v4d __attribute__((vector_size(32)));
+/* macros, not functions: passing 32-byte vectors by value would change the ABI */
+#define LD4(v, p) memcpy(&(v), (p), sizeof(v4d))
+#define ST4(p, v) memcpy((p), &(v), sizeof(v4d))
+#define HSUM4(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+
+#if defined(__x86_64__) && (defined(__GNUC__) && !defined(__clang__) || \
+                            defined(__clang_major__) && __clang_major__ >= 6)
+#define CNN_HAVE_AVX2 1
+#define GEMM_TARGET __attribute__((target("avx2,fma")))
+#define GEMM_NAME(x) x##_avx2
+#include "cnn_gemm.h"
+#undef GEMM_TARGET
+#undef GEMM_NAME
+#endif
+#define GEMM_TARGET
+#define GEMM_NAME(x) x##_base
+#include "cnn_gemm.h"
+#undef GEMM_TARGET
+#undef GEMM_NAME
+
+/* 2 when the CPU has AVX2 and FMA, else 1; asked on the main thread */
+static int own_gemm_level(void) {
+#ifdef CNN_HAVE_AVX2
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+#endif
+  return 1;
+}
+#endif
+
+/* C (=, or += when beta = 1) op(A) op(B); ta/tb as in dgemm, only (0,0), (1,0), (0,1). */
+static void mm(int own, int ta, int tb, int m, int n, int k, const double *a, int lda,
+               const double *b, int ldb, double beta, double *c, int ldc) {
+#if defined(__GNUC__)
+  if (own) {
+    if (ta && beta == 0)
+      for (int j = 0; j < n; j++)
+        for (int i = 0; i < m; i++) c[i + (size_t)ldc * j] = 0.0;
+#ifdef CNN_HAVE_AVX2
+    if (own == 2) {
+      if (!ta && !tb) gemm_nn_avx2(m, n, k, a, lda, b, 1, (size_t)ldb, c, ldc, beta != 0);
+      else if (!ta) gemm_nn_avx2(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, beta != 0);
+      else gemm_tn_avx2(m, n, k, a, lda, b, ldb, c, ldc);
+      return;
+    }
+#endif
+    if (!ta && !tb) gemm_nn_base(m, n, k, a, lda, b, 1, (size_t)ldb, c, ldc, beta != 0);
+    else if (!ta) gemm_nn_base(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, beta != 0);
+    else gemm_tn_base(m, n, k, a, lda, b, ldb, c, ldc);
+    return;
+  }
+#else
+  (void)own;
+#endif
+  adv_gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
+  int nl = nrows(arch);
+  const int *a = INTEGER(arch);
+  net->nl = nl;
+  net->loss = loss;
+  net->L = (cnn_layer *)R_alloc(nl, sizeof(cnn_layer));
+  net->aoff = (size_t *)R_alloc(nl + 1, sizeof(size_t));
+  net->poff = (size_t *)R_alloc(nl + 1, sizeof(size_t));
+  net->np = 0;
+  net->colmax = 1;
+  size_t ao = 0, po = 0, gmax = 0;
+  for (int l = 0; l < nl; l++) {
+    cnn_layer *L = net->L + l;
+    int *f[11] = {&L->type, &L->h, &L->w, &L->c, &L->ho, &L->wo, &L->co,
+                  &L->k, &L->pad, &L->woff, &L->boff};
+    for (int j = 0; j < 11; j++) *f[j] = a[l + (size_t)nl * j];
+    L->beta = REAL(beta)[l];
+    if (l == 0) net->gemm = ncols(arch) > 11 && a[(size_t)nl * 11] ? own_gemm_level() : 0;
+    size_t din = (size_t)L->h * L->w * L->c, dout = (size_t)L->ho * L->wo * L->co;
+    if (l == 0) net->din = (int)din;
+    net->aoff[l] = ao;
+    net->poff[l] = po;
+    ao += din;
+    if (L->type == CNN_POOL) po += dout;
+    if (din > gmax) gmax = din;
+    if (dout > gmax) gmax = dout;
+    if (L->type == CNN_CONV) {
+      size_t cm = (size_t)L->ho * L->wo * L->k * L->k * L->c;
+      if (cm > net->colmax) net->colmax = cm;
+      net->np = L->boff + L->co;
+    }
+    if (L->type == CNN_DENSE) net->np = L->boff + L->co;
+    if (l == nl - 1) {
+      net->aoff[nl] = ao;
+      ao += dout;
+      net->nout = (int)dout;
+    }
+  }
+  net->poff[nl] = po;
+  net->acttot = ao;
+  net->pooltot = po > 0 ? po : 1;
+  net->gmax = gmax;
+}
+
+void cnn_work_alloc(const cnn_net *net, cnn_work *w) {
+  size_t B = CNN_CHUNK, din = net->din;
+  w->act = (double *)R_alloc(B * net->acttot, sizeof(double));
+  w->col = (double *)R_alloc(B * net->colmax, sizeof(double));
+  w->dcol = (double *)R_alloc(B * net->colmax, sizeof(double));
+  w->g1 = (double *)R_alloc(B * net->gmax, sizeof(double));
+  w->g2 = (double *)R_alloc(B * net->gmax, sizeof(double));
+  w->dz = (double *)R_alloc(B * net->nout, sizeof(double));
+  w->x0 = (double *)R_alloc(B * din, sizeof(double));
+  w->xa = (double *)R_alloc(B * din, sizeof(double));
+  w->gx = (double *)R_alloc(B * din, sizeof(double));
+  w->st = (double *)R_alloc(B * din, sizeof(double));
+  w->arg = (int *)R_alloc(B * net->pooltot, sizeof(int));
+}
+
+/* Samples idx[0..B-1] of x (din x n, one column per sample) into a B x din chunk. */
+void cnn_gather(const double *x, int din, const int *idx, int B, double *out) {
+  for (int b = 0; b < B; b++) {
+    const double *src = x + (size_t)din * idx[b];
+    for (int j = 0; j < din; j++) out[b + (size_t)B * j] = src[j];
+  }
+}
+
+void cnn_scatter(const double *in, int din, int B, double *x, const int *idx) {
+  for (int b = 0; b < B; b++) {
+    double *dst = x + (size_t)din * idx[b];
+    for (int j = 0; j < din; j++) dst[j] = in[b + (size_t)B * j];
+  }
+}
+
+/* col[(b + B * po) + B * P * kk] = input pixel under tap kk at output position po */
+static void im2col(const cnn_layer *L, int B, const double *restrict in,
+                   double *restrict col) {
+  int k = L->k, h = L->h, w = L->w, ho = L->ho, wo = L->wo, pad = L->pad;
+  size_t BP = (size_t)B * ho * wo;
+  for (int c = 0; c < L->c; c++)
+    for (int kw = 0; kw < k; kw++)
+      for (int kh = 0; kh < k; kh++) {
+        double *dst = col + BP * (kh + (size_t)k * (kw + (size_t)k * c));
+        for (int j = 0; j < wo; j++) {
+          int sj = j + kw - pad;
+          for (int i = 0; i < ho; i++) {
+            int si = i + kh - pad;
+            double *d = dst + (size_t)B * (i + (size_t)ho * j);
+            if (si < 0 || si >= h || sj < 0 || sj >= w) {
+              for (int b = 0; b < B; b++) d[b] = 0.0;
+            } else {
+              const double *s = in + (size_t)B * (si + (size_t)h * (sj + (size_t)w * c));
+              CNN_SIMD for (int b = 0; b < B; b++) d[b] = s[b];
+            }
+          }
+        }
+      }
+}
+
+/* the adjoint of im2col: din += scatter of dcol */
+static void col2im(const cnn_layer *L, int B, const double *restrict dcol,
+                   double *restrict din) {
+  int k = L->k, h = L->h, w = L->w, ho = L->ho, wo = L->wo, pad = L->pad;
+  size_t BP = (size_t)B * ho * wo;
+  for (size_t i = 0; i < (size_t)B * h * w * L->c; i++) din[i] = 0.0;
+  for (int c = 0; c < L->c; c++)
+    for (int kw = 0; kw < k; kw++)
+      for (int kh = 0; kh < k; kh++) {
+        const double *src = dcol + BP * (kh + (size_t)k * (kw + (size_t)k * c));
+        for (int j = 0; j < wo; j++) {
+          int sj = j + kw - pad;
+          if (sj < 0 || sj >= w) continue;
+          for (int i = 0; i < ho; i++) {
+            int si = i + kh - pad;
+            if (si < 0 || si >= h) continue;
+            const double *s = src + (size_t)B * (i + (size_t)ho * j);
+            double *d = din + (size_t)B * (si + (size_t)h * (sj + (size_t)w * c));
+            CNN_SIMD for (int b = 0; b < B; b++) d[b] += s[b];
+          }
+        }
+      }
+}
+
+static void add_bias(double *out, size_t rows, int co, const double *bias) {
+  for (int f = 0; f < co; f++) {
+    double *o = out + rows * f;
+    const double bf = bias[f];
+    CNN_SIMD for (size_t r = 0; r < rows; r++) o[r] += bf;
+  }
+}
+
+/* Forward pass of the chunk whose input sits at w->act (B x din). */
+void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
+  for (int l = 0; l < net->nl; l++) {
+    const cnn_layer *L = net->L + l;
+    const double *in = w->act + (size_t)B * net->aoff[l];
+    double *out = w->act + (size_t)B * net->aoff[l + 1];
+    size_t nin = (size_t)L->h * L->w * L->c, nout = (size_t)L->ho * L->wo * L->co;
+    switch (L->type) {
+    case CNN_CONV: {
+      int K = L->k * L->k * L->c;
+      size_t rows = (size_t)B * L->ho * L->wo;
+      im2col(L, B, in, w->col);
+      mm(net->gemm, 0, 0, (int)rows, L->co, K, w->col, (int)rows, theta + L->woff, K, 0.0,
+               out, (int)rows);
+      add_bias(out, rows, L->co, theta + L->boff);
+      break;
+    }
+    case CNN_DENSE: {
+      int I = (int)nin;
+      mm(net->gemm, 0, 0, B, L->co, I, in, B, theta + L->woff, I, 0.0, out, B);
+      add_bias(out, B, L->co, theta + L->boff);
+      break;
+    }
+    case CNN_RELU:
+      CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) out[i] = in[i] > 0 ? in[i] : 0.0;
+      break;
+    case CNN_POOL: {
+      int s = L->k, h = L->h, wd = L->w, ho = L->ho, wo = L->wo;
+      int *arg = w->arg + (size_t)B * net->poff[l];
+      for (int c = 0; c < L->c; c++)
+        for (int j = 0; j < wo; j++)
+          for (int i = 0; i < ho; i++)
+            for (int b = 0; b < B; b++) {
+              double best = -INFINITY;
+              int bi = 0;
+              for (int dj = 0; dj < s; dj++)
+                for (int di = 0; di < s; di++) {
+                  int src = b + B * ((i * s + di) + h * ((j * s + dj) + wd * c));
+                  if (in[src] > best) {
+                    best = in[src];
+                    bi = src;
+                  }
+                }
+              size_t o = b + (size_t)B * (i + (size_t)ho * (j + (size_t)wo * c));
+              out[o] = best;
+              arg[o] = bi;
+            }
+      break;
+    }
+    }
+    (void)nout;
+  }
+}
+
+/* Loss of the chunk's outputs (B x nout); dz = scale * dloss/doutput. Returns the sum
+ * of the per-sample losses; loss_b (may be NULL) gets each; correct counts argmax hits
+ * (cross-entropy only). */
+double cnn_loss_grad(const cnn_net *net, const double *out, const double *y, int B,
+                     double scale, double *dz, double *loss_b, int *correct) {
+  int O = net->nout;
+  double tot = 0.0;
+  int nc = 0;
+  for (int b = 0; b < B; b++) {
+    double lb;
+    if (net->loss == CNN_CE) {
+      int yb = (int)y[b];
+      double m = out[b];
+      int am = 0;
+      for (int o = 1; o < O; o++)
+        if (out[b + (size_t)B * o] > m) {
+          m = out[b + (size_t)B * o];
+          am = o;
+        }
+      double se = 0.0;
+      for (int o = 0; o < O; o++) se += exp(out[b + (size_t)B * o] - m);
+      double lse = m + log(se);
+      lb = lse - out[b + (size_t)B * yb];
+      for (int o = 0; o < O; o++) {
+        double p = exp(out[b + (size_t)B * o] - lse);
+        dz[b + (size_t)B * o] = scale * (p - (o == yb));
+      }
+      nc += (am == yb);
+    } else {
+      double r = out[b] - y[b];
+      lb = r * r;
+      dz[b] = scale * 2.0 * r;
+    }
+    if (loss_b) loss_b[b] = lb;
+    tot += lb;
+  }
+  if (correct) *correct = nc;
+  return tot;
+}
+
+/* Backward pass from dz (in w->dz). grad (NULL: skip) accumulates the parameter
+ * gradient; dx (NULL: skip) receives the input gradient, B x din. */
+void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
+                  double *grad, double *dx) {
+  double *gout = w->dz, *gin;
+  for (int l = net->nl - 1; l >= 0; l--) {
+    const cnn_layer *L = net->L + l;
+    const double *in = w->act + (size_t)B * net->aoff[l];
+    size_t nin = (size_t)L->h * L->w * L->c;
+    int need_in = (l > 0) || dx != NULL;
+    if (!need_in && grad == NULL) break;
+    gin = (l == 0 && dx) ? dx : (gout == w->g1 ? w->g2 : w->g1);
+    switch (L->type) {
+    case CNN_CONV: {
+      int K = L->k * L->k * L->c;
+      size_t rows = (size_t)B * L->ho * L->wo;
+      if (grad) {
+        im2col(L, B, in, w->col);
+        mm(net->gemm, 1, 0, K, L->co, (int)rows, w->col, (int)rows, gout, (int)rows, 1.0,
+                 grad + L->woff, K);
+        for (int f = 0; f < L->co; f++) {
+          const double *g = gout + rows * f;
+          double s = 0.0;
+          for (size_t r = 0; r < rows; r++) s += g[r];
+          grad[L->boff + f] += s;
+        }
+      }
+      if (need_in) {
+        mm(net->gemm, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
+                 w->dcol, (int)rows);
+        col2im(L, B, w->dcol, gin);
+      }
+      break;
+    }
+    case CNN_DENSE: {
+      int I = (int)nin;
+      if (grad) {
+        mm(net->gemm, 1, 0, I, L->co, B, in, B, gout, B, 1.0, grad + L->woff, I);
+        for (int f = 0; f < L->co; f++) {
+          double s = 0.0;
+          for (int b = 0; b < B; b++) s += gout[b + (size_t)B * f];
+          grad[L->boff + f] += s;
+        }
+      }
+      if (need_in)
+        mm(net->gemm, 0, 1, B, I, L->co, gout, B, theta + L->woff, I, 0.0, gin, B);
+      break;
+    }
+    case CNN_RELU:
+      if (!need_in) break;
+      if (L->beta > 0) {
+        /* ReLU forward, Softplus(beta) backward: derivative sigmoid(beta * z) */
+        for (size_t i = 0; i < (size_t)B * nin; i++)
+          gin[i] = gout[i] / (1.0 + exp(-L->beta * in[i]));
+      } else {
+        CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = in[i] > 0 ? gout[i] : 0.0;
+      }
+      break;
+    case CNN_POOL: {
+      if (!need_in) break;
+      const int *arg = w->arg + (size_t)B * net->poff[l];
+      size_t nout = (size_t)B * L->ho * L->wo * L->co;
+      for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = 0.0;
+      for (size_t o = 0; o < nout; o++) gin[arg[o]] += gout[o];
+      break;
+    }
+    }
+    gout = gin;
+  }
+}
