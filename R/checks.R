@@ -5,8 +5,10 @@
 abort_arg <- function(msg, arg, call, .envir = parent.frame()) {
   # format once with cli, then signal through rlang: cli_abort() would format lazily
   # at several times the cost, which matters for code that catches many errors.
-  rlang::abort(cli::format_inline(msg, .envir = .envir), call = call,
-               class = "advtrain_error_argument")
+  formatted <- vapply(msg, cli::format_inline, character(1), .envir = .envir,
+                      USE.NAMES = FALSE)
+  names(formatted) <- names(msg)
+  rlang::abort(formatted, call = call, class = "advtrain_error_argument")
 }
 
 # A short description of a value, for messages: "-1", "NA", "a character vector", ...

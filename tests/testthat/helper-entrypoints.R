@@ -1,19 +1,90 @@
-# Arguments for one small call of each registered .Call entry point, keyed by its
-# registered name, already in the form the R wrappers hand to C. Used by
-# test-entrypoints.R (plain, and under gctorture when ADVTRAIN_GCTORTURE=true) and by the
-# valgrind subset in CI. A new entry point must be added here: a test checks that every
-# registered routine is covered.
-entry_args <- function() {
+# Arguments for small calls of every registered .Call entry point, keyed by the
+# registered name. Most are recorded from small calls of the R functions (so they are
+# exactly what the R wrappers hand to C); entry points that R does not call are given
+# by hand. Used by test-entrypoints.R (plain, and under gctorture when
+# ADVTRAIN_GCTORTURE=true) and by the valgrind subset in CI. A test checks that every
+# registered routine is covered, so a new entry point must be added here.
+
+# Runs scenario(e), where e holds copies of the package's functions whose .Call
+# records its arguments; returns the recorded calls (name -> first argument list).
+record_calls <- function(scenario) {
+  ns <- asNamespace("advtrain")
+  e <- new.env(parent = ns)
+  rec <- new.env()
+  rec$calls <- list()
+  for (nm in ls(ns, all.names = TRUE)) {
+    obj <- get(nm, envir = ns)
+    if (is.function(obj) && !is.primitive(obj) && identical(environment(obj), ns)) {
+      environment(obj) <- e
+      assign(nm, obj, envir = e)
+    }
+  }
+  assign(".Call", function(.NAME, ...) {
+    name <- .NAME$name
+    if (is.null(rec$calls[[name]])) rec$calls[[name]] <- list(...)
+    base::.Call(.NAME, ...)
+  }, envir = e)
+  scenario(e)
+  rec$calls
+}
+
+entry_scenarios <- function(e) {
+  set.seed(7)
+  sim <- e$simulate_linear(12, c(1, -0.5, 0.25))
+  e$adv_risk(c(0.5, -0.2, 0), c(1, 1, 0), c(0, 0.3), xi = 0.1)
   S <- matrix(c(2, 0.5, 0, 0.5, 1, 0.2, 0, 0.2, 1), 3)
-  x <- matrix(c(1, -2, 0.5, 3, 1, -1), 3)
-  list(
-    risk_surrogate = list(c(0.5, -0.2), 1.7, c(0, 0.3), 2L, 0.1),
-    optimum_l2 = list(S, c(1, 0.5, 0), 1, c(0, 0.2, 2)),
-    optimum_linf = list(S, c(1, 0.5, 0), 1, c(0, 0.2, 2)),
-    linear_attack = list(c(0.5, -1), x, c(1, 0, 2), 0.2, 2L, 0.3),
-    linear_loss = list(c(0.5, -1), x, c(1, 0, 2), 0.2, 1L, 0.3, TRUE),
-    threads_info = list()
-  )
+  e$adv_optimum(c(1, 0.5, 0), c(0, 0.2, 2), S)
+  e$adv_optimum(c(1, 0.5, 0), c(0, 0.2, 2), S, norm = "linf")
+  e$adv_attack(c(0.5, -1, 0.2), sim$x, sim$y, 0.2, "linf", xi = 0.3)
+  e$adv_loss(c(0.5, -1, 0.2), sim$x, sim$y, 0.2, "l2", xi = 0.3, gradient = TRUE)
+  e$adv_threads()
+  if (exists("adv_lm.default", envir = e)) {
+    e$adv_lm.default(sim$x, sim$y, eps = 0.2, xi = 0.1, iters = 5, truth = sim)
+    e$adv_lm.default(sim$x, sim$y, eps = 0.2, method = "exact")
+  }
+  if (exists("adv_nn2", envir = e)) {
+    fit <- e$adv_nn2(sim$x, sim$y, h = 4, eps = 0.2, xi = 0.1, eta = 0.1, iters = 3,
+                     truth = sim, n_test = 10)
+    e$predict.adv_nn2(fit, sim$x)
+  }
+  if (exists("adv_lasso", envir = e)) {
+    e$adv_lasso(sim$x, sim$y, eps = 0.1, nlambda = 3)
+    e$adv_lasso(sim$x, sim$y, eps = 0.1, xi = 0.2, nlambda = 3)
+  }
+  if (exists("adv_cnn", envir = e)) {
+    x <- array(runif(4 * 36), c(4, 6, 6))
+    y <- factor(c(0, 1, 0, 1))
+    fit <- e$adv_cnn(x, y, e$cnn_spec(e$conv(2, 3), e$relu(), e$pool(2), e$dense(2)),
+                     eps = 0.1, steps = 2, epochs = 1, batch_size = 2, seed = 1)
+    e$evaluate(fit, x, y, eps = 0.1, steps = 2)
+  }
+}
+
+# Entry points that only tests and benchmarks call.
+entry_extras <- function() {
+  ns <- asNamespace("advtrain")
+  set.seed(8)
+  x <- matrix(rnorm(30), 10, 3)
+  y <- rnorm(10)
+  out <- list(lm_stream = list(runif(1000), 2L),
+              lasso_surrogate = list(c(0.5, -0.2, 0.1), 0.1, x, y, 0.2, 2L, 0.3))
+  if (exists("cnn_plan", envir = ns)) {
+    spec <- ns$cnn_spec(ns$conv(2, 3), ns$relu(), ns$pool(2), ns$dense(2))
+    px <- ns$prepare_x(array(runif(2 * 36), c(2, 6, 6)))
+    plan <- ns$cnn_plan(spec, px$input)
+    py <- ns$prepare_y(factor(c(1, 2), levels = 1:2), 2L, plan$nout)
+    theta <- ns$init_weights(plan, spec)
+    out$cnn_grad <- list(plan$arch, plan$beta, py$loss, theta, px$x, py$y, 1L)
+  }
+  out
+}
+
+entry_args <- function() {
+  calls <- record_calls(entry_scenarios)
+  extras <- entry_extras()
+  registered <- names(getDLLRegisteredRoutines("advtrain")$.Call)
+  extras <- extras[intersect(setdiff(names(extras), names(calls)), registered)]
+  c(calls, extras)
 }
 
 call_entry <- function(name, args) {

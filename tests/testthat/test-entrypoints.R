@@ -17,7 +17,9 @@ test_that("entry points survive gctorture (PROTECT mistakes)", {
               "set ADVTRAIN_GCTORTURE=true (make check-gctorture)")
   args <- entry_args()
   for (nm in names(args)) {
+    set.seed(1) # some entry points draw random numbers (attack starts)
     ref <- call_entry(nm, args[[nm]])
+    set.seed(1)
     gctorture(TRUE)
     out <- call_entry(nm, args[[nm]])
     gctorture(FALSE)
