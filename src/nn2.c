@@ -9,6 +9,7 @@
  * samples does so in sample order on one thread, or per hidden unit in sample order,
  * so the result does not depend on the number of threads. */
 #include "advtrain.h"
+#include <stdint.h>
 #include <string.h>
 
 enum nn2_act { NN2_SIGMOID = 1, NN2_LINEAR = 2, NN2_RELU = 3 };
@@ -17,77 +18,185 @@ enum nn2_attack { NN2_FGM = 1, NN2_PGD = 2 };
 /* Columns of the trace, shared with adv_lm(). */
 #define NN2_NTRACE 9
 
+/* Loops over hidden units are short and hot: ask for SIMD where OpenMP is on (the
+ * loops so marked are element-wise, so SIMD does not change their results). */
+#ifdef _OPENMP
+#define NN2_SIMD _Pragma("omp simd")
+#else
+#define NN2_SIMD
+#endif
+
+/* With GCC on x86-64 Linux the two hot kernels are also compiled for AVX2 and the
+ * loader picks the version the processor supports. The AVX2 version does the same
+ * operations in the same order (no FMA), so the results are identical. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6 && defined(__x86_64__) && \
+    defined(__linux__)
+#define NN2_CLONES __attribute__((target_clones("avx2", "default")))
+#else
+#define NN2_CLONES
+#endif
+/* the helpers of the cloned kernels must be inlined into each version */
+#ifdef __GNUC__
+#define NN2_INLINE static inline __attribute__((always_inline))
+#else
+#define NN2_INLINE static inline
+#endif
+
+/* The weights are held transposed, w = theta' (h x d, w[j + k h]), so that the loops
+ * over hidden units run over contiguous memory. */
 typedef struct {
   int d, h, act, norm, attack, steps;
   double slope, eps, xi, scale; /* scale = 1 / sqrt(h) */
-  const double *theta, *a;
+  const double *w, *a;
 } nn2_net;
 
-/* phi(z) and phi'(z). The centred sigmoid 1/(1+e^{-z}) - 1/2 is computed from
- * expm1(-|z|) so that it keeps full relative accuracy near 0 and never overflows.
- * ReLU's derivative at 0 is taken as the right derivative (slope): otherwise a network
- * started at theta = 0 could never move. */
-static inline double nn2_phi(int act, double slope, double z, double *dphi) {
-  if (act == NN2_SIGMOID) {
-    double em = expm1(-fabs(z)), den = 2.0 + em; /* den = 1 + e^{-|z|} */
-    *dphi = (1.0 + em) / (den * den);
-    double p = -em / (2.0 * den);
-    return z < 0 ? -p : p;
+/* Bit views of doubles: the branch-free selections below use integer operations,
+ * which vectorise; floating-point comparisons may trap and so are not if-converted. */
+typedef union {
+  double d;
+  uint64_t u;
+} nn2_bits;
+
+/* e^{-v} for 0 <= v <= 708, to about one ulp: -v = k log 2 + r with |r| <= log(2)/2
+ * (k by the round-to-nearest shifter, log 2 in two parts), e^r by its Taylor
+ * polynomial of degree 13 (remainder below 5e-18), and 2^k assembled from its bits. */
+NN2_INLINE double nn2_expneg(double v) {
+  const double shifter = 0x1.8p52, log2e = 1.4426950408889634074;
+  const double ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
+  double t = -v * log2e + shifter, kf = t - shifter;
+  double r = (-v - kf * ln2hi) - kf * ln2lo;
+  /* Estrin's scheme: the same polynomial with a short dependency chain */
+  double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
+  double q0 = 1.0 + r, q1 = 0.5 + r * (1.0 / 6.0), q2 = 1.0 / 24.0 + r * (1.0 / 120.0);
+  double q3 = 1.0 / 720.0 + r * (1.0 / 5040.0), q4 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
+  double q5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
+  double q6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
+  double s0 = q0 + q1 * r2, s1 = q2 + q3 * r2, s2 = q4 + q5 * r2;
+  double p = (s0 + s1 * r4) + (s2 + q6 * r4) * r8;
+  /* the low bits of t hold k (two's complement): put k + 1023 in the exponent */
+  nn2_bits tb = {t}, sb = {shifter}, two_k;
+  two_k.u = (tb.u - sb.u + 1023) << 52;
+  return p * two_k.d;
+}
+
+/* min(v, 700) for v >= 0 (or +Inf), without a comparison: the sigmoid is saturated
+ * to double precision long before (its derivative there is below 1e-304). */
+NN2_INLINE double nn2_cap700(double v) {
+  nn2_bits x = {v}, c = {700.0};
+  uint64_t diff = x.u - c.u, below = 0 - (diff >> 63); /* all ones when v < 700 */
+  x.u = c.u + (diff & below);
+  return x.d;
+}
+
+/* v where z >= 0 (sign bit clear), else 0 */
+NN2_INLINE double nn2_if_nonneg(double z, double v) {
+  nn2_bits zb = {z}, vb = {v};
+  vb.u &= (zb.u >> 63) - 1;
+  return vb.d;
+}
+
+/* sum_j u_j v_j with four partial sums in a fixed order (which the compiler may pair
+ * in SIMD registers): a shorter dependency chain than one running sum. */
+NN2_INLINE double nn2_dot(const double *restrict u, const double *restrict v, int h) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int j = 0;
+  for (; j + 4 <= h; j += 4) {
+    s0 += u[j] * v[j];
+    s1 += u[j + 1] * v[j + 1];
+    s2 += u[j + 2] * v[j + 2];
+    s3 += u[j + 3] * v[j + 3];
   }
-  if (act == NN2_LINEAR) {
-    *dphi = slope;
-    return slope * z;
-  }
-  *dphi = z >= 0 ? slope : 0.0;
-  return z > 0 ? slope * z : 0.0;
+  for (; j < h; j++) s0 += u[j] * v[j];
+  return (s0 + s1) + (s2 + s3);
 }
 
 /* z_j = x'theta_j + base_j (base may be NULL) */
-static void nn2_preact(const nn2_net *m, const double *restrict x,
-                       const double *restrict base, double *restrict z) {
-  const int d = m->d;
-  for (int j = 0; j < m->h; j++) {
-    const double *th = m->theta + (size_t)j * d;
-    double s = base ? base[j] : 0.0;
-    for (int k = 0; k < d; k++) s += x[k] * th[k];
-    z[j] = s;
+NN2_INLINE void nn2_preact(const nn2_net *m, const double *restrict x,
+                           const double *restrict base, double *restrict z) {
+  const int h = m->h, d = m->d;
+  const double *restrict w = m->w;
+  if (base) {
+    NN2_SIMD
+    for (int j = 0; j < h; j++) z[j] = base[j];
+  } else {
+    for (int j = 0; j < h; j++) z[j] = 0;
+  }
+  /* four inputs at a time: z is read and written once per four, and the additions
+   * still happen in the order k = 0, 1, 2, ... */
+  int k = 0;
+  for (; k + 4 <= d; k += 4) {
+    const double x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+    const double *restrict w0 = w + (size_t)k * h, *restrict w1 = w0 + h,
+                           *restrict w2 = w1 + h, *restrict w3 = w2 + h;
+    NN2_SIMD
+    for (int j = 0; j < h; j++) z[j] = z[j] + x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
+  }
+  for (; k < d; k++) {
+    const double xk = x[k];
+    const double *restrict wk = w + (size_t)k * h;
+    NN2_SIMD
+    for (int j = 0; j < h; j++) z[j] += xk * wk[j];
   }
 }
 
-/* f = h^{-1/2} sum_j a_j phi(z_j); c_j = a_j phi'(z_j) */
-static double nn2_output(const nn2_net *m, const double *restrict z, double *restrict c) {
-  double f = 0;
-  for (int j = 0; j < m->h; j++) {
-    double dp, p = nn2_phi(m->act, m->slope, z[j], &dp);
-    f += m->a[j] * p;
-    c[j] = m->a[j] * dp;
+/* f = h^{-1/2} sum_j a_j phi(z_j) and c_j = a_j phi'(z_j). The centred sigmoid
+ * 1/(1+e^{-z}) - 1/2 = sign(z) (1 - e)/(2(1 + e)) with e = e^{-|z|} never overflows;
+ * its derivative is e/(1+e)^2. ReLU's derivative at 0 is taken as the right
+ * derivative (slope): otherwise a network started at theta = 0 could never move. */
+NN2_INLINE double nn2_output(const nn2_net *m, const double *restrict z, double *restrict c,
+                         double *restrict phi) {
+  const int h = m->h;
+  const double *restrict a = m->a, sl = m->slope;
+  if (m->act == NN2_SIGMOID) {
+    NN2_SIMD
+    for (int j = 0; j < h; j++) {
+      double e = nn2_expneg(nn2_cap700(fabs(z[j]))), inv = 1.0 / (1.0 + e);
+      phi[j] = copysign(0.5 * (1.0 - e) * inv, z[j]);
+      c[j] = a[j] * e * inv * inv;
+    }
+  } else if (m->act == NN2_LINEAR) {
+    NN2_SIMD
+    for (int j = 0; j < h; j++) {
+      phi[j] = sl * z[j];
+      c[j] = a[j] * sl;
+    }
+  } else {
+    NN2_SIMD
+    for (int j = 0; j < h; j++) {
+      phi[j] = 0.5 * sl * (z[j] + fabs(z[j]));
+      c[j] = nn2_if_nonneg(z[j], a[j] * sl);
+    }
   }
-  return f * m->scale;
+  return nn2_dot(a, phi, h) * m->scale;
+}
+
+/* z_j = x'theta_j + base_j (base may be NULL), then f as nn2_output(). */
+NN2_INLINE double nn2_forward(const nn2_net *m, const double *restrict x,
+                              const double *restrict base, double *restrict z,
+                              double *restrict c, double *restrict phi) {
+  nn2_preact(m, x, base, z);
+  return nn2_output(m, z, c, phi);
 }
 
 /* Input gradient of the squared loss: g = 2 r h^{-1/2} sum_j c_j theta_j */
-static void nn2_input_grad(const nn2_net *m, double r, const double *restrict c,
+NN2_INLINE void nn2_input_grad(const nn2_net *m, double r, const double *restrict c,
                            double *restrict g) {
-  const int d = m->d;
-  double f = 2.0 * r * m->scale;
-  for (int k = 0; k < d; k++) g[k] = 0;
-  for (int j = 0; j < m->h; j++) {
-    double w = f * c[j];
-    if (w == 0) continue;
-    const double *th = m->theta + (size_t)j * d;
-    for (int k = 0; k < d; k++) g[k] += w * th[k];
+  const int h = m->h;
+  const double f = 2.0 * r * m->scale;
+  for (int k = 0; k < m->d; k++) {
+    const double *restrict wk = m->w + (size_t)k * h;
+    g[k] = f * nn2_dot(c, wk, h);
   }
 }
 
 /* The surrogate attack of strength e for the gradient g (MATH.md section 2):
  * L2 e g / sqrt(|g|^2 + xi^2), Linf e g_k / (|g_k| + xi); 0 where g = 0. */
-static void nn2_shrink(int norm, const double *restrict g, int d, double e, double xi,
+NN2_INLINE void nn2_shrink(int norm, const double *restrict g, int d, double e, double xi,
                        double *restrict out) {
   if (norm == ADV_L2) {
     double ss = 0;
     for (int k = 0; k < d; k++) ss += g[k] * g[k];
-    double ng = sqrt(ss);
-    double s = ng > 0 ? e / (xi == 0 ? ng : hypot(ng, xi)) : 0.0;
+    double s = ss > 0 ? e / sqrt(ss + xi * xi) : 0.0;
     for (int k = 0; k < d; k++) out[k] = s * g[k];
   } else {
     for (int k = 0; k < d; k++) {
@@ -98,7 +207,7 @@ static void nn2_shrink(int norm, const double *restrict g, int d, double e, doub
 }
 
 /* Projection onto the eps-ball of the attack norm. */
-static void nn2_project(int norm, double *restrict delta, int d, double eps) {
+NN2_INLINE void nn2_project(int norm, double *restrict delta, int d, double eps) {
   if (norm == ADV_L2) {
     double ss = 0;
     for (int k = 0; k < d; k++) ss += delta[k] * delta[k];
@@ -112,58 +221,62 @@ static void nn2_project(int norm, double *restrict delta, int d, double eps) {
 }
 
 /* Scratch doubles one sample needs. */
-static size_t nn2_scratch(int d, int h) { return 4 * (size_t)h + 3 * (size_t)d; }
+static size_t nn2_scratch(int d, int h) { return 6 * (size_t)h + 3 * (size_t)d; }
 
-/* Where one sample's by-products go; every pointer may be NULL. */
+/* Per-sample arrays filled by a pass over n samples; NULL entries are skipped. */
 typedef struct {
+  double *radv;   /* attacked residual f(x + A) - y */
   double *rclean; /* clean residual f(x) - y */
-  double *gin;    /* clean input gradient (d) */
-  double *delta;  /* the perturbation (d) */
-  double *cadv;   /* a_j phi'(z_j) at the attacked point (h) */
-  double *cstd;   /* a_j phi'(z_j) at the clean point (h) */
-} nn2_sample_out;
+  double *gin;    /* clean input gradient (d per sample) */
+  double *delta;  /* the perturbation A (d per sample) */
+  double *cadv;   /* a_j phi'(z_j) at the attacked point (h per sample) */
+  double *cstd;   /* a_j phi'(z_j) at the clean point (h per sample) */
+} nn2_pass_out;
 
-/* One sample: attack x with strength eps and shrinkage xi (FGM, or PGD-k of step
- * 2 eps / k from the clean point) and return the attacked residual f(x + A) - y. */
-static double nn2_sample(const nn2_net *m, double eps, double xi, const double *x,
-                         double y, double *work, const nn2_sample_out *o) {
+/* Samples i0 <= i < i1 (x is d x n): attack each with strength eps and shrinkage xi
+ * (FGM, or PGD-k of step 2 eps / k from the clean point) and record what p asks for.
+ * work holds nn2_scratch(d, h) doubles. */
+NN2_CLONES static void nn2_samples(const nn2_net *m, double eps, double xi,
+                                   const double *x, const double *y, int i0, int i1,
+                                   double *work, const nn2_pass_out *p) {
   const int d = m->d, h = m->h;
-  double *z0 = work, *c0 = work + h, *z = work + 2 * (size_t)h, *c = work + 3 * (size_t)h;
-  double *g = work + 4 * (size_t)h, *delta = g + d, *step = delta + d;
-  nn2_preact(m, x, NULL, z0);
-  double r0 = nn2_output(m, z0, c0) - y;
-  if (o->rclean) *o->rclean = r0;
-  if (o->cstd) memcpy(o->cstd, c0, (size_t)h * sizeof(double));
-  if (o->gin) nn2_input_grad(m, r0, c0, o->gin);
-  if (eps == 0) {
-    if (o->delta) memset(o->delta, 0, (size_t)d * sizeof(double));
-    if (o->cadv) memcpy(o->cadv, c0, (size_t)h * sizeof(double));
-    return r0;
-  }
-  if (m->attack == NN2_FGM) {
-    nn2_input_grad(m, r0, c0, g);
-    nn2_shrink(m->norm, g, d, eps, xi, delta);
-  } else {
-    double alpha = 2.0 * eps / m->steps, r = r0;
-    const double *cc = c0;
-    for (int k = 0; k < d; k++) delta[k] = 0;
-    for (int s = 0; s < m->steps; s++) {
-      if (s > 0) {
-        nn2_preact(m, delta, z0, z);
-        r = nn2_output(m, z, c) - y;
-        cc = c;
-      }
-      nn2_input_grad(m, r, cc, g);
-      nn2_shrink(m->norm, g, d, alpha, xi, step);
-      for (int k = 0; k < d; k++) delta[k] += step[k];
-      nn2_project(m->norm, delta, d, eps);
+  for (int i = i0; i < i1; i++) {
+    const double *xi_ = x + (size_t)i * d;
+    double *z0 = work, *z = work + h, *phi = work + 2 * (size_t)h;
+    double *c0 = p->cstd ? p->cstd + (size_t)i * h : work + 3 * (size_t)h;
+    double *c = p->cadv ? p->cadv + (size_t)i * h : work + 4 * (size_t)h;
+    double *g = work + 5 * (size_t)h, *delta = g + d, *step = delta + d;
+    if (p->delta) delta = p->delta + (size_t)i * d;
+    double r0 = nn2_forward(m, xi_, NULL, z0, c0, phi) - y[i];
+    if (p->rclean) p->rclean[i] = r0;
+    if (p->gin) nn2_input_grad(m, r0, c0, p->gin + (size_t)i * d);
+    if (eps == 0) {
+      if (p->delta) memset(delta, 0, (size_t)d * sizeof(double));
+      if (p->cadv) memcpy(c, c0, (size_t)h * sizeof(double));
+      if (p->radv) p->radv[i] = r0;
+      continue;
     }
+    if (m->attack == NN2_FGM) {
+      nn2_input_grad(m, r0, c0, g);
+      nn2_shrink(m->norm, g, d, eps, xi, delta);
+    } else {
+      double alpha = 2.0 * eps / m->steps, r = r0;
+      const double *cc = c0;
+      for (int k = 0; k < d; k++) delta[k] = 0;
+      for (int s = 0; s < m->steps; s++) {
+        if (s > 0) {
+          r = nn2_forward(m, delta, z0, z, c, phi) - y[i];
+          cc = c;
+        }
+        nn2_input_grad(m, r, cc, g);
+        nn2_shrink(m->norm, g, d, alpha, xi, step);
+        for (int k = 0; k < d; k++) delta[k] += step[k];
+        nn2_project(m->norm, delta, d, eps);
+      }
+    }
+    double rt = nn2_forward(m, delta, z0, z, c, phi) - y[i]; /* z~ = z + theta'delta */
+    if (p->radv) p->radv[i] = rt;
   }
-  nn2_preact(m, delta, z0, z); /* z~_j = z_j + delta'theta_j */
-  double rt = nn2_output(m, z, c) - y;
-  if (o->delta) memcpy(o->delta, delta, (size_t)d * sizeof(double));
-  if (o->cadv) memcpy(o->cadv, c, (size_t)h * sizeof(double));
-  return rt;
 }
 
 static inline int nn2_thread(void) {
@@ -174,61 +287,68 @@ static inline int nn2_thread(void) {
 #endif
 }
 
-/* Per-sample arrays filled by a pass over n samples; NULL entries are skipped. */
-typedef struct {
-  double *radv, *rclean, *gin, *delta, *cadv, *cstd;
-} nn2_pass_out;
+/* Samples per task of a parallel pass: fixed, so the work split does not depend on
+ * the thread count (nothing is summed across samples here anyway). */
+#define NN2_BLOCK 16
 
 /* One pass over the samples (x is d x n). scratch holds nth * nn2_scratch(d, h). */
 static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
                      const double *y, int n, int nth, double *scratch,
                      const nn2_pass_out *p) {
-  const int d = m->d, h = m->h;
-  const size_t sw = nn2_scratch(d, h);
+  const size_t sw = nn2_scratch(m->d, m->h);
   /* small problems are not worth waking the threads for */
-  const int par = nth > 1 && (double)n * d * h > 2e4;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(static) if (par)
-#endif
-  for (int i = 0; i < n; i++) {
-    nn2_sample_out o = {
-        p->rclean ? p->rclean + i : NULL, p->gin ? p->gin + (size_t)i * d : NULL,
-        p->delta ? p->delta + (size_t)i * d : NULL,
-        p->cadv ? p->cadv + (size_t)i * h : NULL, p->cstd ? p->cstd + (size_t)i * h : NULL};
-    double rt = nn2_sample(m, eps, xi, x + (size_t)i * d, y[i],
-                           scratch + (size_t)nn2_thread() * sw, &o);
-    if (p->radv) p->radv[i] = rt;
+  if (nth < 2 || (double)n * m->d * m->h < 2e4) {
+    nn2_samples(m, eps, xi, x, y, 0, n, scratch, p);
+    return;
   }
-  (void)par;
+  int nb = (n + NN2_BLOCK - 1) / NN2_BLOCK;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static)
+#endif
+  for (int b = 0; b < nb; b++) {
+    int i1 = (b + 1) * NN2_BLOCK < n ? (b + 1) * NN2_BLOCK : n;
+    nn2_samples(m, eps, xi, x, y, b * NN2_BLOCK, i1, scratch + (size_t)nn2_thread() * sw,
+                p);
+  }
 }
 
-/* Fixed-attack parameter gradient (MATH.md section 6):
- * G_j = (2 / (n sqrt(h))) sum_i r_i c_ij (x_i + delta_i), delta NULL for the clean
- * points. One hidden unit per task, samples summed in order. */
+/* Column k of the gradient below, samples in order (four at a time, added left to
+ * right, so the order is still i = 0, 1, 2, ...). */
+NN2_CLONES static void nn2_grad_column(int k, int d, int h, int n, double f,
+                                       const double *x, const double *delta,
+                                       const double *r, const double *c,
+                                       double *restrict gk) {
+  for (int j = 0; j < h; j++) gk[j] = 0;
+  int i = 0;
+#define NN2_U(i) (f * r[i] * (x[(size_t)(i) * d + k] + (delta ? delta[(size_t)(i) * d + k] : 0.0)))
+  for (; i + 4 <= n; i += 4) {
+    const double u0 = NN2_U(i), u1 = NN2_U(i + 1), u2 = NN2_U(i + 2), u3 = NN2_U(i + 3);
+    const double *restrict c0 = c + (size_t)i * h, *restrict c1 = c0 + h,
+                           *restrict c2 = c1 + h, *restrict c3 = c2 + h;
+    NN2_SIMD
+    for (int j = 0; j < h; j++) gk[j] = gk[j] + u0 * c0[j] + u1 * c1[j] + u2 * c2[j] + u3 * c3[j];
+  }
+  for (; i < n; i++) {
+    const double u = NN2_U(i);
+    const double *restrict ci = c + (size_t)i * h;
+    NN2_SIMD
+    for (int j = 0; j < h; j++) gk[j] += u * ci[j];
+  }
+#undef NN2_U
+}
+
 static void nn2_param_grad(const nn2_net *m, const double *x, const double *delta,
                            const double *r, const double *c, int n, int nth, double *G) {
   const int d = m->d, h = m->h;
   const double f = 2.0 * m->scale / n;
-  const int par = nth > 1 && (double)n * d * h > 2e4;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(static) if (par)
-#endif
-  for (int j = 0; j < h; j++) {
-    double *gj = G + (size_t)j * d;
-    for (int k = 0; k < d; k++) gj[k] = 0;
-    for (int i = 0; i < n; i++) {
-      double w = r[i] * c[(size_t)i * h + j];
-      if (w == 0) continue;
-      const double *xi = x + (size_t)i * d;
-      for (int k = 0; k < d; k++) gj[k] += w * xi[k];
-      if (delta) {
-        const double *di = delta + (size_t)i * d;
-        for (int k = 0; k < d; k++) gj[k] += w * di[k];
-      }
-    }
-    for (int k = 0; k < d; k++) gj[k] *= f;
+  if (nth < 2 || (double)n * d * h < 2e4) {
+    for (int k = 0; k < d; k++) nn2_grad_column(k, d, h, n, f, x, delta, r, c, G + (size_t)k * h);
+    return;
   }
-  (void)par;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static)
+#endif
+  for (int k = 0; k < d; k++) nn2_grad_column(k, d, h, n, f, x, delta, r, c, G + (size_t)k * h);
 }
 
 static double nn2_meansq(const double *r, int n) {
@@ -245,11 +365,14 @@ static double nn2_sumsq(const double *v, size_t len) {
 
 /* ------------------------------------------------------------ training ---- */
 
+/* status codes returned to R (R/nn2.R turns them into words) */
+enum { NN2_OK = 0, NN2_DIVERGED = 2 };
+
 typedef struct {
   const double *x, *y, *xt, *yt; /* training (d x n) and test (d x nt) samples */
   int n, nt;
-  double eta;
-  int from, to, last, every, iters, nth;
+  double eta, cap, ymsq;
+  int t0, t_end, iters, every, want_path, nth;
 } nn2_job;
 
 /* Buffers of one training run, from R_alloc. */
@@ -274,13 +397,13 @@ static void nn2_work_alloc(const nn2_net *m, const nn2_job *jb, nn2_work *w) {
   }
 }
 
-static int nn2_recorded(int t, const nn2_job *jb) {
-  return t % jb->every == 0 || t == jb->iters;
-}
-
-/* One trace row at theta(t); the training pass (and G) is already done. */
+/* One trace row at theta(t) (the columns of adv_lm's trace: iter, loss_surrogate,
+ * loss_adv, loss_std, risk_adv, risk_std, theta_norm, grad_norm, grad_diff); the
+ * training pass and G are already done. The risks are Monte Carlo means over the test
+ * samples under the same attack with xi = 0 (NA without them). With path, theta a
+ * (length d) goes there: for the linear activation R turns it into the exact risks. */
 static void nn2_record(const nn2_net *m, const nn2_job *jb, nn2_work *w, int t,
-                       double loss_s, double *row, int nrow) {
+                       double loss_s, double *row, double *path) {
   const int d = m->d, h = m->h, n = jb->n;
   double loss_std = nn2_meansq(w->rclean, n), loss_adv = loss_s;
   if (m->xi > 0 && m->eps > 0) {
@@ -302,53 +425,77 @@ static void nn2_record(const nn2_net *m, const nn2_job *jb, nn2_work *w, int t,
     double e = w->G[k] - w->Gstd[k];
     diff += e * e;
   }
-  double vals[NN2_NTRACE] = {t,
-                             loss_s,
-                             loss_adv,
-                             loss_std,
-                             risk_adv,
-                             risk_std,
-                             sqrt(nn2_sumsq(m->theta, (size_t)d * h)),
-                             sqrt(nn2_sumsq(w->G, (size_t)d * h)),
-                             sqrt(diff)};
-  for (int k = 0; k < NN2_NTRACE; k++) row[(size_t)k * nrow] = vals[k];
+  row[0] = t;
+  row[1] = loss_s;
+  row[2] = loss_adv;
+  row[3] = loss_std;
+  row[4] = risk_adv;
+  row[5] = risk_std;
+  row[6] = sqrt(nn2_sumsq(m->w, (size_t)d * h));
+  row[7] = sqrt(nn2_sumsq(w->G, (size_t)d * h));
+  row[8] = sqrt(diff);
+  if (path) {
+    for (int k = 0; k < d; k++) {
+      double s = 0;
+      for (int j = 0; j < h; j++) s += m->w[(size_t)k * h + j] * m->a[j];
+      path[k] = s;
+    }
+  }
 }
 
-/* Algorithm 1 for t = from, ..., to - 1 (and a last evaluation at t = to when last):
- * attack at theta(t), record, theta(t+1) = theta(t) - eta G. theta is updated in
- * place. Returns 0, or the iteration at which the loss or theta stopped being finite
- * plus one (so that 0 stays "no failure"). */
-static int nn2_train(nn2_net *m, double *theta, const nn2_job *jb, double *trace,
-                     int nrow) {
+/* Steps t0..t_end of Algorithm 1 from w = theta' (updated in place; m->w points to
+ * it): attack at theta(t), hold the attack fixed, theta(t+1) = theta(t) - eta G.
+ * One trace row per traced step (t a multiple of every, or the last step). The loss
+ * is "diverged" when it is not finite or above cap (10^10 times its start). Returns
+ * the status; *t_next is the first step not taken, *ntr the rows written. */
+static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
+                     double *path, int *ntr, int *t_next) {
   const int d = m->d, h = m->h, n = jb->n;
   nn2_work w;
   nn2_work_alloc(m, jb, &w);
   nn2_pass_out p = {w.radv, w.rclean, NULL, w.delta, w.cadv, w.cstd};
-  /* check for interrupts about every 1e7 multiply-adds */
-  double per = 4.0 * n * d * h * (m->attack == NN2_PGD ? m->steps : 1) + 1;
-  int chunk = per > 1e7 ? 1 : (int)(1e7 / per);
-  int rec = 0, end = jb->last ? jb->to : jb->to - 1;
-  for (int t = jb->from; t <= end; t++) {
+  double per = 4.0 * n * d * h * (m->attack == NN2_PGD ? m->steps : 1) + n * h;
+  double since_check = 0;
+  int status = NN2_OK, rows = 0, t;
+  for (t = jb->t0; t <= jb->t_end; t++) {
     nn2_pass(m, m->eps, m->xi, jb->x, jb->y, n, jb->nth, w.scratch, &p);
     double loss = nn2_meansq(w.radv, n);
-    if (!R_FINITE(loss)) return t + 1;
     nn2_param_grad(m, jb->x, w.delta, w.radv, w.cadv, n, jb->nth, w.G);
-    if (nn2_recorded(t, jb)) nn2_record(m, jb, &w, t, loss, trace + rec++, nrow);
-    if (t == jb->to) break;
-    int ok = 1;
-    for (size_t k = 0; k < (size_t)d * h; k++) {
-      theta[k] -= jb->eta * w.G[k];
-      ok &= R_FINITE(theta[k]);
+    if (ISNAN(jb->cap)) jb->cap = 1e10 * fmax(loss, jb->ymsq);
+    double gn = sqrt(nn2_sumsq(w.G, (size_t)d * h));
+    int traced = t % jb->every == 0 || t == jb->iters;
+    if (!R_FINITE(loss) || !R_FINITE(gn) || loss > jb->cap) {
+      status = NN2_DIVERGED;
+      traced = 1;
     }
-    if (!ok) return t + 1;
-    if ((t - jb->from + 1) % chunk == 0) R_CheckUserInterrupt();
+    if (traced) {
+      nn2_record(m, jb, &w, t, loss, tr + (size_t)rows * NN2_NTRACE,
+                 path ? path + (size_t)rows * d : NULL);
+      rows++;
+    }
+    if (status != NN2_OK || t == jb->iters) break;
+    for (size_t k = 0; k < (size_t)d * h; k++) w_[k] -= jb->eta * w.G[k];
+    since_check += per;
+    if (since_check > 1e8) { /* a few hundredths of a second */
+      R_CheckUserInterrupt();
+      since_check = 0;
+    }
   }
-  return 0;
+  *ntr = rows;
+  *t_next = t + 1;
+  return status;
 }
 
 /* ------------------------------------------------------------ .Call ---- */
 
-/* spec = c(activation, slope, eps, norm, xi, attack, pgd_steps) */
+/* b (q x p) = a' for a p x q matrix */
+static void nn2_transpose(const double *a, int p, int q, double *b) {
+  for (int j = 0; j < q; j++)
+    for (int i = 0; i < p; i++) b[j + (size_t)i * q] = a[i + (size_t)j * p];
+}
+
+/* spec = c(activation, slope, eps, norm, xi, attack, pgd_steps); the weights theta
+ * (d x h) are copied transposed into R_alloc memory. */
 static void nn2_unpack(SEXP xt, SEXP theta, SEXP a, SEXP spec, nn2_net *m) {
   const double *s = REAL(spec);
   m->d = nrows(xt);
@@ -361,10 +508,12 @@ static void nn2_unpack(SEXP xt, SEXP theta, SEXP a, SEXP spec, nn2_net *m) {
   m->attack = (int)s[5];
   m->steps = (int)s[6];
   m->scale = 1.0 / sqrt((double)m->h);
-  m->theta = REAL(theta);
   m->a = REAL(a);
   if (nrows(theta) != m->d || LENGTH(a) != m->h || LENGTH(spec) != 7)
     Rf_error("nn2: inconsistent dimensions");
+  double *w = (double *)R_alloc((size_t)m->d * m->h + 1, sizeof(double));
+  nn2_transpose(REAL(theta), m->d, m->h, w);
+  m->w = w;
 }
 
 /* Everything about one set of samples at theta: with want = 0 only the clean outputs
@@ -397,8 +546,11 @@ SEXP C_nn2_eval(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP want,
   double *cstd = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
   nn2_pass_out p = {REAL(radv), REAL(f), REAL(gin), REAL(delta), cadv, cstd};
   nn2_pass(&m, m.eps, m.xi, REAL(xt), REAL(y), n, nth, scratch, &p);
-  nn2_param_grad(&m, REAL(xt), REAL(delta), REAL(radv), cadv, n, nth, REAL(grad));
-  nn2_param_grad(&m, REAL(xt), NULL, REAL(f), cstd, n, nth, REAL(gstd));
+  double *gt = (double *)R_alloc((size_t)d * h, sizeof(double));
+  nn2_param_grad(&m, REAL(xt), REAL(delta), REAL(radv), cadv, n, nth, gt);
+  nn2_transpose(gt, h, d, REAL(grad));
+  nn2_param_grad(&m, REAL(xt), NULL, REAL(f), cstd, n, nth, gt);
+  nn2_transpose(gt, h, d, REAL(gstd));
   double loss = nn2_meansq(REAL(radv), n), loss_std = nn2_meansq(REAL(f), n);
   for (int i = 0; i < n; i++) REAL(f)[i] += REAL(y)[i]; /* residual -> output */
   const char *nms[] = {"f", "r_adv", "loss", "loss_std", "input_grad", "delta",
@@ -417,32 +569,47 @@ SEXP C_nn2_eval(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP want,
   return out;
 }
 
-/* Algorithm 1 from theta for the iterations in steps = c(from, to, last, every, iters);
- * xtt / ytt the test samples (0 columns: none). Returns list(theta, trace, status)
- * with status 0, or the iteration at which training diverged (+1). */
-SEXP C_nn2_train(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP eta, SEXP xtt,
-                 SEXP ytt, SEXP steps, SEXP threads) {
+/* list(theta, trace (9 x rows), path (d x rows or NULL), status, t_next, cap) for
+ * steps t0..t_end. ctrl = c(eta, cap, ymsq); ictrl = c(t0, t_end, iters, every,
+ * want_path); xtt / ytt the test samples (0 columns: none). */
+SEXP C_nn2_train(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP ctrl, SEXP xtt,
+                 SEXP ytt, SEXP ictrl, SEXP threads) {
   nn2_net m;
   nn2_unpack(xt, theta, a, spec, &m);
-  const int *st = INTEGER(steps);
+  const double *cr = REAL(ctrl);
+  const int *ic = INTEGER(ictrl);
   nn2_job jb = {REAL(xt), REAL(y), REAL(xtt), REAL(ytt), ncols(xt), ncols(xtt),
-                asReal(eta), st[0], st[1], st[2], st[3], st[4], adv_nthreads(threads)};
-  if (nrows(xtt) != m.d && jb.nt > 0) Rf_error("nn2: test set has the wrong dimension");
-  int nrow = 0, end = jb.last ? jb.to : jb.to - 1;
-  for (int t = jb.from; t <= end; t++) nrow += nn2_recorded(t, &jb);
-  int nprot = 0;
-  SEXP th = PROTECT(duplicate(theta));
-  SEXP trace = PROTECT(allocMatrix(REALSXP, nrow, NN2_NTRACE));
+                cr[0], cr[1], cr[2], ic[0], ic[1], ic[2], ic[3], ic[4],
+                adv_nthreads(threads)};
+  if (jb.nt > 0 && nrows(xtt) != m.d) Rf_error("nn2: test set has the wrong dimension");
+  int steps = jb.t_end - jb.t0 + 1, maxrows = steps / jb.every + 2, nprot = 0;
+  SEXP th = PROTECT(allocMatrix(REALSXP, m.d, m.h));
+  SEXP tr = PROTECT(allocMatrix(REALSXP, NN2_NTRACE, maxrows));
   nprot += 2;
-  for (R_xlen_t k = 0; k < XLENGTH(trace); k++) REAL(trace)[k] = NA_REAL;
-  m.theta = REAL(th); /* the kernels read the weights being trained */
-  int status = nn2_train(&m, REAL(th), &jb, REAL(trace), nrow);
-  const char *nms[] = {"theta", "trace", "status", ""};
+  double *path = NULL;
+  if (jb.want_path) path = (double *)R_alloc((size_t)m.d * maxrows, sizeof(double));
+  double *w = (double *)m.w; /* nn2_unpack's private transposed copy, trained in place */
+  int ntr = 0, t_next = 0;
+  int status = nn2_train(&m, w, &jb, REAL(tr), path, &ntr, &t_next);
+  nn2_transpose(w, m.h, m.d, REAL(th));
+  SEXP trace = PROTECT(allocMatrix(REALSXP, NN2_NTRACE, ntr));
+  nprot++;
+  memcpy(REAL(trace), REAL(tr), (size_t)NN2_NTRACE * ntr * sizeof(double));
+  SEXP pth = R_NilValue;
+  if (path) {
+    pth = PROTECT(allocMatrix(REALSXP, m.d, ntr));
+    nprot++;
+    memcpy(REAL(pth), path, (size_t)m.d * ntr * sizeof(double));
+  }
+  const char *nms[] = {"theta", "trace", "path", "status", "t_next", "cap", ""};
   SEXP out = PROTECT(mkNamed(VECSXP, nms));
   nprot++;
   SET_VECTOR_ELT(out, 0, th);
   SET_VECTOR_ELT(out, 1, trace);
-  SET_VECTOR_ELT(out, 2, ScalarInteger(status));
+  SET_VECTOR_ELT(out, 2, pth);
+  SET_VECTOR_ELT(out, 3, ScalarInteger(status));
+  SET_VECTOR_ELT(out, 4, ScalarInteger(t_next));
+  SET_VECTOR_ELT(out, 5, ScalarReal(jb.cap));
   UNPROTECT(nprot);
   return out;
 }
