@@ -187,7 +187,7 @@ lm_coef_names <- function(cn, d, intercept) {
 
 # The automatic step: 1 / (2 (sqrt(lambda_max) + eps_2)^2).
 lm_step <- function(xt, a) {
-  lam <- .Call(C_lm_power, xt, as.integer(a$intercept), 1000L, 1e-9)
+  lam <- .Call(C_lm_power, xt, as.integer(a$intercept), 500L, 1e-6)
   eps2 <- if (a$norm == "l2") a$eps else a$eps * sqrt(nrow(xt))
   list(eta = 1 / (2 * (sqrt(lam) + eps2)^2), lambda_max = as.vector(lam))
 }
@@ -198,7 +198,7 @@ lm_gd <- function(a) {
   d <- ncol(x)
   xt <- t(x)
   dimnames(xt) <- NULL
-  step <- lm_step(xt, a)
+  step <- if (is.null(a$eta)) lm_step(xt, a) else list(eta = NA_real_, lambda_max = NA_real_)
   eta <- if (is.null(a$eta)) step$eta else a$eta
   v2 <- if (!is.null(a$truth)) lm_v2(a$truth) else stats::var(a$y)
   stop_thr <- if (a$stop_at == "interpolation") v2 / log(n) else 0

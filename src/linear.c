@@ -3,37 +3,51 @@
  * these numbers (adv_attack, adv_loss, training, evaluation) goes through here. */
 #include "advtrain.h"
 
-/* Shrinkage of the surrogate attack for a gradient of size g >= 0:
- * g / sqrt(g^2 + xi^2) (L2) or g / (g + xi) (Linf). With xi = 0 and g = 0 no attack
+/* Shrinkage of the surrogate Linf attack for a gradient coordinate of size g >= 0:
+ * g / (g + xi) (for L2 it is g / sqrt(g^2 + xi^2), see attack_vec). With xi = 0 and g = 0 no attack
  * is applied (MATH.md convention), hence 0. */
-static inline double shrink_l2(double g, double xi) {
-  if (xi == 0) return g > 0 ? 1.0 : 0.0;
-  return g / sqrt(g * g + xi * xi);
-}
 static inline double shrink_linf(double g, double xi) {
   if (xi == 0) return g > 0 ? 1.0 : 0.0;
   return g / (g + xi);
 }
 
+/* The attack of one sample when it is a multiple of one vector, A = alpha v, with
+ * v = theta (L2) or v = sign(theta) (Linf with xi = 0): returns the attacked residual
+ * r~ = r + A'theta = sign(r) (|r| + shift) and sets *alpha. */
+static inline double attack_vec(double r, double tnorm2, double tnorm1, int norm,
+                                double eps, double xi, double *alpha) {
+  *alpha = 0;
+  if (r == 0 || eps == 0) return r;
+  double shift;
+  if (norm == ADV_L2) {
+    double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
+    if (g == 0) return r;
+    double inv = 1 / (xi == 0 ? g : sqrt(g * g + xi * xi));
+    *alpha = eps * 2 * r * inv;
+    shift = eps * tnorm2 * (g * inv);
+  } else {
+    *alpha = eps * adv_sign(r);
+    shift = eps * tnorm1;
+  }
+  return r > 0 ? r + shift : r - shift;
+}
+
 /* The attacked residual x~'theta - y, given the clean residual r. The attack moves
  * the residual away from zero: r~ = sign(r) (|r| + eps * sum_j |theta_j| s_j) for
- * Linf and sign(r) (|r| + eps ||theta|| s) for L2. */
+ * Linf and sign(r) (|r| + eps ||theta|| s) for L2, s the shrinkage above. */
 double lin_attack_shift(double r, const double *theta, int d, double tnorm2,
                         double tnorm1, int norm, double eps, double xi) {
-  if (r == 0 || eps == 0) return r;
-  double ar = fabs(r), shift;
-  if (norm == ADV_L2) {
-    shift = eps * tnorm2 * shrink_l2(2 * ar * tnorm2, xi);
-  } else if (xi == 0) {
-    shift = eps * tnorm1;
-  } else {
-    shift = 0;
-    for (int j = 0; j < d; j++) {
-      double at = fabs(theta[j]);
-      shift += at * shrink_linf(2 * ar * at, xi);
-    }
-    shift *= eps;
+  if (norm == ADV_L2 || xi == 0) {
+    double alpha;
+    return attack_vec(r, tnorm2, tnorm1, norm, eps, xi, &alpha);
   }
+  if (r == 0 || eps == 0) return r;
+  double ar = fabs(r), shift = 0;
+  for (int j = 0; j < d; j++) {
+    double at = fabs(theta[j]);
+    shift += at * shrink_linf(2 * ar * at, xi);
+  }
+  shift *= eps;
   return r > 0 ? r + shift : r - shift;
 }
 
@@ -56,19 +70,22 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
 
 /* ---------------------------------------------------- the fused pass ---- */
 
-/* The residual shift A_i'theta and the attack of row i in one place. For L2 and for
- * Linf with xi = 0 the attack is a multiple of one vector, A_i = alpha_i v (v = theta,
- * respectively sign(theta)); lin_attack_alpha returns alpha_i. */
-static inline double lin_attack_alpha(double r, double tnorm2, int norm, double eps,
-                                      double xi) {
-  if (r == 0 || eps == 0) return 0.0;
-  if (norm == ADV_L2) {
-    double g = 2 * fabs(r) * tnorm2;
-    if (g == 0) return 0.0;
-    return eps * 2 * r / (xi == 0 ? g : sqrt(g * g + xi * xi));
+/* x'theta with four partial sums: a single running sum waits for each addition to
+ * finish, which would make the pass slower than the memory it reads. */
+static inline double lin_dot(const double *restrict x, const double *restrict v, int d) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int j = 0;
+  for (; j + 4 <= d; j += 4) {
+    s0 += x[j] * v[j];
+    s1 += x[j + 1] * v[j + 1];
+    s2 += x[j + 2] * v[j + 2];
+    s3 += x[j + 3] * v[j + 3];
   }
-  return eps * adv_sign(r); /* Linf, xi = 0 */
+  for (; j < d; j++) s0 += x[j] * v[j];
+  return (s0 + s1) + (s2 + s3);
 }
+
+#define LIN_GROUP 8
 
 size_t lin_work_size(int n, int d, int has_b) {
   int p = d + has_b, bs = n / LIN_MAX_BLOCKS + 1;
@@ -93,27 +110,55 @@ static void lin_block(const double *restrict xt, const double *restrict y, int l
   if (gd)
     for (int j = 0; j < d + has_b; j++) gd[j] = 0;
   for (int k = 0; k < LIN_NSCAL; k++) s[k] = 0;
-  for (int i = lo; i < hi; i++) {
-    const double *restrict xr = xt + (size_t)i * d;
-    double r = b - y[i];
-    for (int j = 0; j < d; j++) r += xr[j] * theta[j];
-    double rt = lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
-    double ra = xi == 0 ? rt : lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, 0);
-    s[0] += rt * rt;
-    s[1] += ra * ra;
-    s[2] += r * r;
-    s[4] += rt;
-    s[5] += rt - r;
-    if (vec_attack) {
-      s[3] += rt * lin_attack_alpha(r, tn2, norm, eps, xi);
-      for (int j = 0; j < d; j++) g[j] += rt * xr[j];
-      if (gd) {
-        double dr = rt - r;
-        for (int j = 0; j < d; j++) gd[j] += dr * xr[j];
+  if (vec_attack) {
+    /* groups of rows: the residuals of a group are independent dot products, so the
+     * processor overlaps them; the group's rows are still in cache for the gradient */
+    double rr[LIN_GROUP], rtt[LIN_GROUP];
+    for (int i = lo; i < hi; i += LIN_GROUP) {
+      int m = hi - i < LIN_GROUP ? hi - i : LIN_GROUP;
+      const double *restrict xg = xt + (size_t)i * d;
+      for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
+      for (int k = 0; k < m; k++) {
+        double r = rr[k], alpha = 0, alpha0;
+        double rt = attack_vec(r, tn2, tn1, norm, eps, xi, &alpha);
+        double ra = xi == 0 ? rt : attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
+        s[0] += rt * rt;
+        s[1] += ra * ra;
+        s[2] += r * r;
+        s[3] += rt * alpha;
+        s[4] += rt;
+        s[5] += rt - r;
+        rtt[k] = rt;
       }
-    } else {
-      /* Linf with xi > 0: A_ij = eps g_ij / (|g_ij| + xi), g_ij = 2 r theta_j */
+      for (int k = 0; k < m; k++) {
+        const double *restrict xr = xg + (size_t)k * d;
+        double c = rtt[k];
+        ADV_SIMD
+        for (int j = 0; j < d; j++) g[j] += c * xr[j];
+      }
+      if (gd) {
+        for (int k = 0; k < m; k++) {
+          const double *restrict xr = xg + (size_t)k * d;
+          double c = rtt[k] - rr[k];
+          ADV_SIMD
+          for (int j = 0; j < d; j++) gd[j] += c * xr[j];
+        }
+      }
+    }
+  } else {
+    /* Linf with xi > 0: A_ij = eps g_ij / (|g_ij| + xi), g_ij = 2 r theta_j, is not a
+     * multiple of one vector: O(d) more work per row, in the same pass */
+    for (int i = lo; i < hi; i++) {
+      const double *restrict xr = xt + (size_t)i * d;
+      double r = b - y[i] + lin_dot(xr, theta, d), alpha0;
+      double rt = lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
+      double ra = attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
       double dr = rt - r;
+      s[0] += rt * rt;
+      s[1] += ra * ra;
+      s[2] += r * r;
+      s[4] += rt;
+      s[5] += dr;
       for (int j = 0; j < d; j++) {
         double gj = 2 * r * theta[j];
         double a = gj != 0 ? eps * gj / (fabs(gj) + xi) : 0.0;
@@ -147,6 +192,9 @@ void lin_pass(const double *xt, const double *y, int n, int d, const double *the
   double *G = work, *GD = work + (size_t)nb * p, *S = work + 2 * (size_t)nb * p;
   int want_gd = gdiff != NULL;
   if ((double)n * d < LIN_PAR_MIN || nb < 2) nth = 1;
+#ifndef _OPENMP
+  (void)nth;
+#endif
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
 #endif

@@ -127,8 +127,7 @@ static double power_max(const double *xt, int n, int d, int has_b, int maxit, do
     for (int j = 0; j < p; j++) u[j] = 0;
     for (int i = 0; i < n; i++) {
       const double *xr = xt + (size_t)i * d;
-      double s = has_b ? v[d] : 0.0;
-      for (int j = 0; j < d; j++) s += xr[j] * v[j];
+      double s = (has_b ? v[d] : 0.0) + adv_dot(d, xr, v);
       for (int j = 0; j < d; j++) u[j] += s * xr[j];
       if (has_b) u[d] += s;
     }
