@@ -8,6 +8,10 @@ SEXP C_optimum_linf(SEXP, SEXP, SEXP, SEXP);
 SEXP C_linear_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_linear_loss(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_threads_info(void);
+SEXP C_lm_gd(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_stream(SEXP, SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 
@@ -22,6 +26,10 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(linear_attack, 6),
     CALLDEF(linear_loss, 7),
     CALLDEF(threads_info, 0),
+    CALLDEF(lm_gd, 5),
+    CALLDEF(lm_power, 4),
+    CALLDEF(lm_exact, 5),
+    CALLDEF(lm_stream, 2),
     CALLDEF(nn2_eval, 7),
     CALLDEF(nn2_train, 10),
     {NULL, NULL, 0}};
