@@ -227,13 +227,17 @@ nn2_balance <- function(a, call) {
   a
 }
 
-# The automatic step: adv_lm()'s step for the equivalent linear model, rescaled by
-# h / (||a||^2 kappa) (MATH.md section 6).
+# The step size. The automatic one is adv_lm()'s step for the equivalent linear model
+# rescaled by h / (||a||^2 kappa) (MATH.md section 6); for a given eta, eta_linear is
+# the step that the equivalent linear model takes.
 nn2_step <- function(args) {
+  scale <- args$h / (sum(args$a^2) * args$dphi0^2)
+  if (!is.null(args$eta)) {
+    return(list(eta = args$eta, eta_linear = args$eta / scale, lambda_max = NA_real_))
+  }
   xt <- t(args$x)
   dimnames(xt) <- NULL
   lin <- lm_step(xt, list(intercept = FALSE, norm = args$norm, eps = args$eps))
-  scale <- args$h / (sum(args$a^2) * args$dphi0^2)
   list(eta = lin$eta * scale, eta_linear = lin$eta, lambda_max = lin$lambda_max)
 }
 
@@ -246,7 +250,7 @@ nn2_fit <- function(args) {
   h <- args$h
   xt <- t(x)
   dimnames(xt) <- NULL
-  eta <- if (is.null(args$eta)) args$step$eta else args$eta
+  eta <- args$step$eta
   spec <- nn2_spec(args$activation, args$slope, args$eps, args$norm, args$xi,
                    args$attack, args$pgd_steps)
   want_path <- !is.null(args$truth) && args$activation == "linear"
@@ -275,7 +279,11 @@ nn2_fit <- function(args) {
   }
   if (!is.null(bar)) cli::cli_progress_done(id = bar)
   tr <- do.call(cbind, traces)
-  if (res$status == 2L) nn2_abort_diverged(tr, eta, args$step$eta, is.null(args$eta))
+  if (res$status == 2L) {
+    auto <- is.null(args$eta)
+    args$eta <- NULL
+    lm_abort_diverged(tr, eta, nn2_step(args)$eta, auto)
+  }
   trace <- nn2_trace(tr, if (want_path) do.call(cbind, paths), args)
   nn2_assemble(args, theta, trace, eta)
 }
@@ -325,14 +333,6 @@ nn2_assemble <- function(args, theta, trace, eta) {
     } else NA_real_,
     threads = args$threads
   ), class = "adv_nn2")
-}
-
-nn2_abort_diverged <- function(tr, eta, eta_auto, was_auto) {
-  last <- tr[, ncol(tr)]
-  cli::cli_abort(c(
-    "Adversarial training diverged at step {last[1]}: the training loss grew from {signif(tr[2, 1], 4)} to {signif(last[2], 4)}.",
-    "i" = "The step size {.arg eta} = {signif(eta, 4)} is too large for these data; use a smaller one{if (was_auto) '' else paste0(', e.g. eta = ', signif(eta_auto, 3), ' (the automatic choice, eta = NULL)')}."
-  ), class = "advtrain_error_diverged", call = rlang::caller_env(2))
 }
 
 # ------------------------------------------------------------------- kernels ----

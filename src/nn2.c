@@ -473,7 +473,10 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
                  path ? path + (size_t)rows * d : NULL);
       rows++;
     }
-    if (status != NN2_OK || t == jb->iters) break;
+    if (status != NN2_OK || t == jb->iters) {
+      t++;
+      break;
+    }
     for (size_t k = 0; k < (size_t)d * h; k++) w_[k] -= jb->eta * w.G[k];
     since_check += per;
     if (since_check > 1e8) { /* a few hundredths of a second */
@@ -482,7 +485,7 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
     }
   }
   *ntr = rows;
-  *t_next = t + 1;
+  *t_next = t; /* t_end + 1, or one past the step where it stopped */
   return status;
 }
 
