@@ -99,6 +99,7 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
                            trace_every = 1, stop_at = c("iters", "interpolation"),
                            method = c("gd", "exact"), threads = NULL, ...) {
   call <- match.call()
+  call[[1]] <- as.name("adv_lm")
   rlang::check_dots_empty()
   a <- lm_check(x, y, eps, norm, xi, eta, iters, init, intercept, truth, trace_every,
                 stop_at, method, threads)
@@ -111,6 +112,7 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
 #' @export
 adv_lm.formula <- function(x, data, ...) {
   call <- match.call()
+  call[[1]] <- as.name("adv_lm")
   formula <- x
   if (missing(data) || !is.data.frame(data)) {
     abort_arg("{.arg data} must be a data frame, not {describe(if (missing(data)) NULL else data)}.",
@@ -354,7 +356,7 @@ lm_exact <- function(a) {
   trace$iter <- res$iterations
   fit <- lm_assemble(a, beta, trace)
   fit$objective <- res$objective
-  fit$gap <- res$gap
+  fit$gap <- max(res$gap, 0) # a negative gap is rounding
   fit$iterations <- res$iterations
   fit$stopped <- if (res$status == 0L) "converged" else "iters"
   fit$eta <- NA_real_
