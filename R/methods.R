@@ -116,10 +116,11 @@ print.summary.adv_lm <- function(x, digits = 4, ...) {
               format(x$eps), if (x$method == "exact") "exact minimiser"
               else sprintf("gradient descent with xi = %s", format(x$xi)), x$n, x$d))
   if (x$method == "gd") {
-    cat(sprintf("Step size eta = %s (%s); largest eigenvalue of X'X/n = %s\n",
-                format(x$eta, digits = digits),
-                if (isTRUE(x$eta_auto)) "automatic" else "given",
-                format(x$lambda_max, digits = digits)))
+    cat(sprintf("Step size eta = %s (%s)\n", format(x$eta, digits = digits),
+                if (isTRUE(x$eta_auto)) {
+                  sprintf("automatic, from the largest eigenvalue of X'X/n, %s",
+                          format(x$lambda_max, digits = digits))
+                } else "given"))
   }
   cat(sprintf("Run: %s\n\nResiduals:\n", x$stop))
   print(x$residuals, digits = digits)
