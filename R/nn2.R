@@ -198,7 +198,9 @@ nn2_prepare <- function(args) {
   args$mc <- !is.null(args$truth) && args$activation != "linear"
   if (args$mc) {
     tr <- args$truth
-    test <- simulate_linear(args$n_test, tr$theta0, tr$Sigma, tr$sigma2)
+    # NULL for the identity spares simulate_linear() a Cholesky factor and a product
+    sigma <- if (isTRUE(all(tr$Sigma == diag(nrow(tr$Sigma))))) NULL else tr$Sigma
+    test <- simulate_linear(args$n_test, tr$theta0, sigma, tr$sigma2)
     args$xtest <- t(test$x)
     args$ytest <- test$y
   } else {
@@ -328,9 +330,7 @@ nn2_assemble <- function(args, theta, trace, eta) {
     lambda_max = args$step$lambda_max, iterations = args$iters, n = nrow(x), d = d,
     truth = tr, n_test = if (args$mc) args$n_test else NA_integer_,
     risk_method = if (is.null(tr)) "none" else if (args$mc) "monte carlo" else "exact",
-    R_star = if (!is.null(tr)) {
-      adv_optimum(tr$theta0, args$eps, tr$Sigma, tr$sigma2, args$norm)$risk
-    } else NA_real_,
+    R_star = if (!is.null(tr)) lm_rstar(tr, args$eps, args$norm) else NA_real_,
     threads = args$threads
   ), class = "adv_nn2")
 }

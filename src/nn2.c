@@ -287,6 +287,10 @@ static inline int nn2_thread(void) {
 #endif
 }
 
+/* Passes with fewer multiply-adds (n d h) than this run on one thread: waking the
+ * threads costs more than it saves, and far more on a machine that is busy. */
+#define NN2_PAR_MIN 4e6
+
 /* Samples per task of a parallel pass: fixed, so the work split does not depend on
  * the thread count (nothing is summed across samples here anyway). */
 #define NN2_BLOCK 16
@@ -296,8 +300,7 @@ static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
                      const double *y, int n, int nth, double *scratch,
                      const nn2_pass_out *p) {
   const size_t sw = nn2_scratch(m->d, m->h);
-  /* small problems are not worth waking the threads for */
-  if (nth < 2 || (double)n * m->d * m->h < 2e4) {
+  if (nth < 2 || (double)n * m->d * m->h < NN2_PAR_MIN) {
     nn2_samples(m, eps, xi, x, y, 0, n, scratch, p);
     return;
   }
@@ -341,7 +344,7 @@ static void nn2_param_grad(const nn2_net *m, const double *x, const double *delt
                            const double *r, const double *c, int n, int nth, double *G) {
   const int d = m->d, h = m->h;
   const double f = 2.0 * m->scale / n;
-  if (nth < 2 || (double)n * d * h < 2e4) {
+  if (nth < 2 || (double)n * d * h < NN2_PAR_MIN) {
     for (int k = 0; k < d; k++) nn2_grad_column(k, d, h, n, f, x, delta, r, c, G + (size_t)k * h);
     return;
   }

@@ -194,14 +194,15 @@ test_that("Figures 12-13 setting: training loss falls as in standard training, a
 })
 
 test_that("results do not depend on the number of threads", {
+  # large enough (n d h >= 4e6) for the passes to run in parallel
   set.seed(15)
-  sim <- simulate_linear(300, theta0 = c(1, 2, -1, 0.5, 0, 0))
+  sim <- simulate_linear(2000, theta0 = c(1, 2, -1, 0.5, rep(0, 36)))
   for (act in c("sigmoid", "relu")) {
     fit <- function(threads, attack = "fgm") {
       set.seed(3)
-      adv_nn2(sim$x, sim$y, h = 40, activation = act, eps = 0.3, xi = 0.05, eta = 1,
-              iters = 60, attack = attack, pgd_steps = 3, truth = sim, n_test = 3000,
-              trace_every = 20, threads = threads)
+      adv_nn2(sim$x, sim$y, h = 50, activation = act, eps = 0.3, xi = 0.05, eta = 1,
+              iters = 4, attack = attack, pgd_steps = 3, truth = sim, n_test = 2000,
+              trace_every = 2, threads = threads)
     }
     for (attack in c("fgm", "pgd")) {
       f1 <- fit(1, attack)
@@ -275,4 +276,19 @@ test_that("bad input gets clear errors", {
   })
   fit <- adv_nn2(x, y, h = 5, eps = 0.1, iters = 2)
   expect_snapshot(error = TRUE, predict(fit, matrix(1, 2, 3)))
+})
+
+test_that("adv_replicate() averages adv_nn2() traces", {
+  one_run <- function(rep) {
+    sim <- simulate_linear(50, c(1, -1))
+    adv_nn2(sim$x, sim$y, h = 10, eps = 0.2, xi = 0.05, eta = 1, iters = 30,
+            truth = sim, n_test = 500, trace_every = 10)
+  }
+  set.seed(19)
+  res <- adv_replicate(one_run, reps = 3, keep = TRUE)
+  expect_identical(res$summary$iter, c(0L, 10L, 20L, 30L))
+  last <- vapply(res$results, function(f) tail(f$trace$loss_adv, 1), numeric(1))
+  expect_equal(tail(res$summary$loss_adv_mean, 1), mean(last))
+  expect_equal(res$R_star, res$results[[1]]$R_star)
+  withr::with_pdf(tempfile(), plot(res))
 })
