@@ -6,8 +6,8 @@
  *
  * Inputs arrive transposed (d x n, one sample per column) so that each sample is
  * contiguous. Work is spread over samples with OpenMP; everything that sums over
- * samples does so in sample order on one thread, or per hidden unit in sample order,
- * so the result does not depend on the number of threads. */
+ * samples does so in sample order, on one thread or one input coordinate per task, so
+ * the result does not depend on the number of threads. */
 #include "advtrain.h"
 #include <stdint.h>
 #include <string.h>
@@ -26,11 +26,11 @@ enum nn2_attack { NN2_FGM = 1, NN2_PGD = 2 };
 #define NN2_SIMD
 #endif
 
-/* With GCC on x86-64 Linux the two hot kernels are also compiled for AVX2 and the
+/* With GCC on x86-64 Linux (glibc) the two hot kernels are also compiled for AVX2 and the
  * loader picks the version the processor supports. The AVX2 version does the same
  * operations in the same order (no FMA), so the results are identical. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6 && defined(__x86_64__) && \
-    defined(__linux__)
+    defined(__linux__) && defined(__GLIBC__) /* target_clones needs glibc's ifunc */
 #define NN2_CLONES __attribute__((target_clones("avx2", "default")))
 #else
 #define NN2_CLONES
