@@ -95,19 +95,16 @@ NN2_INLINE double nn2_if_nonneg(double z, double v) {
   return vb.d;
 }
 
-/* sum_j u_j v_j with four partial sums in a fixed order (which the compiler may pair
- * in SIMD registers): a shorter dependency chain than one running sum. */
+/* sum_j u_j v_j with eight partial sums in a fixed order (two SIMD registers' worth,
+ * which the compiler may use as such): a shorter dependency chain than one running
+ * sum, and the same result whatever instructions are used. */
 NN2_INLINE double nn2_dot(const double *restrict u, const double *restrict v, int h) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int j = 0;
-  for (; j + 4 <= h; j += 4) {
-    s0 += u[j] * v[j];
-    s1 += u[j + 1] * v[j + 1];
-    s2 += u[j + 2] * v[j + 2];
-    s3 += u[j + 3] * v[j + 3];
-  }
-  for (; j < h; j++) s0 += u[j] * v[j];
-  return (s0 + s1) + (s2 + s3);
+  for (; j + 8 <= h; j += 8)
+    for (int l = 0; l < 8; l++) acc[l] += u[j + l] * v[j + l];
+  for (; j < h; j++) acc[0] += u[j] * v[j];
+  return ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
 }
 
 /* z_j = x'theta_j + base_j (base may be NULL) */
@@ -131,11 +128,28 @@ NN2_INLINE void nn2_preact(const nn2_net *m, const double *restrict x,
     NN2_SIMD
     for (int j = 0; j < h; j++) z[j] = z[j] + x0 * w0[j] + x1 * w1[j] + x2 * w2[j] + x3 * w3[j];
   }
-  for (; k < d; k++) {
-    const double xk = x[k];
-    const double *restrict wk = w + (size_t)k * h;
+  const double *restrict wk = w + (size_t)k * h;
+  switch (d - k) { /* the last one to three inputs in one pass, still in order */
+  case 3: {
+    const double x0 = x[k], x1 = x[k + 1], x2 = x[k + 2];
     NN2_SIMD
-    for (int j = 0; j < h; j++) z[j] += xk * wk[j];
+    for (int j = 0; j < h; j++) z[j] = z[j] + x0 * wk[j] + x1 * wk[h + j] + x2 * wk[2 * h + j];
+    break;
+  }
+  case 2: {
+    const double x0 = x[k], x1 = x[k + 1];
+    NN2_SIMD
+    for (int j = 0; j < h; j++) z[j] = z[j] + x0 * wk[j] + x1 * wk[h + j];
+    break;
+  }
+  case 1: {
+    const double x0 = x[k];
+    NN2_SIMD
+    for (int j = 0; j < h; j++) z[j] += x0 * wk[j];
+    break;
+  }
+  default:
+    break;
   }
 }
 
