@@ -107,8 +107,8 @@
 #' @examples
 #' set.seed(1)
 #' sim <- simulate_linear(100, theta0 = rep(1, 3) / sqrt(3))
-#' fit <- adv_nn2(sim$x, sim$y, h = 20, eps = 0.3, xi = 0.01, eta = 0.2,
-#'                iters = 300, truth = sim, n_test = 2000, trace_every = 50)
+#' fit <- adv_nn2(sim$x, sim$y, h = 20, eps = 0.3, xi = 0.01, iters = 300,
+#'                truth = sim, n_test = 2000, trace_every = 50)
 #' fit
 #' dim(coef(fit))
 #' predict(fit, sim$x[1:3, ])
