@@ -57,26 +57,30 @@ typedef union {
   uint64_t u;
 } nn2_bits;
 
-/* e^{-v} for 0 <= v <= 708, to about one ulp: -v = k log 2 + r with |r| <= log(2)/2
- * (k by the round-to-nearest shifter, log 2 in two parts), e^r by its Taylor
- * polynomial of degree 13 (remainder below 5e-18), and 2^k assembled from its bits. */
-NN2_INLINE double nn2_expneg(double v) {
+/* The centred sigmoid and its derivative at z, from v = min(|z|, 700): with
+ * e = e^{-v}, phi = sign(z) (1 - e) / (2 (1 + e)) and phi' = e / (1 + e)^2. e is
+ * 2^k e^r with -v = k log 2 + r, |r| <= log(2)/2 (k by the round-to-nearest shifter,
+ * log 2 in two parts, 2^k assembled from its bits), and e^r = N / D by its diagonal
+ * [6/6] Pade approximant, N = E(r^2) + r O(r^2), D = E(r^2) - r O(r^2) (error below
+ * 1e-18 on that range). Then phi = (D - t) / (2 (D + t)) and phi' = t D / (D + t)^2
+ * with t = 2^k N: one division, and phi keeps full relative accuracy near 0. Branch-free, so that loops over hidden units
+ * vectorise. */
+NN2_INLINE double nn2_sigmoid(double z, double v, double *dphi) {
   const double shifter = 0x1.8p52, log2e = 1.4426950408889634074;
   const double ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
   double t = -v * log2e + shifter, kf = t - shifter;
-  double r = (-v - kf * ln2hi) - kf * ln2lo;
-  /* Estrin's scheme: the same polynomial with a short dependency chain */
-  double r2 = r * r, r4 = r2 * r2, r8 = r4 * r4;
-  double q0 = 1.0 + r, q1 = 0.5 + r * (1.0 / 6.0), q2 = 1.0 / 24.0 + r * (1.0 / 120.0);
-  double q3 = 1.0 / 720.0 + r * (1.0 / 5040.0), q4 = 1.0 / 40320.0 + r * (1.0 / 362880.0);
-  double q5 = 1.0 / 3628800.0 + r * (1.0 / 39916800.0);
-  double q6 = 1.0 / 479001600.0 + r * (1.0 / 6227020800.0);
-  double s0 = q0 + q1 * r2, s1 = q2 + q3 * r2, s2 = q4 + q5 * r2;
-  double p = (s0 + s1 * r4) + (s2 + q6 * r4) * r8;
+  double r = (-v - kf * ln2hi) - kf * ln2lo, x = r * r;
+  double E = 1.0 + x * (5.0 / 44.0 + x * (1.0 / 792.0 + x * (1.0 / 665280.0)));
+  double rO = r * (0.5 + x * (1.0 / 66.0 + x * (1.0 / 15840.0)));
+  double N = E + rO, D = E - rO;
   /* the low bits of t hold k (two's complement): put k + 1023 in the exponent */
   nn2_bits tb = {t}, sb = {shifter}, two_k;
-  two_k.u = (tb.u - sb.u + 1023) << 52;
-  return p * two_k.d;
+  two_k.u = (tb.u - sb.u + 1023) << 52; /* 2^k for -1022 <= k <= 0 */
+  /* D - t = E (1 - 2^k) - r O (1 + 2^k) keeps full relative accuracy as z -> 0 */
+  double tk = two_k.d * N, inv = 1.0 / (D + tk);
+  double num = E * (1.0 - two_k.d) - rO * (1.0 + two_k.d);
+  *dphi = tk * D * inv * inv;
+  return copysign(0.5 * num * inv, z);
 }
 
 /* min(v, 700) for v >= 0 (or +Inf), without a comparison: the sigmoid is saturated
@@ -164,9 +168,9 @@ NN2_INLINE double nn2_output(const nn2_net *m, const double *restrict z, double 
   if (m->act == NN2_SIGMOID) {
     NN2_SIMD
     for (int j = 0; j < h; j++) {
-      double e = nn2_expneg(nn2_cap700(fabs(z[j]))), inv = 1.0 / (1.0 + e);
-      phi[j] = copysign(0.5 * (1.0 - e) * inv, z[j]);
-      c[j] = a[j] * e * inv * inv;
+      double dp;
+      phi[j] = nn2_sigmoid(z[j], nn2_cap700(fabs(z[j])), &dp);
+      c[j] = a[j] * dp;
     }
   } else if (m->act == NN2_LINEAR) {
     NN2_SIMD
