@@ -244,16 +244,19 @@ lm_gd <- function(a) {
   fit
 }
 
-# A cli progress bar, only when interactive and the run looks longer than 2 s.
-lm_progress <- function(bar, started, done, total) {
-  if (!interactive()) return(NULL)
+# A cli progress bar, only when interactive and the run looks longer than 2 s. The
+# option advtrain.progress = TRUE / FALSE forces it on / off (the tests use it).
+lm_progress <- function(bar, started, done, total, envir = parent.frame()) {
+  force(envir)
+  opt <- getOption("advtrain.progress")
+  if (isFALSE(opt) || (is.null(opt) && !interactive())) return(NULL)
   if (is.null(bar)) {
     spent <- proc.time()[[3]] - started
-    if (spent * total / max(done, 1) < 2) return(NULL)
+    if (!isTRUE(opt) && spent * total / max(done, 1) < 2) return(NULL)
     bar <- cli::cli_progress_bar("Adversarial training", total = total,
-                                 .envir = parent.frame(2))
+                                 .envir = envir)
   }
-  cli::cli_progress_update(id = bar, set = done, .envir = parent.frame(2))
+  cli::cli_progress_update(id = bar, set = done, .envir = envir)
   bar
 }
 

@@ -41,7 +41,8 @@ gd_r <- function(x, y, eps, xi, eta, iters) {
 }
 
 cat("1. adv_lm (C, fused pass) against the vectorised R loop, L2, xi = 0.1, eta given\n")
-for (sz in list(c(1000, 10, 1000), c(2000, 2000, 20))) {
+cat("   (adv_lm timed as a whole: checks, transposition, trace and all)\n")
+for (sz in list(c(1000, 10, 1000), c(2000, 2000, 100))) {
   n <- sz[1]; d <- sz[2]; iters <- sz[3]
   set.seed(1)
   sim <- simulate_linear(n, rep(1, d) / sqrt(d))
@@ -85,12 +86,14 @@ set.seed(3)
 sim <- simulate_linear(1000, rep(1, 100) / 10)
 te <- med_time(function() adv_lm(sim$x, sim$y, eps = 0.3, method = "exact"), reps)
 ex <- adv_lm(sim$x, sim$y, eps = 0.3, method = "exact")
-target <- ex$objective * (1 + 1e-8)
-# GD with xi = 0 and the automatic step, run in doublings until it reaches the target
-iters <- 250
+# GD with xi = 0 on this non-smooth objective chatters around the kinks (r_i = 0) at
+# a level set by the step, so the target is 1e-6 relative: GD with the automatic step
+# is run in doublings of its number of steps until it gets there.
+target <- ex$objective * (1 + 1e-6)
+iters <- 500
 repeat {
   g <- adv_lm(sim$x, sim$y, eps = 0.3, iters = iters, trace_every = iters)
-  if (min(g$trace$loss_adv) <= target || iters >= 256000) break
+  if (min(g$trace$loss_adv) <= target || iters >= 64000) break
   iters <- iters * 2
 }
 reached <- min(g$trace$loss_adv) <= target
@@ -98,6 +101,6 @@ tg <- med_time(function() adv_lm(sim$x, sim$y, eps = 0.3, iters = iters,
                                  trace_every = iters), max(3, reps %/% 2))
 cat(sprintf("  exact: %.4f s (%d iterations, certified relative gap %.1e)\n", te,
             ex$iterations, ex$gap / ex$objective))
-cat(sprintf("  GD: %.4f s for %d steps, objective %s the exact one (1 + 1e-8)\n", tg, iters,
-            if (reached) "within" else "NOT yet within"))
+cat(sprintf("  GD: %.4f s for %d steps (automatic eta = %.3g), objective %s 1e-6 of the exact one\n",
+            tg, iters, g$eta, if (reached) "within" else "NOT yet within"))
 cat(sprintf("  ratio GD / exact: %.1fx\n", tg / te))

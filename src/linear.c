@@ -20,11 +20,16 @@ static inline double attack_vec(double r, double tnorm2, double tnorm1, int norm
   if (r == 0 || eps == 0) return r;
   double shift;
   if (norm == ADV_L2) {
-    double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
-    if (g == 0) return r;
-    double inv = 1 / (xi == 0 ? g : sqrt(g * g + xi * xi));
-    *alpha = eps * 2 * r * inv;
-    shift = eps * tnorm2 * (g * inv);
+    if (tnorm2 == 0) return r;
+    if (xi == 0) { /* A = eps sign(r) theta / ||theta||: no division per sample */
+      *alpha = eps / tnorm2 * adv_sign(r);
+      shift = eps * tnorm2;
+    } else {
+      double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
+      double inv = 1 / sqrt(g * g + xi * xi);
+      *alpha = eps * 2 * r * inv;
+      shift = eps * tnorm2 * (g * inv);
+    }
   } else {
     *alpha = eps * adv_sign(r);
     shift = eps * tnorm1;
@@ -130,18 +135,22 @@ static void lin_block(const double *restrict xt, const double *restrict y, int l
         s[5] += rt - r;
         rtt[k] = rt;
       }
-      for (int k = 0; k < m; k++) {
-        const double *restrict xr = xg + (size_t)k * d;
-        double c = rtt[k];
-        ADV_SIMD
-        for (int j = 0; j < d; j++) g[j] += c * xr[j];
-      }
       if (gd) {
         for (int k = 0; k < m; k++) {
           const double *restrict xr = xg + (size_t)k * d;
-          double c = rtt[k] - rr[k];
+          double c = rtt[k], c2 = rtt[k] - rr[k];
           ADV_SIMD
-          for (int j = 0; j < d; j++) gd[j] += c * xr[j];
+          for (int j = 0; j < d; j++) {
+            g[j] += c * xr[j];
+            gd[j] += c2 * xr[j];
+          }
+        }
+      } else {
+        for (int k = 0; k < m; k++) {
+          const double *restrict xr = xg + (size_t)k * d;
+          double c = rtt[k];
+          ADV_SIMD
+          for (int j = 0; j < d; j++) g[j] += c * xr[j];
         }
       }
     }
