@@ -227,7 +227,10 @@ lm_gd <- function(a) {
   }
   if (!is.null(bar)) cli::cli_progress_done(id = bar)
   tr <- do.call(cbind, traces)
-  if (res$status == 2L) lm_abort_diverged(tr, eta, step$eta, is.null(a$eta))
+  if (res$status == 2L) {
+    auto <- if (is.null(a$eta)) step$eta else lm_step(xt, a)$eta
+    lm_abort_diverged(tr, eta, auto, is.null(a$eta))
+  }
   trace <- lm_trace(tr, if (length(paths)) do.call(cbind, paths), a)
   last <- tr[, ncol(tr)]
   stopped <- if (res$status == 1L) "interpolation" else "iters"
