@@ -75,9 +75,17 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
 
 /* ---------------------------------------------------- the fused pass ---- */
 
-/* x'theta with four partial sums: a single running sum waits for each addition to
- * finish, which would make the pass slower than the memory it reads. */
+/* x'theta with several partial sums (a single running sum waits for each addition
+ * to finish, which would make the pass slower than the memory it reads); with
+ * OpenMP, the compiler's SIMD reduction. Either way the order of the additions is
+ * fixed at compile time, so it does not depend on the number of threads. */
 static inline double lin_dot(const double *restrict x, const double *restrict v, int d) {
+#ifdef _OPENMP
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < d; j++) s += x[j] * v[j];
+  return s;
+#else
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int j = 0;
   for (; j + 4 <= d; j += 4) {
@@ -88,9 +96,16 @@ static inline double lin_dot(const double *restrict x, const double *restrict v,
   }
   for (; j < d; j++) s0 += x[j] * v[j];
   return (s0 + s1) + (s2 + s3);
+#endif
 }
 
+/* Rows per group: enough to overlap the independent dot products of small rows, few
+ * enough that a group stays in the first-level cache for its second use. */
 #define LIN_GROUP 8
+static inline int lin_group(int d) {
+  int m = 2048 / (d > 0 ? d : 1);
+  return m < 1 ? 1 : m > LIN_GROUP ? LIN_GROUP : m;
+}
 
 size_t lin_work_size(int n, int d, int has_b) {
   int p = d + has_b, bs = n / LIN_MAX_BLOCKS + 1;
@@ -119,8 +134,9 @@ static void lin_block(const double *restrict xt, const double *restrict y, int l
     /* groups of rows: the residuals of a group are independent dot products, so the
      * processor overlaps them; the group's rows are still in cache for the gradient */
     double rr[LIN_GROUP], rtt[LIN_GROUP];
-    for (int i = lo; i < hi; i += LIN_GROUP) {
-      int m = hi - i < LIN_GROUP ? hi - i : LIN_GROUP;
+    const int gs = lin_group(d);
+    for (int i = lo; i < hi; i += gs) {
+      int m = hi - i < gs ? hi - i : gs;
       const double *restrict xg = xt + (size_t)i * d;
       for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
       for (int k = 0; k < m; k++) {
