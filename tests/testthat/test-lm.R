@@ -170,12 +170,13 @@ test_that("a step that blows up stops with an error, never NaN coefficients", {
 
 test_that("results are identical for 1 and 2 threads", {
   set.seed(9)
-  sim <- simulate_linear(3000, stats::rnorm(50))
+  # 5000 x 200: enough entries (1e6) for the pass to use OpenMP
+  sim <- simulate_linear(5000, stats::rnorm(200) / 10)
   for (norm in c("l2", "linf")) {
-    f1 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.005,
-                 iters = 30, threads = 1)
-    f2 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.005,
-                 iters = 30, threads = 2)
+    f1 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.001,
+                 iters = 8, threads = 1)
+    f2 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.001,
+                 iters = 8, threads = 2)
     expect_identical(f1$theta, f2$theta)
     expect_identical(f1$trace, f2$trace)
   }
