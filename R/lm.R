@@ -227,7 +227,10 @@ lm_gd <- function(a) {
   }
   if (!is.null(bar)) cli::cli_progress_done(id = bar)
   tr <- do.call(cbind, traces)
-  if (res$status == 2L) lm_abort_diverged(tr, eta, step$eta, is.null(a$eta))
+  if (res$status == 2L) {
+    auto <- if (is.null(a$eta)) step$eta else lm_step(xt, a)$eta
+    lm_abort_diverged(tr, eta, auto, is.null(a$eta))
+  }
   trace <- lm_trace(tr, if (length(paths)) do.call(cbind, paths), a)
   last <- tr[, ncol(tr)]
   stopped <- if (res$status == 1L) "interpolation" else "iters"
@@ -244,16 +247,19 @@ lm_gd <- function(a) {
   fit
 }
 
-# A cli progress bar, only when interactive and the run looks longer than 2 s.
-lm_progress <- function(bar, started, done, total) {
-  if (!interactive()) return(NULL)
+# A cli progress bar, only when interactive and the run looks longer than 2 s. The
+# option advtrain.progress = TRUE / FALSE forces it on / off (the tests use it).
+lm_progress <- function(bar, started, done, total, envir = parent.frame()) {
+  force(envir)
+  opt <- getOption("advtrain.progress")
+  if (isFALSE(opt) || (is.null(opt) && !interactive())) return(NULL)
   if (is.null(bar)) {
     spent <- proc.time()[[3]] - started
-    if (spent * total / max(done, 1) < 2) return(NULL)
+    if (!isTRUE(opt) && spent * total / max(done, 1) < 2) return(NULL)
     bar <- cli::cli_progress_bar("Adversarial training", total = total,
-                                 .envir = parent.frame(2))
+                                 .envir = envir)
   }
-  cli::cli_progress_update(id = bar, set = done, .envir = parent.frame(2))
+  cli::cli_progress_update(id = bar, set = done, .envir = envir)
   bar
 }
 

@@ -56,7 +56,7 @@ double lin_loss_grad(const double *x, const double *y, const double *theta, int 
 #define LIN_MAX_BLOCKS 64
 #define LIN_MIN_BLOCK 256
 #define LIN_NSCAL 6
-#define LIN_PAR_MIN 1e5 /* below this many entries of X one thread is faster */
+#define LIN_PAR_MIN 1e6 /* below this many entries of X one thread is faster */
 typedef struct {
   int norm;
   double eps, xi;

@@ -20,11 +20,16 @@ static inline double attack_vec(double r, double tnorm2, double tnorm1, int norm
   if (r == 0 || eps == 0) return r;
   double shift;
   if (norm == ADV_L2) {
-    double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
-    if (g == 0) return r;
-    double inv = 1 / (xi == 0 ? g : sqrt(g * g + xi * xi));
-    *alpha = eps * 2 * r * inv;
-    shift = eps * tnorm2 * (g * inv);
+    if (tnorm2 == 0) return r;
+    if (xi == 0) { /* A = eps sign(r) theta / ||theta||: no division per sample */
+      *alpha = eps / tnorm2 * adv_sign(r);
+      shift = eps * tnorm2;
+    } else {
+      double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
+      double inv = 1 / sqrt(g * g + xi * xi);
+      *alpha = eps * 2 * r * inv;
+      shift = eps * tnorm2 * (g * inv);
+    }
   } else {
     *alpha = eps * adv_sign(r);
     shift = eps * tnorm1;
@@ -70,9 +75,17 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
 
 /* ---------------------------------------------------- the fused pass ---- */
 
-/* x'theta with four partial sums: a single running sum waits for each addition to
- * finish, which would make the pass slower than the memory it reads. */
+/* x'theta with several partial sums (a single running sum waits for each addition
+ * to finish, which would make the pass slower than the memory it reads); with
+ * OpenMP, the compiler's SIMD reduction. Either way the order of the additions is
+ * fixed at compile time, so it does not depend on the number of threads. */
 static inline double lin_dot(const double *restrict x, const double *restrict v, int d) {
+#ifdef _OPENMP
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < d; j++) s += x[j] * v[j];
+  return s;
+#else
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int j = 0;
   for (; j + 4 <= d; j += 4) {
@@ -83,9 +96,16 @@ static inline double lin_dot(const double *restrict x, const double *restrict v,
   }
   for (; j < d; j++) s0 += x[j] * v[j];
   return (s0 + s1) + (s2 + s3);
+#endif
 }
 
+/* Rows per group: enough to overlap the independent dot products of small rows, few
+ * enough that a group stays in the first-level cache for its second use. */
 #define LIN_GROUP 8
+static inline int lin_group(int d) {
+  int m = 2048 / (d > 0 ? d : 1);
+  return m < 1 ? 1 : m > LIN_GROUP ? LIN_GROUP : m;
+}
 
 size_t lin_work_size(int n, int d, int has_b) {
   int p = d + has_b, bs = n / LIN_MAX_BLOCKS + 1;
@@ -114,8 +134,9 @@ static void lin_block(const double *restrict xt, const double *restrict y, int l
     /* groups of rows: the residuals of a group are independent dot products, so the
      * processor overlaps them; the group's rows are still in cache for the gradient */
     double rr[LIN_GROUP], rtt[LIN_GROUP];
-    for (int i = lo; i < hi; i += LIN_GROUP) {
-      int m = hi - i < LIN_GROUP ? hi - i : LIN_GROUP;
+    const int gs = lin_group(d);
+    for (int i = lo; i < hi; i += gs) {
+      int m = hi - i < gs ? hi - i : gs;
       const double *restrict xg = xt + (size_t)i * d;
       for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
       for (int k = 0; k < m; k++) {
@@ -130,18 +151,22 @@ static void lin_block(const double *restrict xt, const double *restrict y, int l
         s[5] += rt - r;
         rtt[k] = rt;
       }
-      for (int k = 0; k < m; k++) {
-        const double *restrict xr = xg + (size_t)k * d;
-        double c = rtt[k];
-        ADV_SIMD
-        for (int j = 0; j < d; j++) g[j] += c * xr[j];
-      }
       if (gd) {
         for (int k = 0; k < m; k++) {
           const double *restrict xr = xg + (size_t)k * d;
-          double c = rtt[k] - rr[k];
+          double c = rtt[k], c2 = rtt[k] - rr[k];
           ADV_SIMD
-          for (int j = 0; j < d; j++) gd[j] += c * xr[j];
+          for (int j = 0; j < d; j++) {
+            g[j] += c * xr[j];
+            gd[j] += c2 * xr[j];
+          }
+        }
+      } else {
+        for (int k = 0; k < m; k++) {
+          const double *restrict xr = xg + (size_t)k * d;
+          double c = rtt[k];
+          ADV_SIMD
+          for (int j = 0; j < d; j++) g[j] += c * xr[j];
         }
       }
     }

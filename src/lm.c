@@ -58,7 +58,10 @@ static int gd_run(const double *xt, const double *y, int n, int d, double *theta
         for (int j = 0; j < p; j++) path[(size_t)rows * p + j] = theta[j];
       rows++;
     }
-    if (status != GD_OK || t == c->iters) break;
+    if (status != GD_OK || t == c->iters) {
+      t++; /* the first step not taken */
+      break;
+    }
     for (int j = 0; j < p; j++) theta[j] -= c->eta * grad[j];
     since_check += (double)n * d;
     if (since_check > 2e8) { /* about a tenth of a second */
@@ -67,7 +70,7 @@ static int gd_run(const double *xt, const double *y, int n, int d, double *theta
     }
   }
   *ntr = rows;
-  *t_next = t + 1;
+  *t_next = t;
   return status;
 }
 

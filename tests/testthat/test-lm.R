@@ -170,12 +170,13 @@ test_that("a step that blows up stops with an error, never NaN coefficients", {
 
 test_that("results are identical for 1 and 2 threads", {
   set.seed(9)
-  sim <- simulate_linear(3000, stats::rnorm(50))
+  # 5000 x 200: enough entries (1e6) for the pass to use OpenMP
+  sim <- simulate_linear(5000, stats::rnorm(200) / 10)
   for (norm in c("l2", "linf")) {
-    f1 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.005,
-                 iters = 30, threads = 1)
-    f2 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.005,
-                 iters = 30, threads = 2)
+    f1 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.001,
+                 iters = 8, threads = 1)
+    f2 <- adv_lm(sim$x, sim$y, eps = 0.1, norm = norm, xi = 0.1, eta = 0.001,
+                 iters = 8, threads = 2)
     expect_identical(f1$theta, f2$theta)
     expect_identical(f1$trace, f2$trace)
   }
@@ -350,4 +351,26 @@ test_that("bad input gets errors that name the argument", {
     adv_lm(y ~ a, df, eps = 0.1, intercept = FALSE)
     predict(adv_lm(x, y, eps = 0.1, iters = 2), newx = matrix(1, 2, 3))
   })
+})
+
+test_that("long runs go in chunks with a progress bar when asked", {
+  set.seed(16)
+  sim <- simulate_linear(2000, stats::rnorm(200))
+  # 1e8 / (n d) = 250 steps per chunk: three chunks, same result as one
+  withr::local_options(advtrain.progress = TRUE, cli.progress_show_after = 0)
+  expect_no_error(fit <- adv_lm(sim$x, sim$y, eps = 0.1, xi = 0.1, eta = 0.002,
+                                iters = 600, trace_every = 100))
+  withr::local_options(advtrain.progress = FALSE)
+  small <- adv_lm(sim$x[, 1:2], sim$y, eps = 0.1, xi = 0.1, eta = 0.002, iters = 600,
+                  trace_every = 100)
+  expect_identical(fit$trace$iter, c(0L, 100L, 200L, 300L, 400L, 500L, 600L))
+  expect_identical(small$trace$iter, fit$trace$iter)
+  # chunks (here 250 steps each) do not change the iterates: 251 steps, then 49
+  # more from there, give the 300 steps of a single run bit for bit
+  a <- adv_lm(sim$x, sim$y, eps = 0.1, xi = 0.1, eta = 0.002, iters = 300)
+  mid <- adv_lm(sim$x, sim$y, eps = 0.1, xi = 0.1, eta = 0.002, iters = 251)
+  b <- adv_lm(sim$x, sim$y, eps = 0.1, xi = 0.1, eta = 0.002, iters = 49,
+              init = mid$theta)
+  expect_identical(b$theta, a$theta)
+  expect_identical(fit$trace$loss_surrogate[4], a$trace$loss_surrogate[301])
 })
