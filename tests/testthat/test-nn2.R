@@ -292,3 +292,21 @@ test_that("adv_replicate() averages adv_nn2() traces", {
   expect_equal(res$R_star, res$results[[1]]$R_star)
   withr::with_pdf(tempfile(), plot(res))
 })
+
+test_that("long runs go in chunks that neither skip nor repeat a step", {
+  set.seed(20)
+  sim <- simulate_linear(1000, theta0 = rnorm(20))
+  a <- runif(50, -1, 1)
+  # 2e8 / (4 n d h) = 50 steps per chunk: three chunks for 120 steps
+  fit <- function(iters, init) {
+    adv_nn2(sim$x, sim$y, a = a, activation = "relu", eps = 0.1, xi = 0.1, eta = 0.5,
+            iters = iters, init = init, trace_every = 10, threads = 1)
+  }
+  withr::local_options(advtrain.progress = TRUE)
+  long <- fit(120, "zero")
+  expect_identical(long$trace$iter, seq(0L, 120L, by = 10L))
+  first <- fit(50, "zero")
+  rest <- fit(70, coef(first))
+  expect_identical(coef(rest), coef(long))
+  expect_identical(rest$trace$loss_surrogate, long$trace$loss_surrogate[6:13])
+})
