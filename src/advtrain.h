@@ -47,6 +47,25 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
 double lin_loss_grad(const double *x, const double *y, const double *theta, int n, int d,
                      int norm, double eps, double xi, double *grad, double *work);
 
+/* linear.c: the fused pass of Algorithm 1 over a row-major copy of X */
+#ifdef _OPENMP /* vectorise a loop without reductions (no effect on the results) */
+#define ADV_SIMD _Pragma("omp simd")
+#else
+#define ADV_SIMD
+#endif
+#define LIN_MAX_BLOCKS 64
+#define LIN_MIN_BLOCK 256
+#define LIN_NSCAL 6
+#define LIN_PAR_MIN 1e6 /* below this many entries of X one thread is faster */
+typedef struct {
+  int norm;
+  double eps, xi;
+} lin_par;
+size_t lin_work_size(int n, int d, int has_b);
+void lin_pass(const double *xt, const double *y, int n, int d, const double *theta,
+              double b, int has_b, const lin_par *par, int nth, double *loss,
+              double *grad, double *gdiff, double *work);
+
 /* risk.c */
 double risk_surrogate(double q, const double *theta, int d, int norm, double eps,
                       double xi, int *ier);

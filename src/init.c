@@ -12,6 +12,12 @@ SEXP C_cnn_train_epoch(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEX
 SEXP C_cnn_forward(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_grad(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_gd(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_stream(SEXP, SEXP);
+SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 
 /* the detour through void (*)(void) is the sanctioned generic function pointer */
 /* Registered without the C_ prefix: useDynLib(.fixes = "C_") puts it back in R. */
@@ -28,6 +34,12 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(cnn_forward, 5),
     CALLDEF(cnn_attack, 9),
     CALLDEF(cnn_grad, 7),
+    CALLDEF(lm_gd, 5),
+    CALLDEF(lm_power, 4),
+    CALLDEF(lm_exact, 5),
+    CALLDEF(lm_stream, 2),
+    CALLDEF(nn2_eval, 7),
+    CALLDEF(nn2_train, 10),
     {NULL, NULL, 0}};
 
 void R_init_advtrain(DllInfo *dll) {

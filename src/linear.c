@@ -3,37 +3,56 @@
  * these numbers (adv_attack, adv_loss, training, evaluation) goes through here. */
 #include "advtrain.h"
 
-/* Shrinkage of the surrogate attack for a gradient of size g >= 0:
- * g / sqrt(g^2 + xi^2) (L2) or g / (g + xi) (Linf). With xi = 0 and g = 0 no attack
+/* Shrinkage of the surrogate Linf attack for a gradient coordinate of size g >= 0:
+ * g / (g + xi) (for L2 it is g / sqrt(g^2 + xi^2), see attack_vec). With xi = 0 and g = 0 no attack
  * is applied (MATH.md convention), hence 0. */
-static inline double shrink_l2(double g, double xi) {
-  if (xi == 0) return g > 0 ? 1.0 : 0.0;
-  return g / sqrt(g * g + xi * xi);
-}
 static inline double shrink_linf(double g, double xi) {
   if (xi == 0) return g > 0 ? 1.0 : 0.0;
   return g / (g + xi);
 }
 
+/* The attack of one sample when it is a multiple of one vector, A = alpha v, with
+ * v = theta (L2) or v = sign(theta) (Linf with xi = 0): returns the attacked residual
+ * r~ = r + A'theta = sign(r) (|r| + shift) and sets *alpha. */
+static inline double attack_vec(double r, double tnorm2, double tnorm1, int norm,
+                                double eps, double xi, double *alpha) {
+  *alpha = 0;
+  if (r == 0 || eps == 0) return r;
+  double shift;
+  if (norm == ADV_L2) {
+    if (tnorm2 == 0) return r;
+    if (xi == 0) { /* A = eps sign(r) theta / ||theta||: no division per sample */
+      *alpha = eps / tnorm2 * adv_sign(r);
+      shift = eps * tnorm2;
+    } else {
+      double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
+      double inv = 1 / sqrt(g * g + xi * xi);
+      *alpha = eps * 2 * r * inv;
+      shift = eps * tnorm2 * (g * inv);
+    }
+  } else {
+    *alpha = eps * adv_sign(r);
+    shift = eps * tnorm1;
+  }
+  return r > 0 ? r + shift : r - shift;
+}
+
 /* The attacked residual x~'theta - y, given the clean residual r. The attack moves
  * the residual away from zero: r~ = sign(r) (|r| + eps * sum_j |theta_j| s_j) for
- * Linf and sign(r) (|r| + eps ||theta|| s) for L2. */
+ * Linf and sign(r) (|r| + eps ||theta|| s) for L2, s the shrinkage above. */
 double lin_attack_shift(double r, const double *theta, int d, double tnorm2,
                         double tnorm1, int norm, double eps, double xi) {
-  if (r == 0 || eps == 0) return r;
-  double ar = fabs(r), shift;
-  if (norm == ADV_L2) {
-    shift = eps * tnorm2 * shrink_l2(2 * ar * tnorm2, xi);
-  } else if (xi == 0) {
-    shift = eps * tnorm1;
-  } else {
-    shift = 0;
-    for (int j = 0; j < d; j++) {
-      double at = fabs(theta[j]);
-      shift += at * shrink_linf(2 * ar * at, xi);
-    }
-    shift *= eps;
+  if (norm == ADV_L2 || xi == 0) {
+    double alpha;
+    return attack_vec(r, tnorm2, tnorm1, norm, eps, xi, &alpha);
   }
+  if (r == 0 || eps == 0) return r;
+  double ar = fabs(r), shift = 0;
+  for (int j = 0; j < d; j++) {
+    double at = fabs(theta[j]);
+    shift += at * shrink_linf(2 * ar * at, xi);
+  }
+  shift *= eps;
   return r > 0 ? r + shift : r - shift;
 }
 
@@ -54,52 +73,199 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
   }
 }
 
-/* Loss (1/n) sum (x~_i'theta - y_i)^2 at the attacked points. When grad is not NULL,
- * also the gradient of Algorithm 1 with the attack held fixed:
- * (2/n) sum_i r~_i (x_i + A_i). x is n x d column-major; work has room for 2n
- * (attacked residuals, then clean ones). */
-double lin_loss_grad(const double *x, const double *y, const double *theta, int n, int d,
-                     int norm, double eps, double xi, double *grad, double *work) {
+/* ---------------------------------------------------- the fused pass ---- */
+
+/* x'theta with several partial sums (a single running sum waits for each addition
+ * to finish, which would make the pass slower than the memory it reads); with
+ * OpenMP, the compiler's SIMD reduction. Either way the order of the additions is
+ * fixed at compile time, so it does not depend on the number of threads. */
+static inline double lin_dot(const double *restrict x, const double *restrict v, int d) {
+#ifdef _OPENMP
+  double s = 0;
+#pragma omp simd reduction(+ : s)
+  for (int j = 0; j < d; j++) s += x[j] * v[j];
+  return s;
+#else
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int j = 0;
+  for (; j + 4 <= d; j += 4) {
+    s0 += x[j] * v[j];
+    s1 += x[j + 1] * v[j + 1];
+    s2 += x[j + 2] * v[j + 2];
+    s3 += x[j + 3] * v[j + 3];
+  }
+  for (; j < d; j++) s0 += x[j] * v[j];
+  return (s0 + s1) + (s2 + s3);
+#endif
+}
+
+/* Rows per group: enough to overlap the independent dot products of small rows, few
+ * enough that a group stays in the first-level cache for its second use. */
+#define LIN_GROUP 8
+static inline int lin_group(int d) {
+  int m = 2048 / (d > 0 ? d : 1);
+  return m < 1 ? 1 : m > LIN_GROUP ? LIN_GROUP : m;
+}
+
+size_t lin_work_size(int n, int d, int has_b) {
+  int p = d + has_b, bs = n / LIN_MAX_BLOCKS + 1;
+  if (bs < LIN_MIN_BLOCK) bs = LIN_MIN_BLOCK;
+  size_t nb = (size_t)(n + bs - 1) / bs;
+  if (nb < 1) nb = 1;
+  return nb * (2 * (size_t)p + LIN_NSCAL);
+}
+
+/* Rows [lo, hi) of one block: accumulate the Algorithm 1 gradient sum_i r~_i x~_i into
+ * g (length d, then the intercept), optionally the difference to the clean gradient,
+ * sum_i (r~_i x~_i - r_i x_i), into gd, and the scalars of lin_pass into s. The row is
+ * read once: its residual, attack and gradient contribution are computed while it is
+ * in cache. */
+static void lin_block(const double *restrict xt, const double *restrict y, int lo, int hi,
+                      int d, const double *restrict theta, double b, int has_b,
+                      const lin_par *par, double tn2, double tn1, double *restrict g,
+                      double *restrict gd, double *restrict s) {
+  int norm = par->norm, vec_attack = norm == ADV_L2 || par->xi == 0;
+  double eps = par->eps, xi = par->xi;
+  for (int j = 0; j < d + has_b; j++) g[j] = 0;
+  if (gd)
+    for (int j = 0; j < d + has_b; j++) gd[j] = 0;
+  for (int k = 0; k < LIN_NSCAL; k++) s[k] = 0;
+  if (vec_attack) {
+    /* groups of rows: the residuals of a group are independent dot products, so the
+     * processor overlaps them; the group's rows are still in cache for the gradient */
+    double rr[LIN_GROUP], rtt[LIN_GROUP];
+    const int gs = lin_group(d);
+    for (int i = lo; i < hi; i += gs) {
+      int m = hi - i < gs ? hi - i : gs;
+      const double *restrict xg = xt + (size_t)i * d;
+      for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
+      for (int k = 0; k < m; k++) {
+        double r = rr[k], alpha = 0, alpha0;
+        double rt = attack_vec(r, tn2, tn1, norm, eps, xi, &alpha);
+        double ra = xi == 0 ? rt : attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
+        s[0] += rt * rt;
+        s[1] += ra * ra;
+        s[2] += r * r;
+        s[3] += rt * alpha;
+        s[4] += rt;
+        s[5] += rt - r;
+        rtt[k] = rt;
+      }
+      if (gd) {
+        for (int k = 0; k < m; k++) {
+          const double *restrict xr = xg + (size_t)k * d;
+          double c = rtt[k], c2 = rtt[k] - rr[k];
+          ADV_SIMD
+          for (int j = 0; j < d; j++) {
+            g[j] += c * xr[j];
+            gd[j] += c2 * xr[j];
+          }
+        }
+      } else {
+        for (int k = 0; k < m; k++) {
+          const double *restrict xr = xg + (size_t)k * d;
+          double c = rtt[k];
+          ADV_SIMD
+          for (int j = 0; j < d; j++) g[j] += c * xr[j];
+        }
+      }
+    }
+  } else {
+    /* Linf with xi > 0: A_ij = eps g_ij / (|g_ij| + xi), g_ij = 2 r theta_j, is not a
+     * multiple of one vector: O(d) more work per row, in the same pass */
+    for (int i = lo; i < hi; i++) {
+      const double *restrict xr = xt + (size_t)i * d;
+      double r = b - y[i] + lin_dot(xr, theta, d), alpha0;
+      double rt = lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
+      double ra = attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
+      double dr = rt - r;
+      s[0] += rt * rt;
+      s[1] += ra * ra;
+      s[2] += r * r;
+      s[4] += rt;
+      s[5] += dr;
+      for (int j = 0; j < d; j++) {
+        double gj = 2 * r * theta[j];
+        double a = gj != 0 ? eps * gj / (fabs(gj) + xi) : 0.0;
+        g[j] += rt * (xr[j] + a);
+        if (gd) gd[j] += dr * xr[j] + rt * a;
+      }
+    }
+  }
+  if (has_b) {
+    g[d] = s[4];
+    if (gd) gd[d] = s[5];
+  }
+}
+
+/* One pass over the n rows of xt (row-major: row i is xt[i*d .. i*d+d-1]) at theta and
+ * intercept b (ignored unless has_b). Returns the three training losses in loss[0..2]
+ * (surrogate attack, true attack xi = 0, no attack). If grad is not NULL it receives
+ * the fixed-attack gradient of Algorithm 1, (2/n) sum_i r~_i (x_i + A_i) (length
+ * d + has_b); if gdiff is not NULL, the difference between it and the clean gradient
+ * (2/n) sum_i r_i x_i. Rows are cut into blocks that depend on n only, each block's
+ * partial sums are kept apart and added in block order, so the result does not
+ * depend on nth. work has lin_work_size() doubles. */
+void lin_pass(const double *xt, const double *y, int n, int d, const double *theta,
+              double b, int has_b, const lin_par *par, int nth, double *loss,
+              double *grad, double *gdiff, double *work) {
+  int p = d + has_b, bs = n / LIN_MAX_BLOCKS + 1;
+  if (bs < LIN_MIN_BLOCK) bs = LIN_MIN_BLOCK;
+  int nb = (n + bs - 1) / bs;
   double tn2 = adv_nrm2(d, theta), tn1 = 0;
   for (int j = 0; j < d; j++) tn1 += fabs(theta[j]);
-  adv_gemv(0, n, d, 1.0, x, theta, 0.0, work); /* work = X theta */
-  double loss = 0, coef = 0;
-  for (int i = 0; i < n; i++) {
-    double r = work[i] - y[i];
-    double rt = lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
-    loss += rt * rt;
-    work[n + i] = r;
-    work[i] = rt;
-    if (grad && norm == ADV_L2 && r != 0 && tn2 > 0) {
-      /* A_i = alpha_i theta with alpha_i = 2 eps r / sqrt(4 r^2 |theta|^2 + xi^2) */
-      double g = 2 * fabs(r) * tn2;
-      coef += rt * eps * 2 * r / (xi == 0 ? g : sqrt(g * g + xi * xi));
-    } else if (grad && norm == ADV_LINF && xi == 0 && r != 0) {
-      coef += rt * adv_sign(r) * eps;
-    }
+  double *G = work, *GD = work + (size_t)nb * p, *S = work + 2 * (size_t)nb * p;
+  int want_gd = gdiff != NULL;
+  if ((double)n * d < LIN_PAR_MIN || nb < 2) nth = 1;
+#ifndef _OPENMP
+  (void)nth;
+#endif
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+#endif
+  for (int k = 0; k < nb; k++) {
+    int lo = k * bs, hi = lo + bs < n ? lo + bs : n;
+    lin_block(xt, y, lo, hi, d, theta, b, has_b, par, tn2, tn1, G + (size_t)k * p,
+              want_gd ? GD + (size_t)k * p : NULL, S + (size_t)k * LIN_NSCAL);
   }
-  loss /= n;
-  if (!grad) return loss;
-  adv_gemv(1, n, d, 2.0 / n, x, work, 0.0, grad); /* (2/n) X' r~ */
-  if (norm == ADV_L2) {
-    for (int j = 0; j < d; j++) grad[j] += 2.0 / n * coef * theta[j];
-  } else if (xi == 0) {
-    for (int j = 0; j < d; j++) grad[j] += 2.0 / n * coef * adv_sign(theta[j]);
-  } else {
-    /* Linf with xi > 0: A_ij = eps g_ij / (|g_ij| + xi), g_ij = 2 r_i theta_j, is not a
-     * multiple of one vector, so this costs O(nd). */
-    const double *res = work + n;
-    for (int j = 0; j < d; j++) {
-      double th = theta[j], acc = 0;
-      if (th == 0) continue;
-      for (int i = 0; i < n; i++) {
-        double gj = 2 * res[i] * th;
-        if (gj != 0) acc += work[i] * eps * gj / (fabs(gj) + xi);
-      }
-      grad[j] += 2.0 / n * acc;
+  double s[LIN_NSCAL] = {0};
+  for (int k = 0; k < nb; k++)
+    for (int m = 0; m < LIN_NSCAL; m++) s[m] += S[(size_t)k * LIN_NSCAL + m];
+  for (int m = 0; m < 3; m++) loss[m] = s[m] / n;
+  if (!grad && !gdiff) return;
+  double *acc[2] = {grad, gdiff}, *src[2] = {G, GD};
+  for (int a = 0; a < 2; a++) {
+    double *out = acc[a];
+    if (!out) continue;
+    for (int j = 0; j < p; j++) out[j] = 0;
+    for (int k = 0; k < nb; k++) {
+      const double *part = src[a] + (size_t)k * p;
+      for (int j = 0; j < p; j++) out[j] += part[j];
     }
+    /* the attack part of the gradient when A_i = alpha_i v */
+    if (par->norm == ADV_L2) {
+      for (int j = 0; j < d; j++) out[j] += s[3] * theta[j];
+    } else if (par->xi == 0) {
+      for (int j = 0; j < d; j++) out[j] += s[3] * adv_sign(theta[j]);
+    }
+    for (int j = 0; j < p; j++) out[j] *= 2.0 / n;
   }
-  return loss;
+}
+
+/* Loss (1/n) sum (x~_i'theta - y_i)^2 at the attacked points and, when grad is not
+ * NULL, the fixed-attack gradient of Algorithm 1. x is n x d column-major; this is
+ * lin_pass on a row-major copy, so adv_loss() and training share one kernel. */
+double lin_loss_grad(const double *x, const double *y, const double *theta, int n, int d,
+                     int norm, double eps, double xi, double *grad, double *work) {
+  (void)work;
+  double *xt = (double *)R_alloc((size_t)n * d > 0 ? (size_t)n * d : 1, sizeof(double));
+  for (int j = 0; j < d; j++)
+    for (int i = 0; i < n; i++) xt[(size_t)i * d + j] = x[i + (size_t)j * n];
+  double *w = (double *)R_alloc(lin_work_size(n, d, 0), sizeof(double));
+  lin_par par = {norm, eps, xi};
+  double loss[3];
+  lin_pass(xt, y, n, d, theta, 0.0, 0, &par, 1, loss, grad, NULL, w);
+  return loss[0];
 }
 
 /* ------------------------------------------------------------ .Call ---- */

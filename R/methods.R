@@ -1,0 +1,205 @@
+# Methods of the fit classes and the internal helpers they share. A fit class that
+# carries a `trace` data frame (columns iter, loss_* and optionally risk_*) and,
+# when the model is known, `R_star` can reuse trace_print(), trace_plot() and
+# trace_df() (adv_nn2 does).
+
+trace_df <- function(x) {
+  tr <- x$trace
+  rownames(tr) <- NULL
+  tr
+}
+
+# The last row of the trace as "name = value" lines.
+trace_print <- function(trace, digits = 4) {
+  last <- trace[nrow(trace), ]
+  cat(sprintf("Training losses at step %d: surrogate %s, adversarial %s, standard %s\n",
+              last$iter, format(last$loss_surrogate, digits = digits),
+              format(last$loss_adv, digits = digits),
+              format(last$loss_std, digits = digits)))
+  if (!is.null(last$risk_adv) && !is.na(last$risk_adv)) {
+    cat(sprintf("Population risks: adversarial %s, standard %s\n",
+                format(last$risk_adv, digits = digits),
+                format(last$risk_std, digits = digits)))
+  }
+  invisible(trace)
+}
+
+# The Figure 1 picture: training losses against the step, and the population risks
+# with R* dashed when they are known.
+trace_plot <- function(trace, R_star = NA, main = NULL, log = "", ...) {
+  has_risk <- "risk_adv" %in% names(trace) && any(!is.na(trace$risk_adv))
+  if (has_risk) {
+    old <- graphics::par(mfrow = c(1, 2))
+    on.exit(graphics::par(old))
+  }
+  losses <- c("loss_surrogate", "loss_adv", "loss_std")
+  cols <- c("black", "firebrick", "steelblue")
+  graphics::matplot(trace$iter, as.matrix(trace[losses]), type = "l", lty = 1,
+                    col = cols, lwd = 1.5, log = log, xlab = "iteration",
+                    ylab = "training loss",
+                    main = if (is.null(main)) "Training losses" else main, ...)
+  graphics::legend("topright", bty = "n", lty = 1, col = cols, lwd = 1.5,
+                   legend = c("surrogate attack", "true attack", "no attack"))
+  if (has_risk) {
+    rng <- range(c(trace$risk_adv, trace$risk_std, R_star), na.rm = TRUE)
+    graphics::plot(trace$iter, trace$risk_adv, type = "l", lwd = 1.5, ylim = rng,
+                   xlab = "iteration", ylab = "population risk",
+                   main = "Population risks")
+    graphics::lines(trace$iter, trace$risk_std, lwd = 1.5, col = "steelblue")
+    leg <- c("adversarial", "standard")
+    if (!is.na(R_star)) {
+      graphics::abline(h = R_star, lty = 2, col = "grey30")
+      leg <- c(leg, "R*(eps)")
+    }
+    graphics::legend("topright", bty = "n", lty = c(1, 1, 2)[seq_along(leg)],
+                     col = c("black", "steelblue", "grey30")[seq_along(leg)],
+                     legend = leg)
+  }
+  invisible(trace)
+}
+
+attack_label <- function(norm) if (norm == "l2") "L2" else "L-infinity"
+
+#' @export
+print.adv_lm <- function(x, digits = 4, ...) {
+  cat(sprintf("Adversarially trained linear model (%s attacks, eps = %s, %s)\n",
+              attack_label(x$norm), format(x$eps),
+              if (x$method == "exact") "exact minimiser"
+              else sprintf("gradient descent, xi = %s, eta = %s%s", format(x$xi),
+                           format(x$eta, digits = digits),
+                           if (isTRUE(x$eta_auto)) " (automatic)" else "")))
+  cat(sprintf("n = %d, d = %d, %s\n", x$n, x$d, lm_stop_words(x)))
+  cat("\nCoefficients:\n")
+  print(x$coefficients, digits = digits)
+  cat("\n")
+  trace_print(x$trace, digits)
+  if (!is.na(x$R_star)) {
+    cat(sprintf("R*(eps) = %s\n", format(x$R_star, digits = digits)))
+  }
+  invisible(x)
+}
+
+lm_stop_words <- function(x) {
+  switch(x$stopped,
+         converged = sprintf("converged in %d iterations (duality gap %s)", x$iterations,
+                             format(x$gap, digits = 3)),
+         interpolation = sprintf("stopped at the interpolation time T = %d", x$iterations),
+         sprintf("%d steps", x$iterations))
+}
+
+#' @export
+summary.adv_lm <- function(object, ...) {
+  last <- object$trace[nrow(object$trace), ]
+  losses <- c(surrogate = last$loss_surrogate, adversarial = last$loss_adv,
+              standard = last$loss_std)
+  risks <- if (!is.na(object$R_star)) {
+    c(adversarial = last$risk_adv, standard = last$risk_std, R_star = object$R_star,
+      excess = last$risk_adv - object$R_star)
+  }
+  structure(list(call = object$call, coefficients = object$coefficients,
+                 losses = losses, risks = risks, eps = object$eps, norm = object$norm,
+                 xi = object$xi, method = object$method, eta = object$eta,
+                 eta_auto = object$eta_auto, lambda_max = object$lambda_max,
+                 stop = lm_stop_words(object), n = object$n, d = object$d,
+                 residuals = stats::quantile(object$residuals)),
+            class = "summary.adv_lm")
+}
+
+#' @export
+print.summary.adv_lm <- function(x, digits = 4, ...) {
+  if (!is.null(x$call)) {
+    cat("Call:\n")
+    print(x$call)
+    cat("\n")
+  }
+  cat(sprintf("%s attacks, eps = %s; %s; n = %d, d = %d\n", attack_label(x$norm),
+              format(x$eps), if (x$method == "exact") "exact minimiser"
+              else sprintf("gradient descent with xi = %s", format(x$xi)), x$n, x$d))
+  if (x$method == "gd") {
+    cat(sprintf("Step size eta = %s (%s)\n", format(x$eta, digits = digits),
+                if (isTRUE(x$eta_auto)) {
+                  sprintf("automatic, from the largest eigenvalue of X'X/n, %s",
+                          format(x$lambda_max, digits = digits))
+                } else "given"))
+  }
+  cat(sprintf("Run: %s\n\nResiduals:\n", x$stop))
+  print(x$residuals, digits = digits)
+  cat("\nCoefficients:\n")
+  print(x$coefficients, digits = digits)
+  cat("\nTraining losses:\n")
+  print(x$losses, digits = digits)
+  if (!is.null(x$risks)) {
+    cat("\nPopulation risks (the data-generating model is known):\n")
+    print(x$risks, digits = digits)
+  }
+  invisible(x)
+}
+
+#' @export
+coef.adv_lm <- function(object, ...) object$coefficients
+
+#' @export
+fitted.adv_lm <- function(object, ...) object$fitted.values
+
+#' @export
+residuals.adv_lm <- function(object, ...) object$residuals
+
+#' @export
+as.data.frame.adv_lm <- function(x, ...) trace_df(x)
+
+#' Predictions of an adversarially trained linear model
+#'
+#' @param object An `adv_lm` fit.
+#' @param newx A numeric matrix with the columns of the training `x` (fits of the
+#'   default method).
+#' @param newdata A data frame with the variables of the formula (fits of the formula
+#'   method).
+#' @param ... Not used.
+#' @return The numeric vector of predictions; the fitted values when neither `newx`
+#'   nor `newdata` is given.
+#' @examples
+#' set.seed(2)
+#' sim <- simulate_linear(100, c(1, 2))
+#' fit <- adv_lm(sim$x, sim$y, eps = 0.1, method = "exact")
+#' predict(fit, newx = sim$x[1:3, ])
+#' @export
+predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
+  if (!is.null(object$terms)) {
+    if (!is.null(newx)) {
+      abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
+                "newx", rlang::current_env())
+    }
+    if (is.null(newdata)) return(object$fitted.values)
+    if (!is.data.frame(newdata)) {
+      abort_arg("{.arg newdata} must be a data frame, not {describe(newdata)}.",
+                "newdata", rlang::current_env())
+    }
+    tt <- stats::delete.response(object$terms)
+    absent <- setdiff(all.vars(tt), names(newdata))
+    if (length(absent)) {
+      abort_arg("{.arg newdata} lacks {?the column/the columns} {.val {absent}}.",
+                "newdata", rlang::current_env())
+    }
+    mf <- stats::model.frame(tt, newdata, xlev = object$xlevels,
+                             na.action = stats::na.pass)
+    newx <- stats::model.matrix(tt, mf)
+    newx <- newx[, colnames(newx) != "(Intercept)", drop = FALSE]
+  } else {
+    if (!is.null(newdata)) {
+      abort_arg("{.arg newdata} is for fits of the formula method; give {.arg newx}.",
+                "newdata", rlang::current_env())
+    }
+    if (is.null(newx)) return(object$fitted.values)
+    if (is.null(dim(newx)) && is_plain_numeric(newx) && length(newx) == object$d) {
+      newx <- matrix(newx, 1)
+    }
+  }
+  newx <- check_matrix(newx, ncol = object$d, min_rows = 1)
+  drop(newx %*% object$theta) + object$intercept
+}
+
+#' @export
+plot.adv_lm <- function(x, ...) {
+  trace_plot(x$trace, x$R_star, ...)
+  invisible(x)
+}

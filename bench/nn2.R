@@ -1,0 +1,104 @@
+# Benchmark: adv_nn2() in the Figure 6 setting of the paper (d = 3, theta0 = 1/sqrt(3),
+# sigma^2 = 1, n = 100, h = 50, delta = 0.5, xi = 0.01, FGM, L2 attack eps = 0.5),
+# against an idiomatic vectorised R implementation of the same algorithm (matrix
+# products and element-wise operations over the n x h pre-activations), written
+# below. Both start from the same theta(0) and a; the script checks that they end at
+# the same theta, then reports medians of several repeats of one training run, and
+# the cost of the Monte Carlo evaluation (n_test = 10000 fresh samples) that each
+# recorded step adds when `truth` is given.
+# Reproduce: Rscript bench/nn2.R   (after `make install`; environment variables
+# BENCH_REPS = 5, BENCH_ITERS = 2000, BENCH_THREADS = 1, BENCH_TIMER = elapsed)
+suppressPackageStartupMessages(library(advtrain))
+reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
+iters <- as.integer(Sys.getenv("BENCH_ITERS", "2000"))
+threads <- as.integer(Sys.getenv("BENCH_THREADS", "1"))
+# "elapsed" (wall clock) or "user.self" (CPU time, less sensitive to other load)
+timer <- Sys.getenv("BENCH_TIMER", "elapsed")
+
+# Algorithm 1 for the lazy two-layer network, vectorised over samples and units.
+r_nn2 <- function(x, y, theta, a, activation, slope, eps, xi, eta, iters) {
+  n <- nrow(x)
+  h <- length(a)
+  s <- 1 / sqrt(h)
+  act <- switch(activation,
+    sigmoid = function(z) {
+      p <- 1 / (1 + exp(-z))
+      list(phi = p - 0.5, dphi = p * (1 - p))
+    },
+    linear = function(z) list(phi = slope * z, dphi = matrix(slope, nrow(z), ncol(z))),
+    relu = function(z) list(phi = slope * pmax(z, 0), dphi = slope * (z >= 0)))
+  A <- matrix(a, n, h, byrow = TRUE)
+  for (t in seq_len(iters)) {
+    z <- act(x %*% theta)
+    r <- s * drop(z$phi %*% a) - y
+    g <- (2 * s * r) * tcrossprod(z$dphi * A, theta) # n x d input gradients
+    xa <- x + eps * g / sqrt(rowSums(g^2) + xi^2)   # FGM, surrogate shrinkage
+    za <- act(xa %*% theta)
+    ra <- s * drop(za$phi %*% a) - y
+    theta <- theta - eta * crossprod(xa, (2 * s / n) * ra * za$dphi * A)
+  }
+  theta
+}
+
+set.seed(6)
+d <- 3
+n <- 100
+h <- 50
+theta0 <- rep(1, d) / sqrt(d)
+sim <- simulate_linear(n, theta0)
+eps <- 0.5
+xi <- 0.01
+etas <- c(sigmoid = 0.2, linear = 0.2, relu = 0.8)
+
+cat(sprintf("adv_nn2, Figure 6 setting: n = %d, d = %d, h = %d, %d iterations, FGM, L2 eps = %g, xi = %g; threads = %d; %d repeats (medians of %s time)\n\n",
+            n, d, h, iters, eps, xi, threads, reps, timer))
+cat(sprintf("%-8s %12s %12s %8s %14s\n", "", "C (s)", "R (s)", "ratio", "max |dtheta|"))
+ratios <- list()
+for (act in names(etas)) {
+  set.seed(1)
+  a <- runif(h, -1, 1)
+  if (act == "relu") a[a < 0] <- a[a < 0] * sqrt(sum(a[a > 0]^2) / sum(a[a < 0]^2))
+  th0 <- matrix(rnorm(d * h, sd = sqrt(1 / (d * h^1.5))), d, h)
+  fit_c <- function() {
+    adv_nn2(sim$x, sim$y, a = a, activation = act, eps = eps, xi = xi,
+            eta = etas[[act]], iters = iters, init = th0, trace_every = iters,
+            threads = threads)
+  }
+  fit_r <- function() {
+    r_nn2(sim$x, sim$y, th0, a, act, 1 / 4, eps, xi, etas[[act]], iters)
+  }
+  diff <- max(abs(unname(coef(fit_c())) - fit_r()))
+  # alternate the two so that both see the same load on a shared machine
+  tm <- vapply(seq_len(reps), function(i) {
+    c(system.time(fit_c())[[timer]], system.time(fit_r())[[timer]])
+  }, numeric(2))
+  tc <- median(tm[1, ])
+  tr <- median(tm[2, ])
+  cat(sprintf("%-8s %12.4f %12.4f %8.1f %14.2e\n", act, tc, tr, tr / tc, diff))
+  ratios[[act]] <- tr / tc
+}
+
+cat(sprintf("target: C at least 10 times faster; met for %s\n",
+            paste(names(ratios)[unlist(ratios) >= 10], collapse = ", ")))
+
+# The Monte Carlo evaluation: each recorded step with `truth` adds one attacked pass
+# over n_test samples (and, with xi > 0, a pass over the training data with the true
+# attack). Cost per recorded step = (time with truth - time without) / records.
+cat("\nMonte Carlo evaluation per recorded step (n_test = 10000, sigmoid):\n")
+every <- iters / 20
+set.seed(1)
+fit_t <- function(truth) {
+  adv_nn2(sim$x, sim$y, eps = eps, xi = xi, eta = 0.2, iters = iters,
+          truth = truth, n_test = 10000, trace_every = every, threads = threads)
+}
+tm <- vapply(seq_len(reps), function(i) {
+  c(system.time(fit_t(sim))[[timer]], system.time(fit_t(NULL))[[timer]])
+}, numeric(2))
+t_with <- tm[1, ]
+t_without <- tm[2, ]
+records <- iters / every + 1
+per_record <- (median(t_with) - median(t_without)) / records
+per_step <- median(t_without) / iters
+cat(sprintf("  training step: %.1f us; one recorded step's Monte Carlo evaluation: %.2f ms (%.0f training steps)\n",
+            1e6 * per_step, 1e3 * per_record, per_record / per_step))
+cat("Reproduce: Rscript bench/nn2.R\n")

@@ -1,0 +1,594 @@
+/* adv_lm(): Algorithm 1 (gradient descent with the surrogate attack recomputed and then
+ * held fixed at every step), the step size from the largest eigenvalue of X'X/n, and
+ * the exact minimiser of the empirical adversarial risk by iteratively reweighted
+ * ridge regression with a duality-gap certificate (MATH.md sections 2, 3 and 7). */
+#include "advtrain.h"
+
+/* status codes returned to R (R/lm.R turns them into words) */
+enum { GD_OK = 0, GD_INTERPOLATED = 1, GD_DIVERGED = 2 };
+enum { EX_OK = 0, EX_MAXIT = 1, EX_SINGULAR = 2 };
+
+#define TR_COLS 7 /* iter, loss_surrogate, loss_adv, loss_std, theta_norm, grad_norm,
+                     grad_diff */
+
+typedef struct {
+  lin_par par;
+  double eta, stop_thr, cap, ymsq;
+  int has_b, t0, t_end, iters, every, want_path, nth;
+} gd_ctl;
+
+/* Steps t0..t_end of Algorithm 1 from theta (length d + has_b, updated in place).
+ * One row of tr (TR_COLS doubles) per traced step, theta at those steps in path.
+ * Returns the status; *t_next is the first step not taken, *ntr the rows written. */
+static int gd_run(const double *xt, const double *y, int n, int d, double *theta,
+                  gd_ctl *c, double *tr, double *path, int *ntr, int *t_next) {
+  int p = d + c->has_b, status = GD_OK, rows = 0, t;
+  double *grad = (double *)R_alloc(p, sizeof(double));
+  double *gdiff = (double *)R_alloc(p, sizeof(double));
+  double *work = (double *)R_alloc(lin_work_size(n, d, c->has_b), sizeof(double));
+  double loss[3], since_check = 0;
+  for (t = c->t0; t <= c->t_end; t++) {
+    int traced = t % c->every == 0 || t == c->iters;
+    double b = c->has_b ? theta[d] : 0.0;
+    /* the difference to the clean gradient costs d flops a row: only where traced */
+    lin_pass(xt, y, n, d, theta, b, c->has_b, &c->par, c->nth, loss, grad,
+             traced ? gdiff : NULL, work);
+    double gn = adv_nrm2(p, grad);
+    if (ISNAN(c->cap)) c->cap = 1e10 * fmax(loss[0], c->ymsq);
+    if (!R_FINITE(loss[0]) || !R_FINITE(gn) || loss[0] > c->cap) {
+      status = GD_DIVERGED;
+      traced = 1;
+    } else if (c->stop_thr > 0 && loss[2] < c->stop_thr) {
+      status = GD_INTERPOLATED;
+      traced = 1;
+    }
+    if (traced && status != GD_OK && !(t % c->every == 0 || t == c->iters))
+      lin_pass(xt, y, n, d, theta, b, c->has_b, &c->par, c->nth, loss, grad, gdiff,
+               work);
+    if (traced) {
+      double *row = tr + (size_t)rows * TR_COLS;
+      row[0] = t;
+      row[1] = loss[0];
+      row[2] = loss[1];
+      row[3] = loss[2];
+      row[4] = adv_nrm2(d, theta);
+      row[5] = gn;
+      row[6] = adv_nrm2(p, gdiff);
+      if (path)
+        for (int j = 0; j < p; j++) path[(size_t)rows * p + j] = theta[j];
+      rows++;
+    }
+    if (status != GD_OK || t == c->iters) {
+      t++; /* the first step not taken */
+      break;
+    }
+    for (int j = 0; j < p; j++) theta[j] -= c->eta * grad[j];
+    since_check += (double)n * d;
+    if (since_check > 2e8) { /* about a tenth of a second */
+      R_CheckUserInterrupt();
+      since_check = 0;
+    }
+  }
+  *ntr = rows;
+  *t_next = t;
+  return status;
+}
+
+/* list(theta, trace, path, status, t_next, cap) for steps t0..t_end.
+ * ctrl = c(eps, xi, eta, stop_thr, cap, ymsq);
+ * ictrl = c(norm, has_b, t0, t_end, iters, every, want_path, nth). */
+SEXP C_lm_gd(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl) {
+  int nprot = 0, d = nrows(xt), n = ncols(xt);
+  const double *cr = REAL(ctrl);
+  const int *ci = INTEGER(ictrl);
+  gd_ctl c = {{ci[0], cr[0], cr[1]}, cr[2], cr[3], cr[4], cr[5],
+              ci[1], ci[2], ci[3], ci[4], ci[5], ci[6], ci[7]};
+  int steps = c.t_end - c.t0 + 1;
+  int maxrows = steps / c.every + 2;
+  SEXP th = PROTECT(duplicate(theta));
+  nprot++;
+  double *tr = (double *)R_alloc((size_t)maxrows * TR_COLS, sizeof(double));
+  int p = d + c.has_b;
+  double *path = c.want_path ? (double *)R_alloc((size_t)maxrows * p, sizeof(double)) : NULL;
+  int ntr = 0, t_next = 0;
+  int status = gd_run(REAL(xt), REAL(y), n, d, REAL(th), &c, tr, path, &ntr, &t_next);
+  SEXP trace = PROTECT(allocMatrix(REALSXP, TR_COLS, ntr));
+  nprot++;
+  for (size_t k = 0; k < (size_t)ntr * TR_COLS; k++) REAL(trace)[k] = tr[k];
+  SEXP pth = R_NilValue;
+  if (path) {
+    pth = PROTECT(allocMatrix(REALSXP, p, ntr));
+    nprot++;
+    for (size_t k = 0; k < (size_t)ntr * p; k++) REAL(pth)[k] = path[k];
+  }
+  const char *nms[] = {"theta", "trace", "path", "status", "t_next", "cap", ""};
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  nprot++;
+  SET_VECTOR_ELT(out, 0, th);
+  SET_VECTOR_ELT(out, 1, trace);
+  SET_VECTOR_ELT(out, 2, pth);
+  SET_VECTOR_ELT(out, 3, ScalarInteger(status));
+  SET_VECTOR_ELT(out, 4, ScalarInteger(t_next));
+  SET_VECTOR_ELT(out, 5, ScalarReal(c.cap));
+  UNPROTECT(nprot);
+  return out;
+}
+
+/* Largest eigenvalue of Z'Z/n, Z = [X, 1] (the 1 only if has_b), by power iteration
+ * with one pass over the row-major xt per step, from a fixed start vector. Stops when
+ * the Rayleigh quotient changes by less than tol relative. */
+static double power_max(const double *xt, int n, int d, int has_b, int maxit, double tol,
+                        int *iters) {
+  int p = d + has_b;
+  double *v = (double *)R_alloc(p, sizeof(double));
+  double *u = (double *)R_alloc(p, sizeof(double));
+  for (int j = 0; j < p; j++) v[j] = 1.0 + 0.5 * sin(1.0 + j);
+  double nv = adv_nrm2(p, v), lam = 0;
+  for (int j = 0; j < p; j++) v[j] /= nv;
+  int k;
+  for (k = 0; k < maxit; k++) {
+    for (int j = 0; j < p; j++) u[j] = 0;
+    for (int i = 0; i < n; i++) {
+      const double *xr = xt + (size_t)i * d;
+      double s = (has_b ? v[d] : 0.0) + adv_dot(d, xr, v);
+      for (int j = 0; j < d; j++) u[j] += s * xr[j];
+      if (has_b) u[d] += s;
+    }
+    double ray = adv_dot(p, u, v) / n, nu = adv_nrm2(p, u);
+    if (nu == 0) {
+      lam = 0;
+      break;
+    }
+    for (int j = 0; j < p; j++) v[j] = u[j] / nu;
+    int done = k > 0 && fabs(ray - lam) <= tol * ray;
+    lam = ray;
+    if (done) break;
+    if (k % 16 == 15) R_CheckUserInterrupt();
+  }
+  *iters = k + 1;
+  return lam;
+}
+
+SEXP C_lm_power(SEXP xt, SEXP has_b, SEXP maxit, SEXP tol) {
+  int it = 0;
+  double lam = power_max(REAL(xt), ncols(xt), nrows(xt), asInteger(has_b),
+                         asInteger(maxit), asReal(tol), &it);
+  SEXP out = PROTECT(ScalarReal(lam));
+  setAttrib(out, install("iterations"), ScalarInteger(it));
+  UNPROTECT(1);
+  return out;
+}
+
+/* ------------------------------------------------------ exact solver ---- */
+
+/* (1/n) sum_i (|r_i| + eps ||theta||_*)^2 with r = Z beta - y (into r) */
+static double ex_objective(const double *z, const double *y, const double *beta, int n,
+                           int d, int p, int norm, double eps, double *r, double *tn) {
+  adv_gemv(0, n, p, 1.0, z, beta, 0.0, r);
+  double t = 0;
+  if (norm == ADV_L2) {
+    t = adv_nrm2(d, beta);
+  } else {
+    for (int j = 0; j < d; j++) t += fabs(beta[j]);
+  }
+  double f = 0;
+  for (int i = 0; i < n; i++) {
+    r[i] -= y[i];
+    double s = fabs(r[i]) + eps * t;
+    f += s * s;
+  }
+  *tn = t;
+  return f / n;
+}
+
+/* A lower bound on the minimum from the dual of
+ *   min (1/n) sum s_i^2,  s_i >= |r_i| + eps ||theta||_*,
+ * which is max -(2/n) alpha'y - (1/n) sum lambda_i^2 over |alpha_i| <= lambda_i,
+ * ||X'alpha||_o <= eps sum lambda_i (o: the norm dual to ||.||_*; L2 for L2 attacks,
+ * Linf for Linf attacks) and, with an intercept, sum alpha_i = 0. The candidate is
+ * alpha_i = r_i / w_i from the reweighted ridge step, which is exactly feasible at its
+ * fixed point; lambda is raised just enough for feasibility and (alpha, lambda) is
+ * scaled optimally, so any candidate gives a valid bound. */
+/* Dual value of a candidate alpha (length n) with lambda_i >= max(|alpha_i|, lo_i):
+ * alpha is centred when there is an intercept, lambda is raised uniformly until
+ * ||X'alpha||_o <= eps sum lambda_i, then (alpha, lambda) is scaled optimally. Any alpha gives a valid lower bound. */
+static double ex_dual_value(const double *z, const double *y, double *alpha,
+                            const double *lo, int n, int d, int has_b, int norm,
+                            double eps, double *lam, double *xa) {
+  double sl = 0;
+  if (has_b) { /* the intercept's constraint sum alpha_i = 0, exactly */
+    double mean = 0;
+    for (int i = 0; i < n; i++) mean += alpha[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) alpha[i] -= mean;
+  }
+  for (int i = 0; i < n; i++) {
+    lam[i] = fmax(fabs(alpha[i]), lo[i]);
+    sl += lam[i];
+  }
+  adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa);
+  double dn = 0;
+  if (norm == ADV_L2) {
+    dn = adv_nrm2(d, xa);
+  } else {
+    for (int j = 0; j < d; j++) dn = fmax(dn, fabs(xa[j]));
+  }
+  if (dn > eps * sl) {
+    double add = (dn / eps - sl) / n * (1 + 1e-12);
+    for (int i = 0; i < n; i++) lam[i] += add;
+  }
+  double ay = adv_dot(n, alpha, y), l2 = adv_dot(n, lam, lam);
+  return ay < 0 && l2 > 0 ? ay * ay / (n * l2) : 0.0;
+}
+
+static double ex_dual(const double *z, const double *y, const double *r, const double *w,
+                      int n, int d, int has_b, int norm, double eps, double tn,
+                      double *alpha, double *lam, double *xa) {
+  double *lo = (double *)R_alloc(n, sizeof(double));
+  for (int i = 0; i < n; i++) {
+    alpha[i] = r[i] / w[i];
+    lo[i] = eps * tn / (1 - w[i]);
+  }
+  return ex_dual_value(z, y, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+}
+
+/* The dual candidate of the optimality conditions. At the minimiser, with
+ * s_i = |r_i| + eps t, alpha_i = s_i sign(r_i) where r_i != 0, and the alpha_i of the
+ * samples with r_i = 0 (the objective has a kink there, as in least absolute
+ * deviations) are whatever makes X'alpha = -eps (sum s_i) u, u a subgradient of the
+ * norm (and sum alpha_i = 0 with an intercept). Near the minimiser, the samples with
+ * |r_i| below rel times the largest are taken as the kink set and their alpha_i solve that linear system in
+ * the least-squares sense (LAPACK dgelss). */
+static double ex_dual_active(const double *z, const double *y, const double *r,
+                             const double *beta, int n, int d, int has_b, int norm,
+                             double eps, double tn, double rel, double *alpha,
+                             double *lam, double *xa) {
+  double rmax = 0;
+  for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
+  double thr = rel * fmax(rmax, eps * tn);
+  double *lo = (double *)R_alloc(n, sizeof(double));
+  int *kink = (int *)R_alloc(n, sizeof(int));
+  int m = 0;
+  double big = 0;
+  for (int i = 0; i < n; i++) {
+    double si = fabs(r[i]) + eps * tn;
+    lo[i] = si;
+    big += si;
+    if (fabs(r[i]) <= thr && tn > 0) {
+      kink[m++] = i;
+      alpha[i] = 0;
+    } else {
+      alpha[i] = si * adv_sign(r[i]);
+    }
+  }
+  if (m > 0) {
+    /* equations: coordinates (all for L2, the nonzero ones for Linf), intercept */
+    int *rows = (int *)R_alloc(d + 1, sizeof(int));
+    int q = 0;
+    for (int j = 0; j < d; j++)
+      if (norm == ADV_L2 || fabs(beta[j]) > 1e-9 * tn) rows[q++] = j;
+    int qe = q + has_b, ld = qe > m ? qe : m;
+    double *A = (double *)R_alloc((size_t)qe * m, sizeof(double));
+    double *b = (double *)R_alloc(ld, sizeof(double));
+    adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa); /* X_N' alpha_N */
+    for (int e = 0; e < q; e++) {
+      int j = rows[e];
+      double u = norm == ADV_L2 ? beta[j] / tn : adv_sign(beta[j]);
+      b[e] = -eps * big * u - xa[j];
+      for (int k = 0; k < m; k++) A[e + (size_t)k * qe] = z[kink[k] + (size_t)j * n];
+    }
+    if (has_b) {
+      double sa = 0;
+      for (int i = 0; i < n; i++) sa += alpha[i];
+      b[q] = -sa;
+      for (int k = 0; k < m; k++) A[q + (size_t)k * qe] = 1.0;
+    }
+    for (int e = qe; e < ld; e++) b[e] = 0;
+    int one = 1, rank = 0, info = 0, lwork = -1;
+    double rcond = 1e-12, wq = 0;
+    double *sv = (double *)R_alloc(qe < m ? qe : m, sizeof(double));
+    F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, &wq, &lwork, &info);
+    lwork = (int)wq;
+    double *wk = (double *)R_alloc(lwork > 1 ? lwork : 1, sizeof(double));
+    F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, wk, &lwork, &info);
+    if (info != 0) return 0.0;
+    for (int k = 0; k < m; k++) alpha[kink[k]] = b[k];
+  }
+  return ex_dual_value(z, y, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+}
+
+typedef struct {
+  double obj, gap;
+  int iter, status;
+} ex_res;
+
+/* Newton polish. Near the minimiser the samples with r_i = 0 (set K) and, for Linf,
+ * the coordinates with theta_j = 0 are known from the reweighting iterate; on the
+ * region where they stay at zero and the other signs are fixed the objective is
+ * smooth: (1/n) sum_{i not in K} (sigma_i r_i + eps t)^2 + (1/n) |K| eps^2 t^2, with
+ * t = ||theta||_2 or s'theta (Linf, s = sign(theta)). Newton's method with these
+ * linear equality constraints (one KKT solve per step, LAPACK dgesv) converges
+ * quadratically there. The result is accepted only if it lowers the objective; its
+ * accuracy is then certified by the duality gap like any other iterate. */
+static void ex_polish(const double *z, const double *y, int n, int d, int has_b, int norm,
+                      double eps, double rel, double *beta, double *r) {
+  int p = d + has_b;
+  double tn = 0;
+  double f0 = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+  if (tn == 0) return;
+  double rmax = 0;
+  for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
+  double thr = rel * fmax(rmax, eps * tn);
+  int *kink = (int *)R_alloc(n, sizeof(int)), *zc = (int *)R_alloc(d + 1, sizeof(int));
+  double *sg = (double *)R_alloc(n, sizeof(double)), *sj = (double *)R_alloc(d + 1, sizeof(double));
+  int m = 0, mz = 0;
+  for (int i = 0; i < n; i++) {
+    sg[i] = fabs(r[i]) <= thr ? 0.0 : adv_sign(r[i]);
+    if (sg[i] == 0) kink[m++] = i;
+  }
+  for (int j = 0; j < d; j++) {
+    sj[j] = adv_sign(beta[j]);
+    if (norm == ADV_LINF && fabs(beta[j]) <= 1e-9 * tn) {
+      zc[mz++] = j;
+      sj[j] = 0;
+    }
+  }
+  int q = m + mz, dim = p + q;
+  if (q >= p) return;
+  double *kkt = (double *)R_alloc((size_t)dim * dim, sizeof(double));
+  double *rhs = (double *)R_alloc(dim, sizeof(double));
+  double *gt = (double *)R_alloc(p, sizeof(double));
+  double *v = (double *)R_alloc(p, sizeof(double));
+  double *b1 = (double *)R_alloc(p, sizeof(double));
+  int *ipiv = (int *)R_alloc(dim, sizeof(int));
+  for (int j = 0; j < p; j++) b1[j] = beta[j];
+  for (int it = 0; it < 30; it++) {
+    double t = 0;
+    if (norm == ADV_L2) {
+      t = adv_nrm2(d, b1);
+    } else {
+      for (int j = 0; j < d; j++) t += sj[j] * b1[j];
+    }
+    if (!(t > 0)) return;
+    for (int j = 0; j < p; j++) gt[j] = j < d ? (norm == ADV_L2 ? b1[j] / t : sj[j]) : 0.0;
+    adv_gemv(0, n, p, 1.0, z, b1, 0.0, r);
+    for (int i = 0; i < n; i++) r[i] -= y[i];
+    for (size_t k = 0; k < (size_t)dim * dim; k++) kkt[k] = 0;
+    for (int j = 0; j < dim; j++) rhs[j] = 0;
+    double curv = 0; /* sum of e_i multiplying eps * Hess(t) */
+    for (int i = 0; i < n; i++) {
+      if (sg[i] == 0) continue;
+      double e = sg[i] * r[i] + eps * t;
+      curv += e;
+      for (int j = 0; j < p; j++) v[j] = sg[i] * z[i + (size_t)j * n] + eps * gt[j];
+      for (int j = 0; j < p; j++) {
+        rhs[j] -= e * v[j];
+        for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += v[j] * v[l];
+      }
+    }
+    for (int j = 0; j < p; j++) {
+      rhs[j] -= m * eps * eps * t * gt[j];
+      for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += m * eps * eps * gt[j] * gt[l];
+    }
+    if (norm == ADV_L2) { /* Hess(t) = (I - g g') / t */
+      double h = eps * (curv + m * eps * t) / t;
+      for (int j = 0; j < d; j++)
+        for (int l = 0; l <= j; l++)
+          kkt[j + (size_t)l * dim] += h * ((j == l) - gt[j] * gt[l]);
+    }
+    for (int j = 0; j < p; j++) /* symmetric: fill the upper triangle */
+      for (int l = j + 1; l < p; l++) kkt[j + (size_t)l * dim] = kkt[l + (size_t)j * dim];
+    /* constraints: r_i = 0 for i in K, theta_j = 0 for the zero coordinates */
+    for (int k = 0; k < m; k++) {
+      int i = kink[k];
+      for (int j = 0; j < p; j++) {
+        kkt[(p + k) + (size_t)j * dim] = z[i + (size_t)j * n];
+        kkt[j + (size_t)(p + k) * dim] = z[i + (size_t)j * n];
+      }
+      rhs[p + k] = -r[i];
+    }
+    for (int k = 0; k < mz; k++) {
+      int j = zc[k];
+      kkt[(p + m + k) + (size_t)j * dim] = 1;
+      kkt[j + (size_t)(p + m + k) * dim] = 1;
+      rhs[p + m + k] = -b1[j];
+    }
+    int one = 1, info = 0;
+    F77_CALL(dgesv)(&dim, &one, kkt, &dim, ipiv, rhs, &dim, &info);
+    if (info != 0) return;
+    double step = 0, size = 0;
+    for (int j = 0; j < p; j++) {
+      b1[j] += rhs[j];
+      step += rhs[j] * rhs[j];
+      size += b1[j] * b1[j];
+    }
+    if (step <= 1e-30 * size) break;
+  }
+  double t1 = 0;
+  double f1 = ex_objective(z, y, b1, n, d, p, norm, eps, r, &t1);
+  if (f1 <= f0) {
+    for (int j = 0; j < p; j++) beta[j] = b1[j];
+  } else {
+    ex_objective(z, y, beta, n, d, p, norm, eps, r, &t1);
+  }
+}
+
+/* Iteratively reweighted ridge with smoothing. With a_i = sqrt(r_i^2 + delta^2) and
+ * t = sqrt(||theta||_2^2 + gamma^2) (L2) or sum_j sqrt(theta_j^2 + gamma^2) (Linf),
+ *   (a_i + eps t)^2 = min_{0<w_i<1} a_i^2 / w_i + eps^2 t^2 / (1 - w_i),
+ *   t^2 = min_{u in simplex} sum_j (theta_j^2 + gamma^2) / u_j        (Linf),
+ * so the smoothed objective F_rho = (1/n) sum (a_i + eps t)^2 is the minimum over
+ * (w, u) of a function that is jointly convex and, for fixed (w, u), a weighted ridge
+ * regression in beta; each alternating step cannot increase F_rho. F_rho >= F and
+ * F_rho - F = O(rho): rho (delta and gamma relative to the scales of r and theta) is
+ * divided by 10 each time F_rho stops decreasing, down to 1e-15. The smoothing keeps
+ * the weights bounded, so samples whose residual passes through zero are not stuck
+ * there (plain reweighting, delta = 0, is). Stops when a duality gap of the exact
+ * problem is at most tol times the objective. beta holds the start and the result. */
+static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b,
+                       int norm, double eps, double tol, int maxit, double *beta) {
+  int p = d + has_b;
+  ex_res res = {0, 0, 0, EX_OK};
+  double *r = (double *)R_alloc(n, sizeof(double));
+  double *w = (double *)R_alloc(n, sizeof(double));
+  double *zw = (double *)R_alloc((size_t)n * p, sizeof(double));
+  double *yw = (double *)R_alloc(n, sizeof(double));
+  double *a = (double *)R_alloc((size_t)p * p, sizeof(double));
+  double *rhs = (double *)R_alloc(p, sizeof(double));
+  double *alpha = (double *)R_alloc(n, sizeof(double));
+  double *lam = (double *)R_alloc(n, sizeof(double));
+  double *xa = (double *)R_alloc(p, sizeof(double));
+  double *best = (double *)R_alloc(p, sizeof(double));
+  double tn = 0, f = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+  double fbest = f, lower = 0, rho = 1e-2, fsm_prev = INFINITY;
+  double rscale = sqrt(adv_dot(n, y, y) / n) + 1e-300;
+  double tscale = 0; /* set from the first ridge solution */
+  int first = 1;
+  for (int j = 0; j < p; j++) best[j] = beta[j];
+  int k;
+  for (k = 0; k < maxit; k++) {
+    const void *vmax = vmaxget(); /* scratch of the dual bounds, freed every iteration */
+    double delta = rho * rscale, gamma = rho * (tscale > 0 ? tscale : rscale);
+    /* the smoothed norm and the weights at the current beta */
+    double ts = 0;
+    if (norm == ADV_L2) {
+      ts = sqrt(tn * tn + gamma * gamma);
+    } else {
+      for (int j = 0; j < d; j++) ts += sqrt(beta[j] * beta[j] + gamma * gamma);
+    }
+    double c = 0, fsm = 0;
+    for (int i = 0; i < n; i++) {
+      double ai = sqrt(r[i] * r[i] + delta * delta), si = ai + eps * ts;
+      fsm += si * si;
+      /* the first step has no sensible weights at beta = 0: use equal ones */
+      w[i] = first && tn == 0 ? 0.5 : ai / si;
+      if (w[i] >= 1) w[i] = 1 - 1e-16; /* eps = 0 */
+      c += 1 / (1 - w[i]);
+      double sw = 1 / sqrt(w[i]);
+      yw[i] = y[i] * sw;
+      for (int j = 0; j < p; j++) zw[i + (size_t)j * n] = z[i + (size_t)j * n] * sw;
+    }
+    fsm /= n;
+    c /= n;
+    if (!first && fsm > fsm_prev * (1 - 1e-3 * rho) && rho > 1e-15) rho /= 10;
+    fsm_prev = fsm;
+    adv_gemm(1, 0, p, p, n, 1.0 / n, zw, n, zw, n, 0.0, a, p);
+    adv_gemv(1, n, p, 1.0 / n, zw, yw, 0.0, rhs);
+    if (eps > 0) {
+      for (int j = 0; j < d; j++) {
+        double pen = eps * eps * c;
+        if (norm == ADV_LINF) pen *= ts / sqrt(beta[j] * beta[j] + gamma * gamma);
+        a[j + (size_t)j * p] += pen;
+      }
+    }
+    int info = 0, one = 1;
+    F77_CALL(dposv)("L", &p, &one, a, &p, rhs, &p, &info FCONE);
+    if (info != 0) {
+      res.status = EX_SINGULAR;
+      break;
+    }
+    for (int j = 0; j < p; j++) beta[j] = rhs[j];
+    f = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+    if (first) {
+      tscale = tn > 0 ? tn : rscale;
+      first = 0;
+    }
+    if (f < fbest) {
+      fbest = f;
+      for (int j = 0; j < p; j++) best[j] = beta[j];
+    }
+    if (eps == 0) { /* least squares: one exact solve (weights are all equal) */
+      lower = fbest;
+      k++;
+      break;
+    }
+    lower = fmax(lower, ex_dual(z, y, r, w, n, d, has_b, norm, eps, tn, alpha, lam, xa));
+    /* once the reweighting has nearly converged, polish by Newton's method */
+    if (rho < 1e-6 && fbest - lower > tol * fbest) {
+      double *bp = (double *)R_alloc(p, sizeof(double));
+      for (int j = 0; j < p; j++) bp[j] = best[j];
+      for (double rel = 1e-10; rel < 1e-3; rel *= 100) {
+        ex_polish(z, y, n, d, has_b, norm, eps, rel, bp, r);
+        double tp = 0, fp = ex_objective(z, y, bp, n, d, p, norm, eps, r, &tp);
+        if (fp <= fbest) {
+          fbest = fp;
+          for (int j = 0; j < p; j++) best[j] = bp[j];
+        }
+        for (double rel2 = 1e-12; rel2 < 1e-3 && fbest - lower > tol * fbest; rel2 *= 100)
+          lower = fmax(lower, ex_dual_active(z, y, r, bp, n, d, has_b, norm, eps, tp, rel2,
+                                             alpha, lam, xa));
+        if (fbest - lower <= tol * fbest) break;
+      }
+      f = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+    }
+    /* the kink set is not known: try thresholds from tight to loose */
+    for (double rel = 1e-12; rel < 1e-3 && fbest - lower > tol * fbest; rel *= 100) {
+      double lb =
+          ex_dual_active(z, y, r, beta, n, d, has_b, norm, eps, tn, rel, alpha, lam, xa);
+      lower = fmax(lower, lb);
+    }
+    if (fbest - lower <= tol * fbest) {
+      k++;
+      break;
+    }
+    vmaxset(vmax);
+    if (k % 8 == 7) R_CheckUserInterrupt();
+  }
+  for (int j = 0; j < p; j++) beta[j] = best[j];
+  res.obj = fbest;
+  res.gap = fbest - lower;
+  res.iter = k;
+  if (res.status == EX_OK && fbest - lower > tol * fbest) res.status = EX_MAXIT;
+  return res;
+}
+
+/* list(theta, objective, gap, iterations, status); z = [X, 1] (n x p, column-major),
+ * beta0 the start (length p), ctrl = c(eps, tol), ictrl = c(norm, has_b, maxit). */
+SEXP C_lm_exact(SEXP z, SEXP y, SEXP beta0, SEXP ctrl, SEXP ictrl) {
+  int n = nrows(z), p = ncols(z), has_b = INTEGER(ictrl)[1];
+  SEXP beta = PROTECT(duplicate(beta0));
+  ex_res res = ex_solve(REAL(z), REAL(y), n, p - has_b, has_b, INTEGER(ictrl)[0],
+                        REAL(ctrl)[0], REAL(ctrl)[1], INTEGER(ictrl)[2], REAL(beta));
+  const char *nms[] = {"theta", "objective", "gap", "iterations", "status", ""};
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  SET_VECTOR_ELT(out, 0, beta);
+  SET_VECTOR_ELT(out, 1, ScalarReal(res.obj));
+  SET_VECTOR_ELT(out, 2, ScalarReal(res.gap));
+  SET_VECTOR_ELT(out, 3, ScalarInteger(res.iter));
+  SET_VECTOR_ELT(out, 4, ScalarInteger(res.status));
+  UNPROTECT(2);
+  return out;
+}
+
+/* ------------------------------------------------------- benchmarks ---- */
+
+/* Sum of all entries of x, read once, in blocks of the rows of a fixed partition: a
+ * STREAM-like read used by bench/lm.R to measure the memory bandwidth that one pass
+ * of Algorithm 1 is compared with. */
+SEXP C_lm_stream(SEXP x, SEXP threads) {
+  R_xlen_t len = XLENGTH(x);
+  int nth = adv_nthreads(threads);
+  const double *v = REAL(x);
+  const R_xlen_t nb = 64;
+  double part[64];
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static)
+#endif
+  for (R_xlen_t k = 0; k < nb; k++) {
+    R_xlen_t lo = len * k / nb, hi = len * (k + 1) / nb;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    R_xlen_t i = lo;
+    for (; i + 4 <= hi; i += 4) {
+      s0 += v[i];
+      s1 += v[i + 1];
+      s2 += v[i + 2];
+      s3 += v[i + 3];
+    }
+    for (; i < hi; i++) s0 += v[i];
+    part[k] = (s0 + s1) + (s2 + s3);
+  }
+  (void)nth;
+  double s = 0;
+  for (R_xlen_t k = 0; k < nb; k++) s += part[k];
+  return ScalarReal(s);
+}
