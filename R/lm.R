@@ -13,8 +13,11 @@
 #' surrogate loss (Lemma 2 of the paper). With `xi = 0` and \eqn{\theta = 0} no attack
 #' is applied. The C code reads each row of \eqn{X} once per step: the row's residual,
 #' its attack and its contribution to the gradient are computed together, with OpenMP
-#' over fixed blocks of rows whose partial sums are added in a fixed order, so the
-#' result does not depend on `threads`.
+#' (for \eqn{X} of at least \eqn{10^6} entries) over fixed blocks of rows whose
+#' partial sums are added in a fixed order, so the result does not depend on
+#' `threads`. The loop runs in C in chunks of about \eqn{10^8} entries read; between
+#' chunks R checks for interrupts and, in interactive sessions for runs longer than
+#' about 2 seconds, updates a progress bar.
 #'
 #' `eta = NULL` uses \eqn{\eta = 1 / (2(\sqrt{\lambda} + \epsilon_2)^2)}, where
 #' \eqn{\lambda} is the largest eigenvalue of \eqn{Z'Z/n} (\eqn{Z = X}, or
@@ -32,15 +35,28 @@
 #' **Exact solver** (`method = "exact"`). Minimises \eqn{\frac1n \sum_i (|r_i| +
 #' \epsilon \|\theta\|_*)^2} (the empirical adversarial risk with \eqn{\xi = 0};
 #' \eqn{\|\cdot\|_*} is the L2 norm for L2 attacks and the L1 norm for L-infinity
-#' attacks) by iteratively reweighted ridge regression: since \eqn{(a + b)^2 =
-#' \min_{0 < w < 1} a^2/w + b^2/(1-w)} (and \eqn{\|\theta\|_1^2 = \min_u \sum_j
-#' \theta_j^2/u_j} over the simplex), the objective is the minimum over weights of a
-#' jointly convex function that is a weighted ridge regression for fixed weights.
-#' Alternating exact minimisation never increases the objective. Each iterate also
-#' gives a feasible point of the dual problem, and the solver stops when the duality
-#' gap is at most `1e-10` times the objective, so the accuracy is certified, not
-#' estimated (a warning says so if 2000 iterations do not reach it). `xi`, `eta`,
-#' `trace_every` and `stop_at` are not used.
+#' attacks), a convex function, in three parts:
+#' 1. iteratively reweighted ridge regression: since \eqn{(a + b)^2 = \min_{0 < w < 1}
+#'    a^2/w + b^2/(1-w)} (and \eqn{\|\theta\|_1^2 = \min_u \sum_j \theta_j^2/u_j} over
+#'    the simplex), the objective is the minimum over weights of a jointly convex
+#'    function that is a weighted ridge regression for fixed weights, and alternating
+#'    exact minimisation never increases it. \eqn{|r_i|} and the norm are smoothed
+#'    (\eqn{\sqrt{r_i^2 + \delta^2}}), with \eqn{\delta} divided by 10 whenever the
+#'    smoothed objective stops decreasing, so that samples whose residual passes
+#'    through zero are not stuck there;
+#' 2. once the smoothing is small, Newton's method on the smooth problem left when the
+#'    samples with (numerically) zero residual, and for L-infinity the zero
+#'    coefficients, are held at zero (quadratic convergence); it is kept only if it
+#'    lowers the objective;
+#' 3. a certificate: each iterate gives a feasible point of the dual problem
+#'    \eqn{\max -\frac2n \alpha'y - \frac1n \sum_i \lambda_i^2} subject to
+#'    \eqn{|\alpha_i| \le \lambda_i}, \eqn{\|X'\alpha\|_\circ \le \epsilon \sum_i
+#'    \lambda_i} (\eqn{\circ} the dual norm) and, with an intercept,
+#'    \eqn{\sum_i \alpha_i = 0}. The solver stops when the duality gap is at most
+#'    `1e-10` times the objective, so the accuracy is proven, not estimated; the fit
+#'    reports the gap (a warning says so if 2000 iterations do not reach it).
+#'
+#' `xi`, `eta`, `trace_every` and `stop_at` are not used by the exact solver.
 #'
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns is
 #'   accepted), or, for the formula method, a formula.

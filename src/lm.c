@@ -302,6 +302,16 @@ typedef struct {
   int iter, status;
 } ex_res;
 
+/* The number of samples whose |r_i| is at most rel times max(max |r|, shift). */
+static int ex_kinks(const double *r, int n, double shift, double rel) {
+  double rmax = 0;
+  for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
+  double thr = rel * fmax(rmax, shift);
+  int m = 0;
+  for (int i = 0; i < n; i++) m += fabs(r[i]) <= thr;
+  return m;
+}
+
 /* Newton polish. Near the minimiser the samples with r_i = 0 (set K) and, for Linf,
  * the coordinates with theta_j = 0 are known from the reweighting iterate; on the
  * region where they stay at zero and the other signs are fixed the objective is
@@ -443,7 +453,7 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
   double fbest = f, lower = 0, rho = 1e-2, fsm_prev = INFINITY;
   double rscale = sqrt(adv_dot(n, y, y) / n) + 1e-300;
   double tscale = 0; /* set from the first ridge solution */
-  int first = 1;
+  int first = 1, last_polish = -10;
   for (int j = 0; j < p; j++) best[j] = beta[j];
   int k;
   for (k = 0; k < maxit; k++) {
@@ -472,7 +482,10 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
     c /= n;
     if (!first && fsm > fsm_prev * (1 - 1e-3 * rho) && rho > 1e-15) rho /= 10;
     fsm_prev = fsm;
-    adv_gemm(1, 0, p, p, n, 1.0 / n, zw, n, zw, n, 0.0, a, p);
+    { /* the lower triangle of Zw'Zw / n, all that dposv reads */
+      double alpha = 1.0 / n, zero = 0;
+      F77_CALL(dsyrk)("L", "T", &p, &n, &alpha, zw, &n, &zero, a, &p FCONE FCONE);
+    }
     adv_gemv(1, n, p, 1.0 / n, zw, yw, 0.0, rhs);
     if (eps > 0) {
       for (int j = 0; j < d; j++) {
@@ -504,10 +517,17 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
     }
     lower = fmax(lower, ex_dual(z, y, r, w, n, d, has_b, norm, eps, tn, alpha, lam, xa));
     /* once the reweighting has nearly converged, polish by Newton's method */
-    if (rho < 1e-6 && fbest - lower > tol * fbest) {
+    if (rho < 1e-6 && fbest - lower > tol * fbest && k - last_polish >= 3) {
       double *bp = (double *)R_alloc(p, sizeof(double));
       for (int j = 0; j < p; j++) bp[j] = best[j];
+      int last_m = -1;
+      last_polish = k;
       for (double rel = 1e-10; rel < 1e-3; rel *= 100) {
+        double tp0 = 0;
+        ex_objective(z, y, bp, n, d, p, norm, eps, r, &tp0);
+        int m = ex_kinks(r, n, eps * tp0, rel);
+        if (m == last_m) continue; /* the same kink set: nothing new to try */
+        last_m = m;
         ex_polish(z, y, n, d, has_b, norm, eps, rel, bp, r);
         double tp = 0, fp = ex_objective(z, y, bp, n, d, p, norm, eps, r, &tp);
         if (fp <= fbest) {
