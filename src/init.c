@@ -8,6 +8,8 @@ SEXP C_optimum_linf(SEXP, SEXP, SEXP, SEXP);
 SEXP C_linear_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_linear_loss(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_threads_info(void);
+SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 
 /* the detour through void (*)(void) is the sanctioned generic function pointer */
 /* Registered without the C_ prefix: useDynLib(.fixes = "C_") puts it back in R. */
@@ -20,6 +22,8 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(linear_attack, 6),
     CALLDEF(linear_loss, 7),
     CALLDEF(threads_info, 0),
+    CALLDEF(lasso_path, 8),
+    CALLDEF(lasso_surrogate, 7),
     {NULL, NULL, 0}};
 
 void R_init_advtrain(DllInfo *dll) {
