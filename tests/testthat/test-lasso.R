@@ -214,6 +214,8 @@ test_that("coef, predict, sparse input and saveRDS round trip", {
                which(cf[-1, 9] != 0), ignore_attr = TRUE)
   expect_equal(predict(fit, type = "coefficients"), cf)
   expect_output(print(fit), "Adversarial LASSO path")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off(), add = TRUE)
   expect_silent(plot(fit))
 
   skip_if_not_installed("Matrix")
@@ -257,6 +259,8 @@ test_that("cv_adv_lasso: folds, the two chosen lambdas and delegation", {
                       measure = "standard")
   expect_true(all(std$cvm < cv$cvm))
   expect_output(print(cv), "lambda|Lambda")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off(), add = TRUE)
   expect_silent(plot(cv))
 })
 
