@@ -3,7 +3,8 @@
 #   R_LIBS=$PWD/.lib Rscript bench/lasso.R
 # Environment: BENCH_REPS (default 5) repeats for the fast timings (medians are
 # reported); BENCH_EPS_LAMBDAS (default 100) limits the eps > 0 path to its first k
-# lambda values when the full path is too slow to repeat; BENCH_THREADS (default 1).
+# lambda values when the full path is too slow to repeat; BENCH_THREADS (default 1);
+# BENCH_ONLY_EPS=1 skips the glmnet and CV comparisons.
 suppressPackageStartupMessages({
   library(advtrain)
   library(glmnet)
@@ -11,6 +12,7 @@ suppressPackageStartupMessages({
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
 k_eps <- as.integer(Sys.getenv("BENCH_EPS_LAMBDAS", "100"))
 threads <- as.integer(Sys.getenv("BENCH_THREADS", "1"))
+only_eps <- Sys.getenv("BENCH_ONLY_EPS") == "1"
 n <- 500
 d <- 5000
 set.seed(20210405)
@@ -38,6 +40,7 @@ cat(sprintf("n = %d, d = %d, 100 lambdas, %d repeats (medians), threads = %d, %s
             n, d, reps, threads, format(Sys.time(), "%Y-%m-%d %H:%M")))
 
 fit0 <- adv_lasso(x, y, eps = 0, threads = threads)
+if (!only_eps) {
 t_adv0 <- med(adv_lasso(x, y, eps = 0, threads = threads), reps)
 t_glm <- med(glmnet(x, y, lambda = fit0$lambda / 2), reps)
 t_glm_def <- med(glmnet(x, y), reps)
@@ -54,6 +57,7 @@ foldid <- sample(rep(1:10, length.out = n))
 t_cv0 <- med(cv_adv_lasso(x, y, eps = 0, foldid = foldid, threads = threads), max(1, reps %/% 2))
 t_cvg <- med(cv.glmnet(x, y, foldid = foldid, lambda = fit0$lambda / 2), max(1, reps %/% 2))
 line("cv_adv_lasso(eps = 0) vs cv.glmnet (10 folds)", t_cv0, t_cvg, "cv_adv_lasso", "cv.glmnet")
+}
 
 # the eps = 0 grid for both (above the eps = 0.1 lambda_max the solution is zero)
 lam_eps <- fit0$lambda[seq_len(min(k_eps, length(fit0$lambda)))]
@@ -64,6 +68,8 @@ line(sprintf("eps = 0.1 path vs eps = 0 path (%d lambdas)", length(lam_eps)), t_
      "eps = 0.1", "eps = 0")
 cat(sprintf("  eps = 0.1: lambda from %.3g to %.3g, df up to %d, max KKT %.1e, Newton steps %d\n",
             max(lam_eps), min(lam_eps), max(fit1$df), max(fit1$kkt), sum(fit1$iters)))
-line(sprintf("eps = 0.1 path (%d lambdas) vs glmnet path (100)", length(lam_eps)), t_eps,
-     t_glm, "eps = 0.1", "glmnet")
+if (!only_eps) {
+  line(sprintf("eps = 0.1 path (%d lambdas) vs glmnet path (100)", length(lam_eps)), t_eps,
+       t_glm, "eps = 0.1", "glmnet")
+}
 cat("\nReproduce: R_LIBS=$PWD/.lib Rscript bench/lasso.R\n")
