@@ -121,8 +121,10 @@ lasso_x <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
       abort_arg("{.arg {arg}} must contain only finite values; it has {format(x@x[!is.finite(x@x)][1])}.",
                 arg, call)
     }
-    dn <- dimnames(x)
-    x <- matrix(as.vector(x), nrow(x), ncol(x), dimnames = dn)
+    if (!requireNamespace("Matrix", quietly = TRUE)) {
+      abort_arg("{.arg {arg}} is a sparse matrix, which needs the Matrix package.", arg, call)
+    }
+    x <- as.matrix(x)
   }
   check_matrix(x, arg = arg, call = call)
 }
@@ -432,6 +434,8 @@ plot.adv_lasso <- function(x, ...) {
 #' \eqn{\lambda} whose `cvm` is within one standard error of the minimum.
 #'
 #' @inheritParams adv_lasso
+#' @param x Numeric n x d matrix of inputs (as for [adv_lasso()]); for `print()` and
+#'   `plot()`, a `cv_adv_lasso` object.
 #' @param ... Further arguments to [adv_lasso()] (`norm`, `xi`, `lambda`, `nlambda`,
 #'   `penalty_factor`, `standardize`, `intercept`, `thresh`, ...).
 #' @param nfolds Number of folds, at least 3 (ignored when `foldid` is given).
