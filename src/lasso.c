@@ -193,38 +193,55 @@ static void cd_update_cached(const prob *P, gram_cache *G, double lam, double *t
  * collinear (df close to n), so it is used to find the signs and this to finish.
  * Returns 1 if the step was taken (all signs kept). */
 static int cd_newton(const prob *P, gram_cache *G, double lam, double *theta, double *g) {
-  int k = 0;
   const void *vmax = vmaxget();
   int *A = (int *)R_alloc(G->k > 0 ? G->k : 1, sizeof(int));
-  for (int q = 0; q < G->k; q++)
-    if (theta[G->list[q]] != 0) A[k++] = q;
-  if (k == 0) {
-    vmaxset(vmax);
-    return 0;
-  }
-  double *H = (double *)R_alloc((size_t)k * k, sizeof(double));
-  double *rhs = (double *)R_alloc(k, sizeof(double));
-  for (int b = 0; b < k; b++) {
-    const double *c = G->cols + (size_t)A[b] * P->d;
-    for (int a = 0; a < k; a++) H[a + (size_t)b * k] = c[G->list[A[a]]];
-    int j = G->list[A[b]];
-    rhs[b] = g[j] - lam * P->w[j] / 2 * adv_sign(theta[j]);
-  }
-  int info = 0, one = 1;
-  F77_CALL(dposv)("U", &k, &one, H, &k, rhs, &k, &info FCONE);
-  int ok = info == 0;
-  for (int a = 0; a < k && ok; a++) {
-    int j = G->list[A[a]];
-    double nw = theta[j] + rhs[a];
-    ok = R_FINITE(nw) && adv_sign(nw) == adv_sign(theta[j]);
-  }
-  if (ok) {
+  double *H = NULL, *rhs = NULL;
+  int ok = 0;
+  /* With the signs fixed the objective is a convex quadratic, so a step along the
+   * Newton direction up to the first coefficient that reaches zero still decreases it;
+   * that coefficient is then dropped and the solve repeated (an active-set method). */
+  for (int round = 0; round < 50; round++) {
+    int k = 0;
+    for (int q = 0; q < G->k; q++)
+      if (theta[G->list[q]] != 0) A[k++] = q;
+    if (k == 0) break;
+    if (!H) {
+      H = (double *)R_alloc((size_t)k * k, sizeof(double));
+      rhs = (double *)R_alloc(k, sizeof(double));
+    }
+    for (int b = 0; b < k; b++) {
+      const double *c = G->cols + (size_t)A[b] * P->d;
+      for (int a = 0; a < k; a++) H[a + (size_t)b * k] = c[G->list[A[a]]];
+      int j = G->list[A[b]];
+      rhs[b] = g[j] - lam * P->w[j] / 2 * adv_sign(theta[j]);
+    }
+    int info = 0, one = 1;
+    F77_CALL(dposv)("U", &k, &one, H, &k, rhs, &k, &info FCONE);
+    if (info != 0) break;
+    double t = 1;
+    int block = -1;
+    for (int a = 0; a < k; a++) {
+      int j = G->list[A[a]];
+      if (!R_FINITE(rhs[a])) {
+        t = -1;
+        break;
+      }
+      if (adv_sign(theta[j] + rhs[a]) != adv_sign(theta[j])) {
+        double ta = -theta[j] / rhs[a];
+        if (ta < t) t = ta, block = a;
+      }
+    }
+    if (t < 0) break;
     for (int a = 0; a < k; a++) {
       int j = G->list[A[a]];
       const double *c = G->cols + (size_t)A[a] * P->d;
-      theta[j] += rhs[a];
-      for (int b = 0; b < G->k; b++) g[G->list[b]] -= rhs[a] * c[G->list[b]];
+      double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
+      double delta = nw - theta[j];
+      theta[j] = nw;
+      for (int b = 0; b < G->k; b++) g[G->list[b]] -= delta * c[G->list[b]];
     }
+    ok = 1;
+    if (block < 0) break;
   }
   vmaxset(vmax);
   return ok;
