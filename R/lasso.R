@@ -283,9 +283,11 @@ lasso_fit <- function(a) {
 lasso_report <- function(status, lambda, kkt, thresh) {
   bad <- which(status != 0L)
   if (!length(bad)) return(invisible())
-  num <- status[bad] == 2L
-  what <- if (any(num)) "a singular Newton system stopped the solver" else
-    "the iteration limit {.arg maxit} was reached"
+  # status codes of src/lasso.c: 1 iteration limit, 2 singular Newton system,
+  # 3 no further progress in floating point (the residual is rounding-limited)
+  what <- if (any(status[bad] == 2L)) "a singular Newton system stopped the solver"
+          else if (any(status[bad] == 3L)) "it stalled at the limit of floating-point accuracy"
+          else "the iteration limit {.arg maxit} was reached"
   cli::cli_warn(c(
     paste0("The solver did not reach the KKT tolerance {thresh} at {length(bad)} of ",
            "{length(lambda)} lambda value{?s}: ", what, "."),
