@@ -541,13 +541,13 @@ cv_lambda_s <- function(object, s) {
 #' @param newx Matrix of new inputs.
 #' @export
 coef.cv_adv_lasso <- function(object, s = "lambda_1se", ...) {
-  coef(object$fit, s = cv_lambda_s(object, s))
+  stats::coef(object$fit, s = cv_lambda_s(object, s))
 }
 
 #' @rdname cv_adv_lasso
 #' @export
 predict.cv_adv_lasso <- function(object, newx, s = "lambda_1se", ...) {
-  predict(object$fit, newx, s = cv_lambda_s(object, s), ...)
+  stats::predict(object$fit, newx, s = cv_lambda_s(object, s), ...)
 }
 
 #' @rdname cv_adv_lasso
