@@ -13,7 +13,9 @@
  * - eps = 0: the plain LASSO. Cyclic coordinate descent with covariance updates (the
  *   gradient x_j'r/n is kept for every j; Gram columns are computed once when a
  *   coordinate first becomes non-zero and cached). Coordinate descent is exact and
- *   fast here because the non-smooth part is separable.
+ *   fast here because the non-smooth part is separable, but only linearly convergent,
+ *   and slow when df approaches n; an active-set Newton step on the non-zero
+ *   coordinates (cd_newton) finishes the job.
  *
  * - eps > 0, xi = 0: the true attack gives (1/n) sum (|r_i| + eps N(theta))^2 with
  *   N = ||theta||_2 (L2) or ||theta||_1 (Linf). This is convex but its non-smoothness
