@@ -18,6 +18,8 @@ SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_stream(SEXP, SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 
 /* the detour through void (*)(void) is the sanctioned generic function pointer */
 /* Registered without the C_ prefix: useDynLib(.fixes = "C_") puts it back in R. */
@@ -40,6 +42,8 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(lm_stream, 2),
     CALLDEF(nn2_eval, 7),
     CALLDEF(nn2_train, 10),
+    CALLDEF(lasso_path, 8),
+    CALLDEF(lasso_surrogate, 7),
     {NULL, NULL, 0}};
 
 void R_init_advtrain(DllInfo *dll) {

@@ -1,0 +1,585 @@
+#' Adversarially robust LASSO along a regularisation path
+#'
+#' Fits the linear model \eqn{f(x) = b + x'\theta} by minimising the attacked
+#' training loss with an L1 penalty (section 3.2 and Theorem 9 of the paper),
+#' \deqn{\frac1n \sum_{i=1}^n \big(y_i - b - (x_i + A_{\epsilon,\xi}(x_i, y_i))'
+#' \theta\big)^2 + \lambda \sum_j \mathrm{pf}_j |\theta_j|,}
+#' over a decreasing sequence of \eqn{\lambda}, each fit warm-started from the
+#' previous one. The attack \eqn{A_{\epsilon,\xi}} is the one of [adv_attack()]; the
+#' intercept \eqn{b} is neither attacked nor penalised. With `xi = 0` (the true attack)
+#' and L2 attacks the objective is the convex function
+#' \eqn{\frac1n\sum_i(|r_i| + \epsilon\|\theta\|_2)^2 + \lambda\|\theta\|_1},
+#' \eqn{r_i = b + x_i'\theta - y_i} (L-infinity attacks: \eqn{\|\theta\|_1} in place of
+#' \eqn{\|\theta\|_2}). With `eps = 0` it is the ordinary LASSO
+#' \eqn{\frac1n\|y - b - X\theta\|^2 + \lambda\|\theta\|_1}, so `lambda` here is
+#' twice glmnet's \eqn{\lambda}, which minimises \eqn{\frac1{2n}\|\cdot\|^2 +
+#' \lambda\|\theta\|_1}: `glmnet(x, y, lambda = fit$lambda / 2)` gives the same path.
+#'
+#' **The first \eqn{\lambda}.** \eqn{\lambda_{\max}} is the smallest \eqn{\lambda} at
+#' which \eqn{\theta = 0} is optimal. Let \eqn{g = \frac2n X_c'(y - \bar y)} (the
+#' gradient of the clean loss at zero, \eqn{X_c} the centred x; no centring without
+#' intercept) and \eqn{m = \frac1n\sum_i |y_i - \bar y|}, and let \eqn{w_j} be the
+#' penalty weights (below). For the true attack the loss has a kink at
+#' \eqn{\theta = 0}: its one-sided derivative in direction \eqn{\delta} is
+#' \eqn{-g'\delta + 2\epsilon m \|\delta\|_*}, so zero is optimal iff \eqn{g} lies in
+#' \eqn{2\epsilon m B_* + \lambda W B_\infty} (a Minkowski sum of dual-norm balls):
+#' * L2: \eqn{\|\mathrm{soft}(g, \lambda w)\|_2 \le 2\epsilon m}; \eqn{\lambda_{\max}}
+#'   solves this with equality (a piecewise quadratic equation, solved exactly);
+#' * L-infinity: \eqn{|g_j| \le \lambda w_j + 2\epsilon m} for all j, so
+#'   \eqn{\lambda_{\max} = \max_j (|g_j| - 2\epsilon m)_+ / w_j}.
+#'
+#' If \eqn{\lambda_{\max} = 0} (\eqn{\epsilon} so large that \eqn{\theta = 0} is
+#' optimal for every \eqn{\lambda}) a warning says so and the grid of the plain LASSO
+#' is used. With `xi > 0` the surrogate attack vanishes smoothly at zero, there is no
+#' kink, and \eqn{\lambda_{\max} = \max_j |g_j| / w_j} as for the LASSO. Just below
+#' \eqn{\lambda_{\max}}, L2 attacks let several coefficients leave zero together.
+#'
+#' **Standardisation.** As in glmnet, `standardize = TRUE` penalises
+#' \eqn{\mathrm{pf}_j s_j |\theta_j|}, \eqn{s_j} the standard deviation of column j
+#' (divisor n), which is the same as fitting on standardised columns and returning the
+#' coefficients on the original scale. `penalty_factor` is rescaled to sum to the
+#' number of columns, as glmnet does. The attack always acts on the original x.
+#'
+#' **Solvers** (in C; the reasons are given in `src/lasso.c`): coordinate descent
+#' with covariance updates for `eps = 0`, finished by Newton steps on the active set
+#' (signs fixed) when the active columns are nearly collinear; a primal active-set method with
+#' equality-constrained Newton steps for `eps > 0, xi = 0`, whose objective is convex
+#' but has kinks at zero residuals that coordinate descent cannot get past; and
+#' accelerated proximal gradient (FISTA with backtracking and restart) for
+#' `eps > 0, xi > 0`, where the surrogate loss is smooth (not necessarily convex). All
+#' stop when the relative KKT residual (the largest violation of the subgradient
+#' conditions, for coordinate j measured in standardised units \eqn{s_j
+#' |\partial F/\partial\theta_j|}, divided by the standard deviation of y) is at most
+#' `thresh`. It is returned per \eqn{\lambda} as `kkt`; a warning names the
+#' \eqn{\lambda} values where it was not reached.
+#'
+#' Sparse `x` (a `Matrix::dgCMatrix`) is accepted and converted to a dense matrix
+#' (the solvers are dense).
+#'
+#' @param x Numeric n x d matrix of inputs (a data frame of numeric columns or a
+#'   `dgCMatrix` from the Matrix package is accepted).
+#' @param y Numeric response of length n.
+#' @param eps One non-negative number: the attack strength \eqn{\epsilon}.
+#' @param norm `"l2"` or `"linf"`: the norm that bounds the attack.
+#' @param xi Non-negative smoothing parameter of the surrogate attack; 0 is the true
+#'   attack.
+#' @param lambda Optional user-supplied decreasing sequence of non-negative penalties;
+#'   by default `nlambda` values from \eqn{\lambda_{\max}} down to
+#'   `lambda_min_ratio * lambda_max`, equally spaced on the log scale.
+#' @param nlambda Number of \eqn{\lambda} values of the default sequence.
+#' @param lambda_min_ratio Ratio of the smallest to the largest \eqn{\lambda}; default
+#'   0.01 when n < d and 1e-4 otherwise (as glmnet).
+#' @param penalty_factor Positive numbers, one per column, multiplying the penalty of
+#'   each coefficient; `NULL` means all 1.
+#' @param standardize Penalise coefficients on the scale of standardised columns
+#'   (see Details).
+#' @param intercept Fit an (unpenalised, unattacked) intercept.
+#' @param thresh Convergence tolerance on the relative KKT residual.
+#' @param maxit Maximum number of iterations (passes, Newton steps or gradient steps)
+#'   per \eqn{\lambda}.
+#' @param threads Number of OpenMP threads; `NULL` means [adv_threads()]. Results do
+#'   not depend on it.
+#' @return An object of class `adv_lasso`: a list with `a0` (intercepts), `beta` (the
+#'   d x nlambda coefficient matrix), `lambda`, `df` (number of non-zero
+#'   coefficients), `kkt`, `iters` and `status` (0 = converged) per \eqn{\lambda},
+#'   `lambda_max`, `eps`, `norm`, `xi`, `intercept`, `standardize`,
+#'   `penalty_factor`, `dim`, `nobs` and `call`. Methods: `print()`, `coef()`,
+#'   `predict()`, `plot()`.
+#' @references Xing, Y., Song, Q. and Cheng, G. (2021). On the generalization
+#'   properties of adversarial training. *AISTATS*, PMLR 130, 505-513.
+#' @seealso [cv_adv_lasso()] to choose \eqn{\lambda} by cross-validation.
+#' @examples
+#' set.seed(1)
+#' sim <- simulate_linear(60, theta0 = c(2, -1, rep(0, 8)))
+#' fit <- adv_lasso(sim$x, sim$y, eps = 0.1, nlambda = 20)
+#' fit
+#' coef(fit, s = fit$lambda[10])
+#' predict(fit, sim$x[1:3, ], s = 0.05)
+#' plot(fit)
+#' @export
+adv_lasso <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
+                      nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
+                      standardize = TRUE, intercept = TRUE, thresh = 1e-10, maxit = 1e5,
+                      threads = NULL) {
+  call <- match.call()
+  a <- lasso_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
+                  penalty_factor, standardize, intercept, thresh, maxit, threads)
+  fit <- lasso_fit(a)
+  fit$call <- call
+  fit
+}
+
+# --------------------------------------------------------------- validate ----
+
+lasso_x <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  force(arg)
+  if (inherits(x, "sparseMatrix")) {
+    if (!inherits(x, "dgCMatrix")) {
+      abort_arg("{.arg {arg}} must be a numeric matrix or a {.cls dgCMatrix}, not {describe(x)}.",
+                arg, call)
+    }
+    if (any(!is.finite(x@x))) {
+      abort_arg("{.arg {arg}} must contain only finite values; it has {format(x@x[!is.finite(x@x)][1])}.",
+                arg, call)
+    }
+    if (!requireNamespace("Matrix", quietly = TRUE)) {
+      abort_arg("{.arg {arg}} is a sparse matrix, which needs the Matrix package.", arg, call)
+    }
+    x <- as.matrix(x)
+  }
+  check_matrix(x, arg = arg, call = call)
+}
+
+lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
+                       penalty_factor, standardize, intercept, thresh, maxit, threads,
+                       call = rlang::caller_env()) {
+  x <- lasso_x(x, call = call)
+  n <- nrow(x)
+  d <- ncol(x)
+  if (n < 2) {
+    abort_arg("{.arg x} must have at least 2 rows, not {n}.", "x", call)
+  }
+  y <- check_numeric(as.vector(if (is.matrix(y) && ncol(y) == 1) y[, 1] else y),
+                     len = n, arg = "y", call = call)
+  eps <- check_number(eps, min = 0, call = call)
+  norm <- check_choice(norm, c("l2", "linf"), call = call)
+  xi <- check_number(xi, min = 0, call = call)
+  if (!is.null(lambda)) {
+    lambda <- check_numeric(lambda, min = 0, what = "a non-negative numeric vector",
+                            call = call)
+    lambda <- sort(as.vector(lambda), decreasing = TRUE)
+  }
+  nlambda <- check_count(nlambda, min = 1, call = call)
+  if (!is.null(lambda_min_ratio)) {
+    lambda_min_ratio <- check_number(lambda_min_ratio, min = 0, max = 1, strict = TRUE,
+                                     call = call)
+    if (lambda_min_ratio == 1) {
+      abort_arg("{.arg lambda_min_ratio} must be smaller than 1, not 1.",
+                "lambda_min_ratio", call)
+    }
+  }
+  if (!is.null(penalty_factor)) {
+    penalty_factor <- check_numeric(penalty_factor, len = d, call = call)
+    if (any(penalty_factor <= 0)) {
+      pos <- which(penalty_factor <= 0)[1]
+      abort_arg("{.arg penalty_factor} must contain positive numbers; element {pos} is {format(penalty_factor[pos])}.",
+                "penalty_factor", call)
+    }
+  }
+  list(x = x, y = y, eps = eps, norm = norm, xi = xi, lambda = lambda,
+       nlambda = nlambda, lambda_min_ratio = lambda_min_ratio,
+       penalty_factor = penalty_factor,
+       standardize = check_flag(standardize, call = call),
+       intercept = check_flag(intercept, call = call),
+       thresh = check_number(thresh, min = 0, strict = TRUE, call = call),
+       maxit = check_count(maxit, min = 1, call = call),
+       threads = resolve_threads(threads, call = call))
+}
+
+# ---------------------------------------------------------------- prepare ----
+
+# Centring, scales and penalty weights; `x` and `y` as checked by lasso_args().
+lasso_prepare <- function(a) {
+  x <- a$x
+  n <- nrow(x)
+  d <- ncol(x)
+  xm <- colMeans(x)
+  xcen <- x - rep(xm, each = n)
+  sd_n <- sqrt(colMeans(xcen^2))
+  xc <- if (a$intercept) xcen else x
+  rm(xcen)
+  if (!a$intercept) xm <- rep(0, d)
+  ym <- if (a$intercept) mean(a$y) else 0
+  yc <- a$y - ym
+  rms <- sqrt(colMeans(x^2))
+  # a column is left out when the model cannot use it: constant with an intercept,
+  # identically zero without one
+  excl <- if (a$intercept) sd_n <= 1e-12 * pmax(rms, 1e-300) else rms == 0
+  sc <- ifelse(sd_n > 1e-12 * pmax(rms, 1e-300), sd_n, ifelse(rms > 0, rms, 1))
+  pf <- if (is.null(a$penalty_factor)) rep(1, d) else a$penalty_factor
+  pf <- pf * d / sum(pf)
+  w <- pf * if (a$standardize) sc else 1
+  sy <- sqrt(mean(yc^2))
+  if (!(sy > 0)) sy <- 1
+  list(xc = xc, yc = yc, xm = xm, ym = ym, sc = sc, w = w, pf = pf,
+       excl = as.integer(excl), sy = sy)
+}
+
+# The smallest lambda at which theta = 0 is optimal (see ?adv_lasso).
+lasso_lambda_max <- function(pr, eps, norm, xi) {
+  n <- length(pr$yc)
+  g <- abs(2 / n * drop(crossprod(pr$xc, pr$yc)))
+  g[pr$excl == 1L] <- 0
+  w <- pr$w
+  if (eps == 0 || xi > 0) return(max(g / w))
+  a <- 2 * eps * mean(abs(pr$yc))
+  if (norm == "linf") return(max(pmax(g - a, 0) / w))
+  lambda_max_l2(g, w, a)
+}
+
+# Smallest lambda >= 0 with ||soft(g, lambda w)||_2 <= a (g >= 0). On each interval
+# between consecutive breakpoints g_j / w_j the squared norm is a quadratic in lambda.
+lambda_max_l2 <- function(g, w, a) {
+  if (sqrt(sum(g^2)) <= a) return(0)
+  t <- g / w
+  o <- order(t, decreasing = TRUE)
+  t <- c(t[o], 0)
+  g <- g[o]
+  w <- w[o]
+  A <- cumsum(g^2)
+  B <- cumsum(g * w)
+  C <- cumsum(w^2)
+  for (k in seq_along(g)) {
+    lo <- t[k + 1]
+    hk <- A[k] - 2 * lo * B[k] + lo^2 * C[k]
+    if (hk >= a^2 || k == length(g)) {
+      disc <- max(B[k]^2 - C[k] * (A[k] - a^2), 0)
+      return(min(max((B[k] - sqrt(disc)) / C[k], lo), t[k]))
+    }
+  }
+}
+
+lasso_lambda_seq <- function(a, pr, n, d) {
+  if (!is.null(a$lambda)) return(list(lambda = a$lambda, lambda_max = NA_real_))
+  lmax <- lasso_lambda_max(pr, a$eps, a$norm, a$xi)
+  if (!(lmax > 0)) {
+    cli::cli_warn(c("{.arg eps} = {a$eps} is so large that theta = 0 is optimal for every lambda.",
+                    "i" = "The grid of the plain LASSO is used; all coefficients are zero."))
+    lmax <- lasso_lambda_max(pr, 0, a$norm, 0)
+    if (!(lmax > 0)) lmax <- 1
+  }
+  ratio <- if (is.null(a$lambda_min_ratio)) (if (n < d) 0.01 else 1e-4) else a$lambda_min_ratio
+  lambda <- if (a$nlambda == 1) lmax
+            else exp(seq(log(lmax), log(lmax * ratio), length.out = a$nlambda))
+  list(lambda = lambda, lambda_max = lmax)
+}
+
+# -------------------------------------------------------------------- fit ----
+
+lasso_fit <- function(a) {
+  n <- nrow(a$x)
+  d <- ncol(a$x)
+  pr <- lasso_prepare(a)
+  ls <- lasso_lambda_seq(a, pr, n, d)
+  res <- .Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, ls$lambda,
+               c(a$eps, a$xi, a$thresh, pr$sy),
+               c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads))
+  lasso_report(res$status, ls$lambda, res$kkt, a$thresh)
+  beta <- res$beta
+  vn <- colnames(a$x)
+  if (is.null(vn)) vn <- paste0("V", seq_len(d))
+  snames <- paste0("s", seq_along(ls$lambda) - 1L)
+  dimnames(beta) <- list(vn, snames)
+  a0 <- if (a$intercept) pr$ym + res$b - drop(crossprod(pr$xm, beta)) else rep(0, length(ls$lambda))
+  names(a0) <- snames
+  structure(list(
+    a0 = a0, beta = beta, lambda = ls$lambda, df = colSums(beta != 0),
+    kkt = res$kkt, iters = res$iters, status = res$status,
+    lambda_max = ls$lambda_max, eps = a$eps, norm = a$norm, xi = a$xi,
+    intercept = a$intercept, standardize = a$standardize, penalty_factor = pr$pf,
+    thresh = a$thresh, dim = c(d, length(ls$lambda)), nobs = n, call = NULL
+  ), class = "adv_lasso")
+}
+
+lasso_report <- function(status, lambda, kkt, thresh) {
+  bad <- which(status != 0L)
+  if (!length(bad)) return(invisible())
+  # status codes of src/lasso.c: 1 iteration limit, 2 singular Newton system,
+  # 3 no further progress in floating point (the residual is rounding-limited)
+  what <- if (any(status[bad] == 2L)) "a singular Newton system stopped the solver"
+          else if (any(status[bad] == 3L)) "it stalled at the limit of floating-point accuracy"
+          else "the iteration limit {.arg maxit} was reached"
+  cli::cli_warn(c(
+    paste0("The solver did not reach the KKT tolerance {thresh} at {length(bad)} of ",
+           "{length(lambda)} lambda value{?s}: ", what, "."),
+    "i" = "First at lambda = {signif(lambda[bad[1]], 4)} (KKT residual {signif(kkt[bad[1]], 3)}); see {.code fit$status} and {.code fit$kkt}."
+  ))
+}
+
+# ---------------------------------------------------------------- methods ----
+
+# The coefficient matrix ((d + 1) x length(s)) at penalties s: exact at the path's
+# lambdas, linear interpolation in lambda between them (as glmnet), constant beyond.
+lasso_coef_at <- function(object, s) {
+  full <- rbind("(Intercept)" = object$a0, object$beta)
+  if (is.null(s)) return(full)
+  s <- check_numeric(s, min = 0, what = "a non-negative numeric vector",
+                     call = rlang::caller_env(2))
+  lam <- object$lambda
+  nl <- length(lam)
+  out <- vapply(s, function(si) {
+    if (nl == 1 || si >= lam[1]) return(full[, 1])
+    if (si <= lam[nl]) return(full[, nl])
+    k <- max(which(lam >= si))
+    if (lam[k] == si) return(full[, k])
+    f <- (lam[k] - si) / (lam[k] - lam[k + 1])
+    (1 - f) * full[, k] + f * full[, k + 1]
+  }, numeric(nrow(full)))
+  out <- matrix(out, nrow(full), dimnames = list(rownames(full), paste0("s=", signif(s, 4))))
+  out
+}
+
+#' Methods for adversarial LASSO fits
+#'
+#' `coef()` returns the (d + 1) x length(lambda) matrix of coefficients, intercept
+#' first, or its columns at the penalties `s`. At the path's own \eqn{\lambda} values
+#' the coefficients are the solver's; between two of them they are interpolated
+#' linearly in \eqn{\lambda} (as glmnet does), which is an approximation: refit with
+#' `lambda = s` for the exact solution at `s`. Outside the path the nearest end is
+#' used. `predict()` gives responses at new inputs (`type = "response"`), the
+#' coefficients, or the indices of the non-zero coefficients. `plot()` draws the
+#' coefficient paths against \eqn{\log\lambda}, with the number of non-zero
+#' coefficients on the top axis.
+#'
+#' @param object,x An `adv_lasso` fit.
+#' @param s Penalty values at which coefficients or predictions are wanted; `NULL`
+#'   means the whole path.
+#' @param newx Matrix of new inputs (columns as in the training data; a `dgCMatrix`
+#'   is accepted).
+#' @param type `"response"`, `"coefficients"` or `"nonzero"`.
+#' @param digits Significant digits to print.
+#' @param ... Further arguments to [graphics::matplot()] (plot); unused otherwise.
+#' @return `coef()`: a matrix. `predict()`: a matrix of predictions (one column per
+#'   penalty), the coefficient matrix, or for `"nonzero"` a list of index vectors (one
+#'   per penalty; a vector when there is one). `print()` and `plot()` return `x`
+#'   invisibly.
+#' @examples
+#' set.seed(2)
+#' sim <- simulate_linear(50, theta0 = c(1, 1, 0, 0, 0))
+#' fit <- adv_lasso(sim$x, sim$y, eps = 0.2, nlambda = 10)
+#' coef(fit)[, 1:3]
+#' predict(fit, sim$x[1:2, ], s = fit$lambda[5])
+#' predict(fit, s = fit$lambda[5], type = "nonzero")
+#' @name adv_lasso-methods
+NULL
+
+#' @rdname adv_lasso-methods
+#' @export
+coef.adv_lasso <- function(object, s = NULL, ...) {
+  lasso_coef_at(object, s)
+}
+
+#' @rdname adv_lasso-methods
+#' @export
+predict.adv_lasso <- function(object, newx, s = NULL,
+                              type = c("response", "coefficients", "nonzero"), ...) {
+  type <- check_choice(type, c("response", "coefficients", "nonzero"))
+  cf <- lasso_coef_at(object, s)
+  if (type == "coefficients") return(cf)
+  if (type == "nonzero") {
+    nz <- lapply(seq_len(ncol(cf)), function(k) which(cf[-1, k] != 0))
+    names(nz) <- colnames(cf)
+    return(if (length(nz) == 1) nz[[1]] else nz)
+  }
+  if (missing(newx)) {
+    cli::cli_abort("{.arg newx} is needed for {.code type = \"response\"}.",
+                   class = "advtrain_error_argument")
+  }
+  newx <- lasso_x(newx)
+  if (ncol(newx) != object$dim[1]) {
+    abort_arg("{.arg newx} must have {object$dim[1]} column{?s}, not {ncol(newx)}.",
+              "newx", rlang::current_env())
+  }
+  out <- newx %*% cf[-1, , drop = FALSE] + rep(cf[1, ], each = nrow(newx))
+  dimnames(out) <- list(rownames(newx), colnames(cf))
+  out
+}
+
+#' @rdname adv_lasso-methods
+#' @export
+print.adv_lasso <- function(x, digits = 4, ...) {
+  cat(sprintf("Adversarial LASSO path: %s attacks, eps = %s%s; n = %d, d = %d\n",
+              if (x$norm == "l2") "L2" else "L-infinity", format(x$eps),
+              if (x$xi > 0) sprintf(", xi = %s (surrogate)", format(x$xi)) else "",
+              x$nobs, x$dim[1]))
+  if (!is.null(x$call)) cat("Call: ", deparse(x$call, width.cutoff = 200)[1], "\n", sep = "")
+  cat(sprintf("%d lambda values from %s to %s; largest KKT residual %s\n\n",
+              length(x$lambda), format(max(x$lambda), digits = digits),
+              format(min(x$lambda), digits = digits), format(max(x$kkt), digits = 2)))
+  idx <- unique(round(seq(1, length(x$lambda), length.out = min(10, length(x$lambda)))))
+  print(data.frame(Df = x$df[idx], Lambda = signif(x$lambda[idx], digits),
+                   row.names = names(x$a0)[idx]))
+  invisible(x)
+}
+
+#' @rdname adv_lasso-methods
+#' @export
+plot.adv_lasso <- function(x, ...) {
+  ll <- log(x$lambda)
+  nz <- which(rowSums(x$beta != 0) > 0)
+  yv <- if (length(nz)) t(x$beta[nz, , drop = FALSE]) else matrix(0, length(ll), 1)
+  graphics::matplot(ll, yv, type = "l", lty = 1, xlab = expression(log(lambda)),
+                    ylab = "coefficients", xlim = rev(range(ll)),
+                    main = sprintf("Adversarial LASSO (%s, eps = %s)",
+                                   if (x$norm == "l2") "L2" else "L-inf", format(x$eps)),
+                    ...)
+  graphics::abline(h = 0, col = "grey70", lty = 3)
+  at <- unique(round(seq(1, length(ll), length.out = min(8, length(ll)))))
+  graphics::axis(3, at = ll[at], labels = x$df[at], cex.axis = 0.8, tick = FALSE,
+                 line = -0.5)
+  invisible(x)
+}
+
+# ----------------------------------------------------------------------- CV ----
+
+#' Cross-validated adversarial LASSO
+#'
+#' Fits [adv_lasso()] on all the data, then on each of K training folds with the
+#' same \eqn{\lambda} sequence, and evaluates every fit on its held-out fold: with
+#' `measure = "adversarial"` by the attacked loss under the same attack (`eps`,
+#' `norm`, `xi`; for linear models the worst-case attack is exact, computed by the
+#' same C kernel as [adv_loss()]), with `measure = "standard"` by the mean squared
+#' error. The folds are fitted with [future.apply::future_lapply()], so they run in
+#' parallel when the user has set a [future::plan()] (sequentially otherwise).
+#'
+#' `cvm` is the mean of the K fold losses weighted by fold size and `cvsd` its
+#' standard error; `lambda_min` minimises `cvm` and `lambda_1se` is the largest
+#' \eqn{\lambda} whose `cvm` is within one standard error of the minimum.
+#'
+#' @inheritParams adv_lasso
+#' @param x Numeric n x d matrix of inputs (as for [adv_lasso()]); for `print()` and
+#'   `plot()`, a `cv_adv_lasso` object.
+#' @param ... Further arguments to [adv_lasso()] (`norm`, `xi`, `lambda`, `nlambda`,
+#'   `penalty_factor`, `standardize`, `intercept`, `thresh`, ...).
+#' @param nfolds Number of folds, at least 3 (ignored when `foldid` is given).
+#' @param foldid Optional vector of fold numbers 1..K, one per observation.
+#' @param measure `"adversarial"` or `"standard"`: the validation loss.
+#' @return An object of class `cv_adv_lasso`: a list with `lambda`, `cvm`, `cvsd`,
+#'   `cvup`, `cvlo`, `nzero`, `lambda_min`, `lambda_1se`, `index` (their positions),
+#'   `measure`, `foldid`, `fit` (the [adv_lasso()] fit on all data) and `call`.
+#'   `coef()` and `predict()` default to `s = "lambda_1se"` (also accepted:
+#'   `"lambda_min"` or numbers) and delegate to `fit`; `plot()` draws the CV curve
+#'   with error bars and both chosen \eqn{\lambda} marked.
+#' @seealso [adv_lasso()].
+#' @examples
+#' set.seed(3)
+#' sim <- simulate_linear(80, theta0 = c(2, -1, rep(0, 8)))
+#' cv <- cv_adv_lasso(sim$x, sim$y, eps = 0.1, nlambda = 20, nfolds = 5)
+#' cv
+#' coef(cv)
+#' plot(cv)
+#' @export
+cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
+                         measure = c("adversarial", "standard")) {
+  call <- match.call()
+  measure <- check_choice(measure, c("adversarial", "standard"))
+  fit <- adv_lasso(x, y, eps, ...)
+  fit$call <- NULL
+  x <- lasso_x(x)
+  y <- as.vector(y)
+  n <- nrow(x)
+  if (is.null(foldid)) {
+    nfolds <- check_count(nfolds, min = 3)
+    if (nfolds > n) {
+      abort_arg("{.arg nfolds} must be at most the number of observations ({n}), not {nfolds}.",
+                "nfolds", rlang::current_env())
+    }
+    foldid <- sample(rep(seq_len(nfolds), length.out = n))
+  } else {
+    foldid <- check_fold_id(foldid, n)
+  }
+  K <- max(foldid)
+  dots <- list(...)
+  dots$lambda <- fit$lambda
+  fold_loss <- function(k) {
+    test <- foldid == k
+    f <- suppressWarnings(do.call(adv_lasso, c(list(x[!test, , drop = FALSE], y[!test],
+                                                    eps), dots)))
+    lasso_val_loss(f, x[test, , drop = FALSE], y[test], measure)
+  }
+  losses <- future.apply::future_lapply(seq_len(K), fold_loss, future.seed = NULL)
+  raw <- do.call(rbind, losses)
+  wts <- tabulate(foldid, K)
+  cvm <- colSums(raw * wts) / sum(wts)
+  cvsd <- sqrt(colSums(sweep(raw, 2, cvm)^2 * wts) / sum(wts) / (K - 1))
+  imin <- which.min(cvm)
+  i1se <- min(which(cvm <= cvm[imin] + cvsd[imin]))
+  structure(list(
+    lambda = fit$lambda, cvm = cvm, cvsd = cvsd, cvup = cvm + cvsd, cvlo = cvm - cvsd,
+    nzero = fit$df, lambda_min = fit$lambda[imin], lambda_1se = fit$lambda[i1se],
+    index = c(min = imin, `1se` = i1se), measure = measure, foldid = foldid,
+    fit = fit, call = call
+  ), class = "cv_adv_lasso")
+}
+
+check_fold_id <- function(foldid, n, call = rlang::caller_env()) {
+  ok <- is_plain_numeric(foldid) && length(foldid) == n && !anyNA(foldid) &&
+    all(foldid == round(foldid)) && all(foldid >= 1)
+  if (ok) {
+    foldid <- as.integer(foldid)
+    ok <- all(tabulate(foldid) > 0) && max(foldid) >= 3
+  }
+  if (!ok) {
+    abort_arg("{.arg foldid} must give each of the {n} observations a fold number 1..K, every fold used, K >= 3; not {describe(foldid)}.",
+              "foldid", call)
+  }
+  foldid
+}
+
+# Validation loss of every lambda of `fit` on (x, y): the attacked loss under the
+# fit's attack, through the shared linear-model kernel (the intercept is not attacked,
+# so it is moved into y).
+lasso_val_loss <- function(fit, x, y, measure) {
+  eps <- if (measure == "adversarial") fit$eps else 0
+  vapply(seq_along(fit$lambda), function(k) {
+    .Call(C_linear_loss, fit$beta[, k], x, y - fit$a0[k], eps, norm_code(fit$norm),
+          fit$xi, FALSE)$loss
+  }, numeric(1))
+}
+
+cv_lambda_s <- function(object, s) {
+  if (is.character(s)) {
+    s <- check_choice(s, c("lambda_1se", "lambda_min"), arg = "s",
+                      call = rlang::caller_env())
+    return(object[[s]])
+  }
+  s
+}
+
+#' @rdname cv_adv_lasso
+#' @param object A `cv_adv_lasso` object.
+#' @param s `"lambda_1se"`, `"lambda_min"` or penalty values.
+#' @param newx Matrix of new inputs.
+#' @export
+coef.cv_adv_lasso <- function(object, s = "lambda_1se", ...) {
+  stats::coef(object$fit, s = cv_lambda_s(object, s))
+}
+
+#' @rdname cv_adv_lasso
+#' @export
+predict.cv_adv_lasso <- function(object, newx, s = "lambda_1se", ...) {
+  stats::predict(object$fit, newx, s = cv_lambda_s(object, s), ...)
+}
+
+#' @rdname cv_adv_lasso
+#' @param digits Significant digits to print.
+#' @export
+print.cv_adv_lasso <- function(x, digits = 4, ...) {
+  f <- x$fit
+  cat(sprintf("Cross-validated adversarial LASSO: %s attacks, eps = %s%s; %d folds, %s loss\n\n",
+              if (f$norm == "l2") "L2" else "L-infinity", format(f$eps),
+              if (f$xi > 0) sprintf(", xi = %s", format(f$xi)) else "",
+              max(x$foldid), x$measure))
+  i <- x$index
+  print(data.frame(Lambda = signif(x$lambda[i], digits), Index = i,
+                   Measure = signif(x$cvm[i], digits), SE = signif(x$cvsd[i], digits),
+                   Nonzero = x$nzero[i], row.names = c("min", "1se")))
+  invisible(x)
+}
+
+#' @rdname cv_adv_lasso
+#' @export
+plot.cv_adv_lasso <- function(x, ...) {
+  ll <- log(x$lambda)
+  graphics::plot(ll, x$cvm, ylim = range(x$cvlo, x$cvup), xlim = rev(range(ll)),
+                 pch = 20, col = "firebrick", xlab = expression(log(lambda)),
+                 ylab = sprintf("CV %s loss", x$measure), ...)
+  graphics::arrows(ll, x$cvlo, ll, x$cvup, angle = 90, code = 3, length = 0.02,
+                   col = "grey60")
+  graphics::points(ll, x$cvm, pch = 20, col = "firebrick")
+  graphics::abline(v = log(c(x$lambda_min, x$lambda_1se)), lty = 3)
+  at <- unique(round(seq(1, length(ll), length.out = min(8, length(ll)))))
+  graphics::axis(3, at = ll[at], labels = x$nzero[at], cex.axis = 0.8, tick = FALSE,
+                 line = -0.5)
+  invisible(x)
+}

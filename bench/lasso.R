@@ -1,0 +1,75 @@
+# Benchmark of adv_lasso() / cv_adv_lasso() against glmnet (issue 5).
+# Reproduce (from the repository root, package installed in .lib):
+#   R_LIBS=$PWD/.lib Rscript bench/lasso.R
+# Environment: BENCH_REPS (default 5) repeats for the fast timings (medians are
+# reported); BENCH_EPS_LAMBDAS (default 100) limits the eps > 0 path to its first k
+# lambda values when the full path is too slow to repeat; BENCH_THREADS (default 1);
+# BENCH_ONLY_EPS=1 skips the glmnet and CV comparisons.
+suppressPackageStartupMessages({
+  library(advtrain)
+  library(glmnet)
+})
+reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
+k_eps <- as.integer(Sys.getenv("BENCH_EPS_LAMBDAS", "100"))
+threads <- as.integer(Sys.getenv("BENCH_THREADS", "1"))
+only_eps <- Sys.getenv("BENCH_ONLY_EPS") == "1"
+n <- 500
+d <- 5000
+set.seed(20210405)
+x <- matrix(rnorm(n * d), n, d)
+theta0 <- c(rep(1, 10), rep(0, d - 10))
+y <- drop(x %*% theta0) + rnorm(n)
+
+med <- function(expr, reps) {
+  f <- function() system.time(eval.parent(substitute(expr), 3))[["elapsed"]]
+  times <- vapply(seq_len(reps), function(i) f(), numeric(1))
+  c(median = stats::median(times), min = min(times))
+}
+med <- function(expr, reps) {
+  e <- substitute(expr)
+  env <- parent.frame()
+  times <- vapply(seq_len(reps), function(i) system.time(eval(e, env))[["elapsed"]],
+                  numeric(1))
+  stats::median(times)
+}
+line <- function(label, a, b, la, lb) {
+  cat(sprintf("%-46s %8.3f s / %8.3f s = %6.2f  (%s / %s)\n", label, a, b, a / b, la, lb))
+}
+
+cat(sprintf("n = %d, d = %d, 100 lambdas, %d repeats (medians), threads = %d, %s\n\n",
+            n, d, reps, threads, format(Sys.time(), "%Y-%m-%d %H:%M")))
+
+fit0 <- adv_lasso(x, y, eps = 0, threads = threads)
+if (!only_eps) {
+t_adv0 <- med(adv_lasso(x, y, eps = 0, threads = threads), reps)
+t_glm <- med(glmnet(x, y, lambda = fit0$lambda / 2), reps)
+t_glm_def <- med(glmnet(x, y), reps)
+t_glm_tight <- med(glmnet(x, y, lambda = fit0$lambda / 2, thresh = 1e-14), reps)
+line("eps = 0 path vs glmnet (same grid, default thresh)", t_adv0, t_glm, "adv_lasso", "glmnet")
+line("eps = 0 path vs glmnet (its own grid)", t_adv0, t_glm_def, "adv_lasso", "glmnet")
+line("eps = 0 path vs glmnet (same grid, thresh 1e-14)", t_adv0, t_glm_tight, "adv_lasso", "glmnet")
+g <- glmnet(x, y, lambda = fit0$lambda / 2, thresh = 1e-14)
+m <- length(g$lambda)
+cat(sprintf("  max |coef difference| to glmnet (thresh 1e-14): %.2e; our max KKT residual %.1e\n",
+            max(abs(as.matrix(coef(g)) - coef(fit0)[, seq_len(m)])), max(fit0$kkt)))
+
+foldid <- sample(rep(1:10, length.out = n))
+t_cv0 <- med(cv_adv_lasso(x, y, eps = 0, foldid = foldid, threads = threads), max(1, reps %/% 2))
+t_cvg <- med(cv.glmnet(x, y, foldid = foldid, lambda = fit0$lambda / 2), max(1, reps %/% 2))
+line("cv_adv_lasso(eps = 0) vs cv.glmnet (10 folds)", t_cv0, t_cvg, "cv_adv_lasso", "cv.glmnet")
+}
+
+# the eps = 0 grid for both (above the eps = 0.1 lambda_max the solution is zero)
+lam_eps <- fit0$lambda[seq_len(min(k_eps, length(fit0$lambda)))]
+t_eps <- system.time(fit1 <- suppressWarnings(
+  adv_lasso(x, y, eps = 0.1, lambda = lam_eps, threads = threads)))[["elapsed"]]
+t_0k <- med(adv_lasso(x, y, eps = 0, lambda = lam_eps, threads = threads), reps)
+line(sprintf("eps = 0.1 path vs eps = 0 path (%d lambdas)", length(lam_eps)), t_eps, t_0k,
+     "eps = 0.1", "eps = 0")
+cat(sprintf("  eps = 0.1: lambda from %.3g to %.3g, df up to %d, max KKT %.1e, Newton steps %d\n",
+            max(lam_eps), min(lam_eps), max(fit1$df), max(fit1$kkt), sum(fit1$iters)))
+if (!only_eps) {
+  line(sprintf("eps = 0.1 path (%d lambdas) vs glmnet path (100)", length(lam_eps)), t_eps,
+       t_glm, "eps = 0.1", "glmnet")
+}
+cat("\nReproduce: R_LIBS=$PWD/.lib Rscript bench/lasso.R\n")

@@ -1,0 +1,333 @@
+# Independent checks of adv_lasso() / cv_adv_lasso(): glmnet at eps = 0, the
+# subgradient (KKT) conditions of the penalised adversarial objective written out here
+# in R, brute-force minimisation on small problems, Theorem 9 of the paper.
+
+# The true-attack (xi = 0) objective (1/n) sum (|r_i| + eps N(theta))^2 + lam sum w|theta|
+adv_obj <- function(x, y, b0, th, lam, eps, norm, w = rep(1, ncol(x))) {
+  r <- drop(b0 + x %*% th - y)
+  N <- if (norm == "l2") sqrt(sum(th^2)) else sum(abs(th))
+  mean((abs(r) + eps * N)^2) + lam * sum(w * abs(th))
+}
+
+# Largest violation of the KKT conditions of the xi = 0 objective at (b0, th).
+# Residuals with |r_i| <= tolr count as zero; their multipliers u_i in [-1, 1] are found
+# by least squares from the stationarity rows of the non-zero coefficients (and the
+# intercept) and then must lie in [-1, 1]. Returns the worst violation in gradient
+# units (scaled by `sc`, the column scales the penalty uses).
+adv_kkt <- function(x, y, b0, th, lam, eps, norm, w = rep(1, ncol(x)),
+                    intercept = TRUE, tolr = 1e-8) {
+  n <- nrow(x)
+  r <- drop(b0 + x %*% th - y)
+  N <- if (norm == "l2") sqrt(sum(th^2)) else sum(abs(th))
+  cc <- eps * N
+  Z <- which(abs(r) <= tolr)
+  Fr <- setdiff(seq_len(n), Z)
+  E <- sum(abs(r) + cc)
+  act <- which(th != 0)
+  ina <- setdiff(seq_along(th), act)
+  v <- numeric(n)
+  v[Fr] <- 2 / n * sign(r[Fr]) * (abs(r[Fr]) + cc)
+  g <- drop(crossprod(x, v))
+  gb <- sum(v)
+  if (norm == "l2" && N == 0) {
+    # theta = 0: the kink of 2 eps mean|r| ||theta||_2 is a ball; zero is optimal iff
+    # ||soft(g, lam w)||_2 <= 2 eps mean|r|
+    q <- sign(g) * pmax(abs(g) - lam * w, 0)
+    return(max(sqrt(sum(q^2)) - 2 * eps * E / n, if (intercept) abs(gb) else 0, 0))
+  }
+  dN <- if (norm == "l2") th / N else sign(th)
+  g <- g + 2 * eps * E / n * dN
+  target <- c(-(g[act] + lam * w[act] * sign(th[act])), if (intercept) -gb)
+  u <- numeric(0)
+  res_act <- max(abs(target), 0)
+  if (length(Z) && cc > 0) {
+    M <- rbind(t(x[Z, act, drop = FALSE]), if (intercept) rep(1, length(Z))) * (2 * cc / n)
+    u <- qr.coef(qr(M, tol = 1e-12), target)
+    u[is.na(u)] <- 0
+    res_act <- max(abs(M %*% u - target), 0)
+    g <- g + drop(crossprod(x[Z, , drop = FALSE], u)) * 2 * cc / n
+  }
+  extra <- if (norm == "linf") 2 * eps * E / n else 0
+  res_in <- if (length(ina)) max(pmax(abs(g[ina]) - lam * w[ina] - extra, 0)) else 0
+  res_u <- if (length(u)) max(abs(u) - 1, 0) else 0
+  max(res_act, res_in, res_u)
+}
+
+path_kkt <- function(fit, x, y, w = rep(1, ncol(x)), intercept = TRUE) {
+  vapply(seq_along(fit$lambda), function(k) {
+    adv_kkt(x, y, fit$a0[k], fit$beta[, k], fit$lambda[k], fit$eps, fit$norm, w,
+            intercept)
+  }, numeric(1))
+}
+
+lasso_data <- function(n = 40, d = 12, seed = 1, scales = TRUE) {
+  withr::with_seed(seed, {
+    x <- matrix(rnorm(n * d), n, d)
+    if (scales) x <- x %*% diag(seq(0.5, 2.5, length.out = d)) + 1
+    y <- drop(x[, 1:3] %*% c(2, -1, 1)) + rnorm(n) + 2
+  })
+  list(x = x, y = y)
+}
+
+test_that("eps = 0 reproduces glmnet along the whole path (lambda = 2 x glmnet's)", {
+  skip_if_not_installed("glmnet")
+  dat <- lasso_data(50, 20)
+  for (st in c(FALSE, TRUE)) for (ic in c(FALSE, TRUE)) {
+    fit <- adv_lasso(dat$x, dat$y, eps = 0, standardize = st, intercept = ic)
+    # glmnet's own KKT error at thresh = 1e-14 is ~5e-7 here, so ask it for more
+    g <- glmnet::glmnet(dat$x, dat$y, lambda = fit$lambda / 2, standardize = st,
+                        intercept = ic, thresh = 1e-16)
+    expect_lte(max(abs(as.matrix(coef(g)) - coef(fit))), 1e-6)
+    expect_equal(max(fit$status), 0L)
+    expect_lte(max(fit$kkt), 1e-10)
+  }
+  # glmnet's own lambda_max and grid, and penalty factors
+  pf <- rep(c(1, 2, 0.5, 1), 5)
+  fit <- adv_lasso(dat$x, dat$y, eps = 0, penalty_factor = pf, nlambda = 30)
+  g <- glmnet::glmnet(dat$x, dat$y, penalty.factor = pf, nlambda = 30, thresh = 1e-16)
+  # glmnet stops its path early when the fit stops improving
+  m <- length(g$lambda)
+  expect_equal(fit$lambda[seq_len(m)], 2 * g$lambda, tolerance = 1e-10)
+  expect_lte(max(abs(as.matrix(coef(g)) - coef(fit)[, seq_len(m)])), 1e-6)
+})
+
+test_that("eps > 0, xi = 0: every path point meets the KKT conditions", {
+  dat <- lasso_data(40, 12)
+  for (norm in c("l2", "linf")) for (st in c(FALSE, TRUE)) for (ic in c(TRUE, FALSE)) {
+    fit <- adv_lasso(dat$x, dat$y, eps = 0.2, norm = norm, standardize = st,
+                     intercept = ic, nlambda = 40)
+    w <- if (st) sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2)) else rep(1, 12)
+    expect_equal(max(fit$status), 0L)
+    expect_lte(max(path_kkt(fit, dat$x, dat$y, w, ic)), 1e-6)
+    # the path reaches well inside: some zero residuals are pinned by the attack term
+    expect_gt(max(fit$df), 6)
+  }
+})
+
+test_that("lambda_max is the smallest penalty with theta = 0", {
+  dat <- lasso_data(30, 8, seed = 3)
+  for (norm in c("l2", "linf")) for (xi in c(0, 0.3)) {
+    fit <- adv_lasso(dat$x, dat$y, eps = 0.3, norm = norm, xi = xi, nlambda = 5)
+    expect_true(all(fit$beta[, 1] == 0))
+    just_below <- adv_lasso(dat$x, dat$y, eps = 0.3, norm = norm, xi = xi,
+                            lambda = fit$lambda[1] * (1 - 1e-3))
+    expect_gt(sum(abs(just_below$beta)), 0)
+  }
+  # large eps: zero is optimal for every lambda, and the user is told
+  expect_warning(big <- adv_lasso(dat$x, dat$y, eps = 50, nlambda = 5), "so large")
+  expect_true(all(big$beta == 0))
+})
+
+test_that("the active-set solver agrees with brute-force minimisation", {
+  dat <- lasso_data(15, 3, seed = 11, scales = FALSE)
+  for (norm in c("l2", "linf")) {
+    fit <- adv_lasso(dat$x, dat$y, eps = 0.3, norm = norm, standardize = FALSE,
+                     nlambda = 8)
+    for (k in c(3, 6, 8)) {
+      lam <- fit$lambda[k]
+      f <- function(p) adv_obj(dat$x, dat$y, p[1], p[-1], lam, 0.3, norm)
+      best <- list(value = Inf)
+      withr::with_seed(k, for (start in 1:6) {
+        p <- rnorm(4)
+        for (rep in 1:6) {
+          o <- stats::optim(p, f, control = list(reltol = 1e-16, maxit = 5000))
+          p <- o$par
+        }
+        if (o$value < best$value) best <- o
+      })
+      ours <- c(fit$a0[k], fit$beta[, k])
+      expect_lte(f(ours), best$value + 1e-12)
+      expect_lte(max(abs(ours - best$par)), 1e-4)
+    }
+  }
+})
+
+test_that("path is continuous and warm starts do not matter", {
+  dat <- lasso_data(30, 10, seed = 5)
+  for (norm in c("l2", "linf")) {
+    fit <- adv_lasso(dat$x, dat$y, eps = 0.2, norm = norm, nlambda = 30)
+    for (k in c(5, 15, 30)) {
+      cold <- adv_lasso(dat$x, dat$y, eps = 0.2, norm = norm, lambda = fit$lambda[k])
+      expect_lte(max(abs(coef(cold) - coef(fit)[, k])), 1e-7)
+    }
+    jump <- function(f) max(abs(diff(t(f$beta))))
+    fine <- adv_lasso(dat$x, dat$y, eps = 0.2, norm = norm, nlambda = 120)
+    expect_lt(jump(fine), 0.5 * jump(fit))
+  }
+})
+
+test_that("xi > 0: exact surrogate gradient, KKT of the surrogate objective", {
+  dat <- lasso_data(25, 6, seed = 8)
+  for (norm in c("l2", "linf")) {
+    th <- c(0.5, -0.2, 0, 0.1, 0, 0.3)
+    sur <- function(p) adv_loss(p[-1], dat$x, dat$y - p[1], 0.3, norm, xi = 0.5)
+    ours <- .Call(advtrain:::C_lasso_surrogate, th, 0.4, dat$x, dat$y, 0.3,
+                  advtrain:::norm_code(norm), 0.5)
+    expect_equal(ours$loss, sur(c(0.4, th)), tolerance = 1e-12)
+    # finite differences need theta_j != 0 for Linf (|theta_j| is not smooth at 0)
+    p <- c(0.4, th + c(0, 0, 0.05, 0, -0.07, 0))
+    ours <- .Call(advtrain:::C_lasso_surrogate, p[-1], p[1], dat$x, dat$y, 0.3,
+                  advtrain:::norm_code(norm), 0.5)
+    expect_equal(ours$gradient, c(num_grad(sur, p)[-1], num_grad(sur, p)[1]),
+                 tolerance = 1e-6)
+
+    fit <- adv_lasso(dat$x, dat$y, eps = 0.3, norm = norm, xi = 0.5, nlambda = 15,
+                     standardize = FALSE)
+    expect_equal(max(fit$status), 0L)
+    for (k in c(4, 10, 15)) {
+      p <- c(fit$a0[k], fit$beta[, k])
+      g <- num_grad(sur, p, h = 1e-6)
+      act <- which(p[-1] != 0)
+      ina <- which(p[-1] == 0)
+      viol <- c(abs(g[1]), abs(g[1 + act] + fit$lambda[k] * sign(p[1 + act])),
+                pmax(abs(g[1 + ina]) - fit$lambda[k], 0))
+      expect_lte(max(viol), 1e-6)
+    }
+  }
+})
+
+test_that("threads = 1 and threads = 2 give identical paths", {
+  dat <- lasso_data(60, 30, seed = 9)
+  for (eps in c(0, 0.2)) for (norm in c("l2", "linf")) for (xi in c(0, 0.4)) {
+    if (eps == 0 && (norm == "linf" || xi > 0)) next
+    f1 <- adv_lasso(dat$x, dat$y, eps, norm, xi, nlambda = 20, threads = 1)
+    f2 <- adv_lasso(dat$x, dat$y, eps, norm, xi, nlambda = 20, threads = 2)
+    expect_identical(f1$beta, f2$beta)
+    expect_identical(f1$a0, f2$a0)
+  }
+})
+
+test_that("coef, predict, sparse input and saveRDS round trip", {
+  dat <- lasso_data(40, 8, seed = 2)
+  colnames(dat$x) <- paste0("x", 1:8)
+  fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 20)
+  cf <- coef(fit)
+  expect_equal(dim(cf), c(9L, 20L))
+  expect_equal(rownames(cf), c("(Intercept)", paste0("x", 1:8)))
+  expect_equal(drop(coef(fit, s = fit$lambda[7])), cf[, 7], ignore_attr = TRUE)
+  # between two lambdas: linear interpolation in lambda
+  mid <- mean(fit$lambda[7:8])
+  expect_equal(drop(coef(fit, s = mid)), (cf[, 7] + cf[, 8]) / 2, ignore_attr = TRUE)
+  pr <- predict(fit, dat$x[1:5, ], s = fit$lambda[c(3, 9)])
+  expect_equal(unname(pr), unname(cbind(1, dat$x[1:5, ]) %*% cf[, c(3, 9)]))
+  expect_equal(predict(fit, s = fit$lambda[9], type = "nonzero"),
+               which(cf[-1, 9] != 0), ignore_attr = TRUE)
+  expect_equal(predict(fit, type = "coefficients"), cf)
+  expect_output(print(fit), "Adversarial LASSO path")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off(), add = TRUE)
+  expect_silent(plot(fit))
+
+  skip_if_not_installed("Matrix")
+  xs <- Matrix::Matrix(dat$x * (abs(dat$x) > 1.5), sparse = TRUE)
+  expect_s4_class(xs, "dgCMatrix")
+  fs <- adv_lasso(xs, dat$y, eps = 0.1, nlambda = 10)
+  fd <- adv_lasso(as.matrix(xs), dat$y, eps = 0.1, nlambda = 10)
+  expect_equal(coef(fs), coef(fd))
+  expect_equal(predict(fs, xs[1:3, ]), predict(fd, as.matrix(xs)[1:3, ]))
+
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(fit, path)
+  back <- readRDS(path)
+  expect_equal(predict(back, dat$x[1:3, ], s = 0.05), predict(fit, dat$x[1:3, ], s = 0.05))
+})
+
+test_that("cv_adv_lasso: folds, the two chosen lambdas and delegation", {
+  dat <- lasso_data(60, 10, seed = 4)
+  foldid <- rep(1:5, length.out = 60)
+  cv <- cv_adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 15, foldid = foldid)
+  expect_s3_class(cv, "cv_adv_lasso")
+  expect_equal(cv$lambda, cv$fit$lambda)
+  expect_equal(cv$lambda_min, cv$lambda[which.min(cv$cvm)])
+  i1 <- min(which(cv$cvm <= min(cv$cvm) + cv$cvsd[which.min(cv$cvm)]))
+  expect_equal(cv$lambda_1se, cv$lambda[i1])
+  expect_equal(coef(cv), coef(cv$fit, s = cv$lambda_1se))
+  expect_equal(coef(cv, s = "lambda_min"), coef(cv$fit, s = cv$lambda_min))
+  expect_equal(predict(cv, dat$x[1:2, ]), predict(cv$fit, dat$x[1:2, ], s = cv$lambda_1se))
+  # fold 2's validation loss, computed by hand from an independent fit
+  f2 <- adv_lasso(dat$x[foldid != 2, ], dat$y[foldid != 2], eps = 0.1, lambda = cv$lambda)
+  r <- dat$y[foldid == 2] - predict(f2, dat$x[foldid == 2, ])
+  adv <- colMeans((abs(r) + 0.1 * sqrt(colSums(f2$beta^2))[col(r)])^2)
+  losses <- vapply(1:5, function(k) {
+    fk <- adv_lasso(dat$x[foldid != k, ], dat$y[foldid != k], eps = 0.1, lambda = cv$lambda)
+    rk <- dat$y[foldid == k] - predict(fk, dat$x[foldid == k, ])
+    colMeans((abs(rk) + 0.1 * sqrt(colSums(fk$beta^2))[col(rk)])^2)
+  }, numeric(15))
+  expect_equal(cv$cvm, rowMeans(losses), tolerance = 1e-10, ignore_attr = TRUE)
+  expect_equal(losses[, 2], adv, tolerance = 1e-12, ignore_attr = TRUE)
+  std <- cv_adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 15, foldid = foldid,
+                      measure = "standard")
+  expect_true(all(std$cvm < cv$cvm))
+  expect_output(print(cv), "lambda|Lambda")
+  grDevices::pdf(NULL)
+  on.exit(grDevices::dev.off(), add = TRUE)
+  expect_silent(plot(cv))
+})
+
+test_that("cv_adv_lasso gives the same answer under a parallel future plan", {
+  skip_on_cran()
+  skip_if_not_installed("future")
+  dat <- lasso_data(40, 6, seed = 6)
+  seq_cv <- cv_adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 8, foldid = rep(1:4, 10))
+  old <- future::plan(future::multisession, workers = 2)
+  on.exit(future::plan(old), add = TRUE)
+  par_cv <- cv_adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 8, foldid = rep(1:4, 10))
+  expect_equal(par_cv$cvm, seq_cv$cvm)
+})
+
+test_that("Theorem 9: CV-tuned adversarial LASSO is near R*(eps), far below v^2", {
+  skip_on_cran()
+  n <- 100
+  d <- 1000
+  theta0 <- c(rep(1, 10), rep(0, d - 10))
+  truth <- list(theta0 = theta0, Sigma = diag(d), sigma2 = 1)
+  sim <- withr::with_seed(21, simulate_linear(n, theta0))
+  # the unpenalised min-norm interpolator X'(XX')^-1 y
+  mn <- drop(crossprod(sim$x, solve(tcrossprod(sim$x), sim$y)))
+  for (norm in c("l2", "linf")) {
+    eps <- if (norm == "l2") 0.1 else 0.05
+    opt <- adv_optimum(rep(1, 10), eps, norm = norm)
+    expect_lt(eps, opt$eps_c)
+    cv <- withr::with_seed(1, cv_adv_lasso(sim$x, sim$y, eps = eps, norm = norm,
+                                           nfolds = 5, nlambda = 40))
+    th <- coef(cv, s = "lambda_min")[-1, 1]
+    risk <- adv_risk(th, theta0, eps, norm = norm)
+    risk_mn <- adv_risk(mn, theta0, eps, norm = norm)
+    support <- c(true = sum(th[1:10] != 0), false = sum(th[-(1:10)] != 0))
+    message(sprintf("Theorem 9 (%s, eps = %g): risk %.3f, R* %.3f, v^2 %.1f, min-norm %.2f; support %d/10, %d false",
+                    norm, eps, risk, opt$risk, opt$v2, risk_mn, support[1], support[2]))
+    path_risk <- apply(coef(cv$fit)[-1, ], 2, adv_risk, theta0 = theta0, eps = eps,
+                       norm = norm)
+    expect_gt(risk_mn, 0.9 * opt$v2)        # interpolation: no better than the null model
+    expect_lt(risk, 0.5 * opt$v2)           # far below v^2
+    # at n = 100 the LASSO's shrinkage and false positives keep it above R*; it gets
+    # most of the way there, and CV picks a lambda as good as the best on the path
+    expect_lt(risk - opt$risk, 0.35 * (opt$v2 - opt$risk))
+    expect_lt(risk, 1.1 * min(path_risk))
+    expect_equal(support[["true"]], 10L)    # the true support is recovered
+  }
+})
+
+test_that("bad input gives errors that name the argument", {
+  dat <- lasso_data(20, 4)
+  expect_snapshot(error = TRUE, {
+    adv_lasso("a", dat$y, 0.1)
+    adv_lasso(dat$x, dat$y[-1], 0.1)
+    adv_lasso(dat$x, dat$y, -1)
+    adv_lasso(dat$x, dat$y, 0.1, norm = "l3")
+    adv_lasso(dat$x, dat$y, 0.1, xi = NA)
+    adv_lasso(dat$x, dat$y, 0.1, lambda = c(1, -1))
+    adv_lasso(dat$x, dat$y, 0.1, nlambda = 0)
+    adv_lasso(dat$x, dat$y, 0.1, lambda_min_ratio = 2)
+    adv_lasso(dat$x, dat$y, 0.1, penalty_factor = c(1, 1, 0, 1))
+    adv_lasso(dat$x, dat$y, 0.1, penalty_factor = 1:3)
+    adv_lasso(dat$x, dat$y, 0.1, standardize = "yes")
+    adv_lasso(dat$x, dat$y, 0.1, thresh = 0)
+    adv_lasso(dat$x, dat$y, 0.1, threads = 0)
+    cv_adv_lasso(dat$x, dat$y, 0.1, nfolds = 2)
+    cv_adv_lasso(dat$x, dat$y, 0.1, foldid = rep(1:2, 10))
+    cv_adv_lasso(dat$x, dat$y, 0.1, measure = "mse")
+    predict(adv_lasso(dat$x, dat$y, 0.1, nlambda = 3), dat$x[, 1:3])
+    coef(cv_adv_lasso(dat$x, dat$y, 0.1, nlambda = 3, nfolds = 3), s = "best")
+  })
+})
