@@ -111,33 +111,6 @@ static double attack_norm(const prob *P, const double *theta) {
 
 /* ===================================================================== eps = 0 === */
 
-typedef struct {
-  int *pos;     /* position of column j in the cache, or -1 */
-  int *list;    /* cached columns, in order of entry */
-  double *cols; /* d x cap */
-  int k, cap;
-} gram_cache;
-
-static const double *gram_col(const prob *P, gram_cache *G, int j) {
-  if (G->pos[j] >= 0) return G->cols + (size_t)G->pos[j] * P->d;
-  if (G->k == G->cap) {
-    int cap = 2 * G->cap;
-    double *cols = (double *)R_alloc((size_t)cap * P->d, sizeof(double));
-    memcpy(cols, G->cols, (size_t)G->k * P->d * sizeof(double));
-    int *list = (int *)R_alloc(cap, sizeof(int));
-    memcpy(list, G->list, (size_t)G->k * sizeof(int));
-    G->cols = cols;
-    G->list = list;
-    G->cap = cap;
-  }
-  double *c = G->cols + (size_t)G->k * P->d;
-  xt_v(P, col(P, j), c);
-  for (int k = 0; k < P->d; k++) c[k] /= P->n;
-  G->pos[j] = G->k;
-  G->list[G->k++] = j;
-  return c;
-}
-
 /* relative KKT residual of the LASSO at theta, from g = x'r/n (r = y - X theta) */
 static double cd_kkt(const prob *P, double lam, const double *theta, const double *g,
                      const int *idx, int m) {
@@ -154,143 +127,220 @@ static double cd_kkt(const prob *P, double lam, const double *theta, const doubl
   return worst;
 }
 
-static int cd_update(const prob *P, gram_cache *G, double lam, double *theta, double *g,
-                     const double *xv, int j) {
-  if (P->excl[j]) return 0;
-  double old = theta[j];
-  double u = g[j] + xv[j] * old;
-  double nw = soft(u, lam * P->w[j] / 2) / xv[j];
-  if (nw == old) return 0;
-  const double *c = gram_col(P, G, j);
-  double delta = nw - old;
-  theta[j] = nw;
-  for (int k = 0; k < P->d; k++) g[k] -= delta * c[k];
-  return 1;
+/* ---- eps = 0, naive (residual) updates with strong rules and active-set cycling ----
+ *
+ * Covariance updates (cached Gram columns, O(nd) each) and a Cholesky polish were
+ * tried first; with d >> n they dominated the time. Here r = y - X theta is kept and a
+ * coordinate update costs O(n). Per lambda: the sequential strong rule (Tibshirani et
+ * al. 2012) proposes a set S from the previous solution's gradient; coordinate descent
+ * cycles on the ever-active set A until the sweep provably moves no gradient entry by
+ * more than the tolerance; one sweep over S lets new coordinates enter; finally the
+ * exact gradient of every coordinate is computed and the KKT residual checked, and
+ * violators outside S join S (the strong rule can fail). Only that final full check
+ * declares convergence. If cycling on A is slow (nearly collinear active columns, df
+ * close to n), a Newton step on the non-zero coordinates with signs fixed is taken now
+ * and then; coordinate descent continues from it and still decides convergence. */
+
+/* x'v with four partial sums in a fixed order (no dependence on threads). */
+static inline double dot4(const double *a, const double *b, int n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; i++) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
 }
 
-/* The same update restricted to the cached (ever non-zero) coordinates: only their
- * gradients are kept current, O(k) per change instead of O(d); the others are brought
- * up to date once after the inner loop (cd_sync). With d >> n this is what makes the
- * covariance updates cheaper than updating the residual. */
-static void cd_update_cached(const prob *P, gram_cache *G, double lam, double *theta,
-                             double *g, const double *xv, int q) {
-  int j = G->list[q];
-  double old = theta[j];
-  double u = g[j] + xv[j] * old;
-  double nw = soft(u, lam * P->w[j] / 2) / xv[j];
-  if (nw == old) return;
-  const double *c = G->cols + (size_t)q * P->d;
-  double delta = nw - old;
-  theta[j] = nw;
-  for (int a = 0; a < G->k; a++) {
-    int k = G->list[a];
-    g[k] -= delta * c[k];
+/* g_j = x_j'r/n for the listed columns (all when idx == NULL), parallel over columns */
+static void cdn_grad(const prob *P, const double *r, double *g, const int *idx, int m) {
+  int n = P->n;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(P->nth) schedule(static) if ((double)n * m > 1e5)
+#endif
+  for (int q = 0; q < m; q++) {
+    int j = idx ? idx[q] : q;
+    g[j] = dot4(col(P, j), r, n) / n;
   }
 }
 
-/* Newton polish on the non-zero cached coordinates with their signs fixed: the
- * stationarity equations G_AA delta = g_A - (lam/2) w_A sign(theta_A) are linear, so
- * one Cholesky solve lands on the solution when the signs are right. Coordinate
- * descent converges only linearly, and slowly when the active columns are nearly
- * collinear (df close to n), so it is used to find the signs and this to finish.
- * Returns 1 if the step was taken (all signs kept). */
-static int cd_newton(const prob *P, gram_cache *G, double lam, double *theta, double *g) {
+static inline double cdn_update(const prob *P, double lam, double *theta, double *r,
+                                const double *xv, int j) {
+  int n = P->n;
+  const double *xj = col(P, j);
+  double old = theta[j];
+  double u = dot4(xj, r, n) / n + xv[j] * old;
+  double nw = soft(u, lam * P->w[j] / 2) / xv[j];
+  if (nw == old) return 0;
+  double delta = nw - old;
+  theta[j] = nw;
+  for (int i = 0; i < n; i++) r[i] -= delta * xj[i];
+  return delta;
+}
+
+typedef struct {
+  int *A, ka;       /* ever-active coordinates */
+  signed char *inA; /* d */
+  int *S, ks;       /* strong set (contains A) */
+  signed char *inS; /* d */
+  int *rest;        /* scratch: coordinates outside S */
+  double *r0;       /* scratch (n) */
+  double bmax;      /* max_j sqrt(xv_j) 2 sc_j / sy: gradient-change bound factor */
+  double *gram;     /* x_a'x_b / n for a, b in A (by position), gcap x gcap */
+  int kg, gcap;     /* positions of A with their Gram entries filled; capacity */
+} cdn_state;
+
+/* Bring the Gram matrix of A up to date (new columns only, O(n k) each). */
+static void cdn_gram(const prob *P, cdn_state *C) {
+  int n = P->n;
+  if (C->ka > C->gcap) {
+    int cap = C->gcap > 0 ? C->gcap : 16;
+    while (cap < C->ka) cap *= 2;
+    double *gm = (double *)R_alloc((size_t)cap * cap, sizeof(double));
+    for (int b = 0; b < C->kg; b++)
+      memcpy(gm + (size_t)b * cap, C->gram + (size_t)b * C->gcap, C->kg * sizeof(double));
+    C->gram = gm;
+    C->gcap = cap;
+  }
+  for (int b = C->kg; b < C->ka; b++) {
+    const double *xb = col(P, C->A[b]);
+    for (int a = 0; a <= b; a++) {
+      double v = dot4(col(P, C->A[a]), xb, n) / n;
+      C->gram[a + (size_t)b * C->gcap] = v;
+      C->gram[b + (size_t)a * C->gcap] = v;
+    }
+  }
+  C->kg = C->ka;
+}
+
+/* Newton step on the non-zero coordinates of A (signs fixed), up to the first sign
+ * change: with the signs right it lands on the solution, which coordinate descent
+ * approaches only linearly (slowly when df is close to n). The Gram matrix of A is
+ * cached along the path; the solve is a Cholesky factorisation of its K x K part. */
+static void cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, double *r) {
+  int n = P->n, k = 0, ka = C->ka;
+  if (ka > 4096) return; /* the cache would be too large; coordinate descent only */
+  cdn_gram(P, C);
   const void *vmax = vmaxget();
-  int *A = (int *)R_alloc(G->k > 0 ? G->k : 1, sizeof(int));
-  double *H = NULL, *rhs = NULL;
-  int ok = 0;
-  /* With the signs fixed the objective is a convex quadratic, so a step along the
-   * Newton direction up to the first coefficient that reaches zero still decreases it;
-   * that coefficient is then dropped and the solve repeated (an active-set method). */
-  for (int round = 0; round < 50; round++) {
-    int k = 0;
-    for (int q = 0; q < G->k; q++)
-      if (theta[G->list[q]] != 0) A[k++] = q;
-    if (k == 0) break;
-    if (!H) {
-      H = (double *)R_alloc((size_t)k * k, sizeof(double));
-      rhs = (double *)R_alloc(k, sizeof(double));
-    }
-    for (int b = 0; b < k; b++) {
-      const double *c = G->cols + (size_t)A[b] * P->d;
-      for (int a = 0; a < k; a++) H[a + (size_t)b * k] = c[G->list[A[a]]];
-      int j = G->list[A[b]];
-      rhs[b] = g[j] - lam * P->w[j] / 2 * adv_sign(theta[j]);
-    }
-    int info = 0, one = 1;
-    F77_CALL(dposv)("U", &k, &one, H, &k, rhs, &k, &info FCONE);
-    if (info != 0) break;
+  int *K = (int *)R_alloc(ka > 0 ? ka : 1, sizeof(int));
+  for (int q = 0; q < ka; q++)
+    if (theta[C->A[q]] != 0) K[k++] = q;
+  if (k == 0 || k > n) {
+    vmaxset(vmax);
+    return;
+  }
+  double *H = (double *)R_alloc((size_t)k * k, sizeof(double));
+  double *rhs = (double *)R_alloc(k, sizeof(double));
+  for (int b = 0; b < k; b++) {
+    int jb = C->A[K[b]];
+    for (int a = 0; a <= b; a++) H[a + (size_t)b * k] = C->gram[K[a] + (size_t)K[b] * C->gcap];
+    rhs[b] = dot4(col(P, jb), r, n) / n - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
+  }
+  int info = 0, one = 1;
+  F77_CALL(dposv)("U", &k, &one, H, &k, rhs, &k, &info FCONE);
+  if (info == 0) {
     double t = 1;
     int block = -1;
     for (int a = 0; a < k; a++) {
-      int j = G->list[A[a]];
       if (!R_FINITE(rhs[a])) {
         t = -1;
         break;
       }
+      int j = C->A[K[a]];
       if (adv_sign(theta[j] + rhs[a]) != adv_sign(theta[j])) {
         double ta = -theta[j] / rhs[a];
         if (ta < t) t = ta, block = a;
       }
     }
-    if (t < 0) break;
-    for (int a = 0; a < k; a++) {
-      int j = G->list[A[a]];
-      const double *c = G->cols + (size_t)A[a] * P->d;
-      double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
-      double delta = nw - theta[j];
-      theta[j] = nw;
-      for (int b = 0; b < G->k; b++) g[G->list[b]] -= delta * c[G->list[b]];
+    if (t > 0) {
+      for (int a = 0; a < k; a++) {
+        int j = C->A[K[a]];
+        const double *xj = col(P, j);
+        double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
+        double delta = nw - theta[j];
+        theta[j] = nw;
+        for (int i = 0; i < n; i++) r[i] -= delta * xj[i];
+      }
     }
-    ok = 1;
-    if (block < 0) break;
   }
   vmaxset(vmax);
-  return ok;
 }
 
-static void cd_sync(const prob *P, gram_cache *G, const double *theta, const double *start,
-                    double *g) {
-  for (int q = 0; q < G->k; q++) {
-    int j = G->list[q];
-    double delta = theta[j] - start[q];
-    if (delta == 0) continue;
-    const double *c = G->cols + (size_t)q * P->d;
-    for (int k = 0; k < P->d; k++)
-      if (G->pos[k] < 0) g[k] -= delta * c[k];
+static void cdn_add_S(cdn_state *C, int j) {
+  if (C->inS[j]) return;
+  C->inS[j] = 1;
+  C->S[C->ks++] = j;
+}
+
+/* One lambda of the plain LASSO. On entry g = x'r/n for all j at the warm start
+ * (the previous solution), r = y - X theta; on exit the same at the new solution. */
+static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
+                     double *theta, double *r, double *g, const double *xv, double *kkt,
+                     int *iters) {
+  int n = P->n, d = P->d, it = 0;
+  /* strong set from the previous gradient; A is always in S */
+  C->ks = 0;
+  memset(C->inS, 0, d);
+  for (int q = 0; q < C->ka; q++) cdn_add_S(C, C->A[q]);
+  for (int j = 0; j < d; j++) {
+    if (P->excl[j] || C->inS[j]) continue;
+    if (fabs(g[j]) >= (lam - lam_prev / 2) * P->w[j]) cdn_add_S(C, j);
   }
-}
-
-/* One lambda of the plain LASSO, warm-started from theta with g = x'(y - X theta)/n. */
-static int cd_solve(const prob *P, gram_cache *G, double lam, double *theta, double *g,
-                    const double *xv, double *kkt, int *iters) {
-  int it = 0;
+  double sqn = sqrt((double)n);
   for (;;) {
-    for (int j = 0; j < P->d; j++) cd_update(P, G, lam, theta, g, xv, j);
+    /* a sweep over S lets coordinates enter A */
+    for (int q = 0; q < C->ks; q++) {
+      int j = C->S[q];
+      cdn_update(P, lam, theta, r, xv, j);
+      if (theta[j] != 0 && !C->inA[j]) {
+        C->inA[j] = 1;
+        C->A[C->ka++] = j;
+      }
+    }
     it++;
-    double *start = (double *)R_alloc(G->k > 0 ? G->k : 1, sizeof(double));
-    for (int q = 0; q < G->k; q++) start[q] = theta[G->list[q]];
-    int next_newton = 3;
+    /* cycle on A until a sweep moves every gradient entry by <= thresh / 4 (relative):
+     * |x_j'(r - r0)|/n <= sqrt(xv_j) ||r - r0|| / sqrt(n) by Cauchy-Schwarz */
+    int next_newton = 10;
     for (int sweeps = 1;; sweeps++) {
-      for (int q = 0; q < G->k; q++) cd_update_cached(P, G, lam, theta, g, xv, q);
+      memcpy(C->r0, r, n * sizeof(double));
+      int changed = 0;
+      for (int q = 0; q < C->ka; q++)
+        changed |= cdn_update(P, lam, theta, r, xv, C->A[q]) != 0;
       it++;
-      if (cd_kkt(P, lam, theta, g, G->list, G->k) <= P->thresh / 2) break;
+      if (!changed) break;
+      double s = 0;
+      for (int i = 0; i < n; i++) s += (r[i] - C->r0[i]) * (r[i] - C->r0[i]);
+      if (C->bmax * sqrt(s) / sqn <= P->thresh / 4) break;
+      if (it >= P->maxit) break;
       if (sweeps == next_newton) {
         next_newton *= 2;
-        if (cd_newton(P, G, lam, theta, g) &&
-            cd_kkt(P, lam, theta, g, G->list, G->k) <= P->thresh / 2)
-          break;
+        cdn_newton(P, C, lam, theta, r);
       }
-      if (it >= P->maxit) break;
-      if (it % 64 == 0) R_CheckUserInterrupt();
+      if (sweeps % 32 == 0) R_CheckUserInterrupt();
     }
-    cd_sync(P, G, theta, start, g);
-    *kkt = cd_kkt(P, lam, theta, g, NULL, P->d);
+    /* exact KKT on S, then on the rest */
+    cdn_grad(P, r, g, C->S, C->ks);
+    double kS = cd_kkt(P, lam, theta, g, C->S, C->ks);
+    if (kS > P->thresh && it < P->maxit) continue;
+    int m = 0;
+    for (int j = 0; j < d; j++)
+      if (!C->inS[j]) C->rest[m++] = j;
+    cdn_grad(P, r, g, C->rest, m);
+    double kR = cd_kkt(P, lam, theta, g, C->rest, m);
+    *kkt = kS > kR ? kS : kR;
     if (*kkt <= P->thresh) break;
     if (it >= P->maxit) {
       *iters = it;
       return ST_MAXIT;
     }
+    for (int q = 0; q < m; q++) {
+      int j = C->rest[q];
+      if (!P->excl[j] && fabs(g[j]) > lam * P->w[j] / 2) cdn_add_S(C, j);
+    }
+    R_CheckUserInterrupt();
   }
   *iters = it;
   return ST_OK;
@@ -898,28 +948,43 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
   double b = 0;
 
   if (P.eps == 0) {
-    gram_cache G;
-    G.pos = (int *)R_alloc(d, sizeof(int));
-    for (int j = 0; j < d; j++) G.pos[j] = -1;
-    G.cap = d < 64 ? d : 64;
-    if (G.cap < 1) G.cap = 1;
-    G.cols = (double *)R_alloc((size_t)G.cap * d, sizeof(double));
-    G.list = (int *)R_alloc(G.cap, sizeof(int));
-    G.k = 0;
+    cdn_state C;
+    C.A = (int *)R_alloc(d, sizeof(int));
+    C.S = (int *)R_alloc(d, sizeof(int));
+    C.rest = (int *)R_alloc(d, sizeof(int));
+    C.inA = (signed char *)R_alloc(d, 1);
+    C.inS = (signed char *)R_alloc(d, 1);
+    memset(C.inA, 0, d);
+    C.ka = C.ks = 0;
+    C.kg = C.gcap = 0;
+    C.gram = NULL;
+    C.r0 = (double *)R_alloc(n, sizeof(double));
     double *g = (double *)R_alloc(d, sizeof(double));
     double *xv = (double *)R_alloc(d, sizeof(double));
-    double *yv = (double *)R_alloc(n, sizeof(double));
-    for (int i = 0; i < n; i++) yv[i] = P.y[i];
-    xt_v(&P, yv, g);
+    double *r = (double *)R_alloc(n, sizeof(double));
+    for (int i = 0; i < n; i++) r[i] = P.y[i];
+    cdn_grad(&P, r, g, NULL, d);
+    double lmax = 0;
+    C.bmax = 0;
     for (int j = 0; j < d; j++) {
-      g[j] /= n;
       const double *xj = col(&P, j);
-      double s = 0;
-      for (int i = 0; i < n; i++) s += xj[i] * xj[i];
-      xv[j] = s / n;
+      xv[j] = dot4(xj, xj, n) / n;
+      if (P.excl[j]) continue;
+      lmax = fmax(lmax, 2 * fabs(g[j]) / P.w[j]);
+      C.bmax = fmax(C.bmax, sqrt(xv[j]) * 2 * P.sc[j] / P.sy);
     }
     for (int l = 0; l < nl; l++) {
-      int st = cd_solve(&P, &G, lam[l], theta, g, xv, REAL(kkt) + l, INTEGER(iters) + l);
+      double lprev = l == 0 ? fmax(lmax, lam[0]) : lam[l - 1];
+      /* refresh r from theta (no drift of the incremental updates along the path) */
+      for (int i = 0; i < n; i++) r[i] = P.y[i];
+      for (int q = 0; q < C.ka; q++) {
+        int j = C.A[q];
+        if (theta[j] == 0) continue;
+        const double *xj = col(&P, j);
+        for (int i = 0; i < n; i++) r[i] -= theta[j] * xj[i];
+      }
+      int st = cdn_solve(&P, &C, lam[l], lprev, theta, r, g, xv, REAL(kkt) + l,
+                         INTEGER(iters) + l);
       INTEGER(status)[l] = st;
       memcpy(REAL(beta) + (size_t)l * d, theta, d * sizeof(double));
       REAL(bvec)[l] = 0;
