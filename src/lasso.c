@@ -191,7 +191,56 @@ typedef struct {
   double bmax;      /* max_j sqrt(xv_j) 2 sc_j / sy: gradient-change bound factor */
   double *gram;     /* x_a'x_b / n for a, b in A (by position), gcap x gcap */
   int kg, gcap;     /* positions of A with their Gram entries filled; capacity */
+  double *R;        /* Cholesky factor (upper, R'R = gram[K, K]), rcap x rcap */
+  int *K, kr, rcap; /* positions in A of the factor's columns, their number, capacity */
+  signed char *inK; /* by position in A */
 } cdn_state;
+
+/* Drop column p of the factor: shift the later columns left and restore the upper
+ * triangle with Givens rotations (O(k^2)). */
+static void chol_drop(cdn_state *C, int p) {
+  int k = C->kr, ld = C->rcap;
+  double *R = C->R;
+  C->inK[C->K[p]] = 0;
+  for (int j = p; j < k - 1; j++) {
+    memcpy(R + (size_t)j * ld, R + (size_t)(j + 1) * ld, (j + 2) * sizeof(double));
+    C->K[j] = C->K[j + 1];
+  }
+  k--;
+  for (int j = p; j < k; j++) {
+    double a = R[j + (size_t)j * ld], b = R[j + 1 + (size_t)j * ld];
+    double h = hypot(a, b), c = h > 0 ? a / h : 1, s = h > 0 ? b / h : 0;
+    for (int q = j; q < k; q++) {
+      double u = R[j + (size_t)q * ld], v = R[j + 1 + (size_t)q * ld];
+      R[j + (size_t)q * ld] = c * u + s * v;
+      R[j + 1 + (size_t)q * ld] = -s * u + c * v;
+    }
+    R[j + 1 + (size_t)j * ld] = 0;
+  }
+  C->kr = k;
+}
+
+/* Append position a of A to the factor (O(k^2)); 0 if the new column is (nearly)
+ * dependent on the others. */
+static int chol_add(cdn_state *C, int a) {
+  int k = C->kr, ld = C->rcap;
+  double *R = C->R, *z = R + (size_t)k * ld;
+  const double *h = C->gram + (size_t)a * C->gcap;
+  double zz = 0;
+  for (int i = 0; i < k; i++) {
+    double v = h[C->K[i]];
+    for (int q = 0; q < i; q++) v -= R[q + (size_t)i * ld] * z[q];
+    z[i] = v / R[i + (size_t)i * ld];
+    zz += z[i] * z[i];
+  }
+  double dd = h[a] - zz;
+  if (!(dd > 1e-10 * h[a])) return 0;
+  z[k] = sqrt(dd);
+  C->K[k] = a;
+  C->inK[a] = 1;
+  C->kr = k + 1;
+  return 1;
+}
 
 /* Bring the Gram matrix of A up to date (new columns only, O(n k) each). */
 static void cdn_gram(const prob *P, cdn_state *C) {
@@ -220,53 +269,77 @@ static void cdn_gram(const prob *P, cdn_state *C) {
  * change: with the signs right it lands on the solution, which coordinate descent
  * approaches only linearly (slowly when df is close to n). The Gram matrix of A is
  * cached along the path; the solve is a Cholesky factorisation of its K x K part. */
-static void cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, double *r) {
-  int n = P->n, k = 0, ka = C->ka;
-  if (ka > 4096) return; /* the cache would be too large; coordinate descent only */
+static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, double *r) {
+  int n = P->n, ka = C->ka, full = 0;
+  if (ka > 4096) return 0; /* the cache would be too large; coordinate descent only */
   cdn_gram(P, C);
-  const void *vmax = vmaxget();
-  int *K = (int *)R_alloc(ka > 0 ? ka : 1, sizeof(int));
-  for (int q = 0; q < ka; q++)
-    if (theta[C->A[q]] != 0) K[k++] = q;
-  if (k == 0 || k > n) {
-    vmaxset(vmax);
-    return;
+  if (C->rcap < ka) {
+    int cap = C->rcap > 0 ? C->rcap : 16;
+    while (cap < ka) cap *= 2;
+    double *R = (double *)R_alloc((size_t)cap * cap, sizeof(double));
+    for (int b = 0; b < C->kr; b++)
+      memcpy(R + (size_t)b * cap, C->R + (size_t)b * C->rcap, (b + 1) * sizeof(double));
+    int *K = (int *)R_alloc(cap, sizeof(int));
+    signed char *inK = (signed char *)R_alloc(cap, 1);
+    memcpy(K, C->K, C->kr * sizeof(int));
+    memset(inK, 0, cap);
+    if (C->rcap > 0) memcpy(inK, C->inK, C->rcap);
+    C->R = R, C->K = K, C->inK = inK, C->rcap = cap;
   }
-  double *H = (double *)R_alloc((size_t)k * k, sizeof(double));
+  /* update the factor to the non-zero coordinates: drop, then append */
+  for (int q = C->kr - 1; q >= 0; q--)
+    if (theta[C->A[C->K[q]]] == 0) chol_drop(C, q);
+  for (int a = 0; a < ka; a++) {
+    if (theta[C->A[a]] == 0 || C->inK[a]) continue;
+    if (C->kr >= n || !chol_add(C, a)) return 0;
+  }
+  int k = C->kr;
+  if (k == 0) return 0;
+  const void *vmax = vmaxget();
   double *rhs = (double *)R_alloc(k, sizeof(double));
+  const double *R = C->R;
+  int ld = C->rcap;
   for (int b = 0; b < k; b++) {
-    int jb = C->A[K[b]];
-    for (int a = 0; a <= b; a++) H[a + (size_t)b * k] = C->gram[K[a] + (size_t)K[b] * C->gcap];
+    int jb = C->A[C->K[b]];
     rhs[b] = dot4(col(P, jb), r, n) / n - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
   }
-  int info = 0, one = 1;
-  F77_CALL(dposv)("U", &k, &one, H, &k, rhs, &k, &info FCONE);
-  if (info == 0) {
-    double t = 1;
-    int block = -1;
-    for (int a = 0; a < k; a++) {
-      if (!R_FINITE(rhs[a])) {
-        t = -1;
-        break;
-      }
-      int j = C->A[K[a]];
-      if (adv_sign(theta[j] + rhs[a]) != adv_sign(theta[j])) {
-        double ta = -theta[j] / rhs[a];
-        if (ta < t) t = ta, block = a;
-      }
+  /* R'R delta = rhs */
+  for (int i = 0; i < k; i++) {
+    double v = rhs[i];
+    for (int q = 0; q < i; q++) v -= R[q + (size_t)i * ld] * rhs[q];
+    rhs[i] = v / R[i + (size_t)i * ld];
+  }
+  for (int i = k - 1; i >= 0; i--) {
+    double v = rhs[i];
+    for (int q = i + 1; q < k; q++) v -= R[i + (size_t)q * ld] * rhs[q];
+    rhs[i] = v / R[i + (size_t)i * ld];
+  }
+  double t = 1;
+  int block = -1;
+  for (int a = 0; a < k; a++) {
+    if (!R_FINITE(rhs[a])) {
+      t = -1;
+      break;
     }
-    if (t > 0) {
-      for (int a = 0; a < k; a++) {
-        int j = C->A[K[a]];
-        const double *xj = col(P, j);
-        double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
-        double delta = nw - theta[j];
-        theta[j] = nw;
-        for (int i = 0; i < n; i++) r[i] -= delta * xj[i];
-      }
+    int j = C->A[C->K[a]];
+    if (adv_sign(theta[j] + rhs[a]) != adv_sign(theta[j])) {
+      double ta = -theta[j] / rhs[a];
+      if (ta < t) t = ta, block = a;
+    }
+  }
+  if (t > 0) {
+    full = block < 0;
+    for (int a = 0; a < k; a++) {
+      int j = C->A[C->K[a]];
+      const double *xj = col(P, j);
+      double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
+      double delta = nw - theta[j];
+      theta[j] = nw;
+      for (int i = 0; i < n; i++) r[i] -= delta * xj[i];
     }
   }
   vmaxset(vmax);
+  return full;
 }
 
 static void cdn_add_S(cdn_state *C, int j) {
@@ -303,21 +376,30 @@ static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
     it++;
     /* cycle on A until a sweep moves every gradient entry by <= thresh / 4 (relative):
      * |x_j'(r - r0)|/n <= sqrt(xv_j) ||r - r0|| / sqrt(n) by Cauchy-Schwarz */
-    int next_newton = 10;
+    int next_newton = 5, stable = 0;
     for (int sweeps = 1;; sweeps++) {
       memcpy(C->r0, r, n * sizeof(double));
-      int changed = 0;
-      for (int q = 0; q < C->ka; q++)
-        changed |= cdn_update(P, lam, theta, r, xv, C->A[q]) != 0;
+      int changed = 0, flips = 0;
+      for (int q = 0; q < C->ka; q++) {
+        int j = C->A[q];
+        double old = theta[j];
+        if (cdn_update(P, lam, theta, r, xv, j) != 0) {
+          changed = 1;
+          flips += adv_sign(old) != adv_sign(theta[j]);
+        }
+      }
+      stable = flips ? 0 : stable + 1;
       it++;
       if (!changed) break;
       double s = 0;
       for (int i = 0; i < n; i++) s += (r[i] - C->r0[i]) * (r[i] - C->r0[i]);
       if (C->bmax * sqrt(s) / sqn <= P->thresh / 4) break;
       if (it >= P->maxit) break;
-      if (sweeps == next_newton) {
-        next_newton *= 2;
-        cdn_newton(P, C, lam, theta, r);
+      /* Newton once the signs have settled (two sweeps without a change) */
+      if (sweeps >= next_newton && stable >= 2) {
+        int full = cdn_newton(P, C, lam, theta, r);
+        next_newton = sweeps + (full ? sweeps : 3);
+        stable = 0;
       }
       if (sweeps % 32 == 0) R_CheckUserInterrupt();
     }
@@ -958,6 +1040,10 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     C.ka = C.ks = 0;
     C.kg = C.gcap = 0;
     C.gram = NULL;
+    C.R = NULL;
+    C.K = NULL;
+    C.inK = NULL;
+    C.kr = C.rcap = 0;
     C.r0 = (double *)R_alloc(n, sizeof(double));
     double *g = (double *)R_alloc(d, sizeof(double));
     double *xv = (double *)R_alloc(d, sizeof(double));
