@@ -376,7 +376,7 @@ static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
     it++;
     /* cycle on A until a sweep moves every gradient entry by <= thresh / 4 (relative):
      * |x_j'(r - r0)|/n <= sqrt(xv_j) ||r - r0|| / sqrt(n) by Cauchy-Schwarz */
-    int next_newton = 5, stable = 0;
+    int next_newton = 1, stable = 0;
     for (int sweeps = 1;; sweeps++) {
       memcpy(C->r0, r, n * sizeof(double));
       int changed = 0, flips = 0;
@@ -395,8 +395,8 @@ static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
       for (int i = 0; i < n; i++) s += (r[i] - C->r0[i]) * (r[i] - C->r0[i]);
       if (C->bmax * sqrt(s) / sqn <= P->thresh / 4) break;
       if (it >= P->maxit) break;
-      /* Newton once the signs have settled (two sweeps without a change) */
-      if (sweeps >= next_newton && stable >= 2) {
+      /* Newton once the signs have settled (a sweep without a change) */
+      if (sweeps >= next_newton && stable >= 1) {
         int full = cdn_newton(P, C, lam, theta, r);
         next_newton = sweeps + (full ? sweeps : 3);
         stable = 0;
