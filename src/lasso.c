@@ -167,6 +167,11 @@ static void cdn_grad(const prob *P, const double *r, double *g, const int *idx, 
   }
 }
 
+/* r -= a x (r and x never overlap; restrict lets the compiler vectorise) */
+static inline void axpy_neg(double *restrict r, const double *restrict x, double a, int n) {
+  for (int i = 0; i < n; i++) r[i] -= a * x[i];
+}
+
 static inline double cdn_update(const prob *P, double lam, double *theta, double *r,
                                 const double *xv, int j) {
   int n = P->n;
@@ -177,7 +182,7 @@ static inline double cdn_update(const prob *P, double lam, double *theta, double
   if (nw == old) return 0;
   double delta = nw - old;
   theta[j] = nw;
-  for (int i = 0; i < n; i++) r[i] -= delta * xj[i];
+  axpy_neg(r, xj, delta, n);
   return delta;
 }
 
@@ -309,10 +314,11 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
     for (int q = 0; q < i; q++) v -= R[q + (size_t)i * ld] * rhs[q];
     rhs[i] = v / R[i + (size_t)i * ld];
   }
-  for (int i = k - 1; i >= 0; i--) {
-    double v = rhs[i];
-    for (int q = i + 1; q < k; q++) v -= R[i + (size_t)q * ld] * rhs[q];
-    rhs[i] = v / R[i + (size_t)i * ld];
+  for (int i = k - 1; i >= 0; i--) { /* by columns: contiguous access */
+    const double *Ri = R + (size_t)i * ld;
+    double v = rhs[i] / Ri[i];
+    rhs[i] = v;
+    for (int q = 0; q < i; q++) rhs[q] -= Ri[q] * v;
   }
   double t = 1;
   int block = -1;
@@ -335,7 +341,7 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
       double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
       double delta = nw - theta[j];
       theta[j] = nw;
-      for (int i = 0; i < n; i++) r[i] -= delta * xj[i];
+      axpy_neg(r, xj, delta, n);
     }
   }
   vmaxset(vmax);
@@ -1066,8 +1072,7 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
       for (int q = 0; q < C.ka; q++) {
         int j = C.A[q];
         if (theta[j] == 0) continue;
-        const double *xj = col(&P, j);
-        for (int i = 0; i < n; i++) r[i] -= theta[j] * xj[i];
+        axpy_neg(r, col(&P, j), theta[j], n);
       }
       int st = cdn_solve(&P, &C, lam[l], lprev, theta, r, g, xv, REAL(kkt) + l,
                          INTEGER(iters) + l);
