@@ -195,6 +195,7 @@ typedef struct {
   double *r0;       /* scratch (n) */
   double bmax;      /* max_j sqrt(xv_j) 2 sc_j / sy: gradient-change bound factor */
   double *gram;     /* x_a'x_b / n for a, b in A (by position), gcap x gcap */
+  double *gref, *rref; /* gref = x'rref/n exactly, for every column */
   int kg, gcap;     /* positions of A with their Gram entries filled; capacity */
   double *R;        /* Cholesky factor (upper, R'R = gram[K, K]), rcap x rcap */
   int *K, kr, rcap; /* positions in A of the factor's columns, their number, capacity */
@@ -413,10 +414,35 @@ static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
     cdn_grad(P, r, g, C->S, C->ks);
     double kS = cd_kkt(P, lam, theta, g, C->S, C->ks);
     if (kS > P->thresh && it < P->maxit) continue;
-    int m = 0;
-    for (int j = 0; j < d; j++)
-      if (!C->inS[j]) C->rest[m++] = j;
+    /* Outside S every coefficient is zero. |x_j'r/n - gref_j| <= sqrt(xv_j) D with
+     * D = ||r - rref|| / sqrt(n) (Cauchy-Schwarz), so a column whose bound stays
+     * below its threshold meets its KKT condition without computing x_j'r. When the
+     * bound is too loose for most columns, all are computed and rref moves to r. */
+    double D = 0, rn = 0;
+    for (int i = 0; i < n; i++) {
+      D += (r[i] - C->rref[i]) * (r[i] - C->rref[i]);
+      rn += C->rref[i] * C->rref[i];
+    }
+    D = sqrt(D) / sqn;
+    rn = sqrt(rn) / sqn;
+    int m = 0, nrest = 0;
+    for (int j = 0; j < d; j++) {
+      if (C->inS[j] || P->excl[j]) continue;
+      nrest++;
+      double sx = sqrt(xv[j]);
+      if (fabs(C->gref[j]) + sx * (D + 1e-12 * rn) >= lam * P->w[j] / 2) C->rest[m++] = j;
+    }
+    int refresh = 3 * m > nrest;
+    if (refresh) {
+      m = 0;
+      for (int j = 0; j < d; j++)
+        if (!C->inS[j]) C->rest[m++] = j;
+    }
     cdn_grad(P, r, g, C->rest, m);
+    if (refresh) {
+      memcpy(C->gref, g, d * sizeof(double));
+      memcpy(C->rref, r, n * sizeof(double));
+    }
     double kR = cd_kkt(P, lam, theta, g, C->rest, m);
     *kkt = kS > kR ? kS : kR;
     if (*kkt <= P->thresh) break;
@@ -1056,6 +1082,10 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     double *r = (double *)R_alloc(n, sizeof(double));
     for (int i = 0; i < n; i++) r[i] = P.y[i];
     cdn_grad(&P, r, g, NULL, d);
+    C.gref = (double *)R_alloc(d, sizeof(double));
+    C.rref = (double *)R_alloc(n, sizeof(double));
+    memcpy(C.gref, g, d * sizeof(double));
+    memcpy(C.rref, r, n * sizeof(double));
     double lmax = 0;
     C.bmax = 0;
     for (int j = 0; j < d; j++) {
