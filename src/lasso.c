@@ -469,7 +469,30 @@ typedef struct {
   int *Z, z;         /* pinned residuals */
   signed char *inZ;  /* n */
   signed char *rho;  /* sign of the other residuals */
+  /* Gram cache over all rows, by column: x_j'x_l for the columns seen in A so far
+   * (slot order), and the column sums x_j'1 for the intercept */
+  int *gpos, *gcol, gk, gcap; /* slot of column j or -1; column of each slot */
+  double *gm, *gsum;          /* gcap x gcap; gcap */
 } aset;
+
+/* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
+static int as_gram_slot(const prob *P, aset *S, int j) {
+  if (S->gpos[j] >= 0) return S->gpos[j];
+  if (S->gk >= S->gcap) return -1;
+  int a = S->gk++, n = P->n;
+  const double *xj = col(P, j);
+  S->gpos[j] = a;
+  S->gcol[a] = j;
+  for (int b = 0; b <= a; b++) {
+    double v = dot4(col(P, S->gcol[b]), xj, n);
+    S->gm[a + (size_t)b * S->gcap] = v;
+    S->gm[b + (size_t)a * S->gcap] = v;
+  }
+  double s1 = 0;
+  for (int i = 0; i < n; i++) s1 += xj[i];
+  S->gsum[a] = s1;
+  return a;
+}
 
 /* F at (theta, b) from its residuals; the true (xi = 0) adversarial objective */
 static double as_obj(const prob *P, double lam, const double *theta, const double *r) {
@@ -663,24 +686,26 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       dN[q] = P->norm == ADV_L2 ? (N > 0 ? theta[j] / N : 0) : S->sig[j];
     }
     if (ic) dN[k] = 0;
-    /* B: the free rows (not pinned) of [x_A, 1]; e_i = rho_i r_i + c */
+    /* The Hessian of the free rows, (2/n) B'B with B the free rows of [x_A, 1], is
+     * replaced by (2/n) times the Gram matrix of ALL rows (cached across steps and
+     * lambdas), i.e. (2/n) C'C is added, C the pinned rows, which the step must keep
+     * at C delta = -r_Z. On that affine set the added term changes the quadratic model
+     * by a constant once the gradient gets -(2/n) C'(-r_Z), so the step is the same,
+     * and so are the multipliers: H'delta + g' + C'mu = H delta + g + C'mu. */
     int nf = n - z;
-    double *B = (double *)R_alloc((size_t)(nf > 0 ? nf : 1) * (p > 0 ? p : 1), sizeof(double));
-    double *re = (double *)R_alloc(nf > 0 ? nf : 1, sizeof(double));
-    double *rh = (double *)R_alloc(nf > 0 ? nf : 1, sizeof(double));
+    double *a1 = (double *)R_alloc(n, sizeof(double));
+    double *a2 = (double *)R_alloc(n, sizeof(double));
     double E = z * c;
-    {
-      int row = 0;
-      for (int i = 0; i < n; i++) {
-        if (S->inZ[i]) continue;
-        double e = S->rho[i] * r[i] + c;
-        re[row] = S->rho[i] * e;
-        rh[row] = S->rho[i];
-        E += e;
-        for (int q = 0; q < k; q++) B[row + (size_t)q * nf] = col(P, S->A[q])[i];
-        if (ic) B[row + (size_t)k * nf] = 1;
-        row++;
+    for (int i = 0; i < n; i++) {
+      if (S->inZ[i]) {
+        a1[i] = 0;
+        a2[i] = r[i]; /* the gradient shift (2/n) C'r_Z */
+        continue;
       }
+      double e = S->rho[i] * r[i] + c;
+      a1[i] = S->rho[i];
+      a2[i] = S->rho[i] * e;
+      E += e;
     }
     double *K = (double *)R_alloc((size_t)m * m, sizeof(double));
     double *rhs = (double *)R_alloc(m, sizeof(double));
@@ -688,17 +713,43 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     memset(K, 0, (size_t)m * m * sizeof(double));
     /* H = (2/n)[B'B + eps (s dN' + dN s') + n eps^2 dN dN'] + (2 eps/n) E d2N */
-    if (p > 0 && nf > 0) adv_gemm(1, 0, p, p, nf, 2.0 / n, B, nf, B, nf, 0.0, K, m);
+    int *slot = (int *)R_alloc(k > 0 ? k : 1, sizeof(int)), cached = 1;
+    for (int q = 0; q < k && cached; q++) cached = (slot[q] = as_gram_slot(P, S, S->A[q])) >= 0;
+    if (cached) {
+      for (int bq = 0; bq < k; bq++) {
+        const double *gc = S->gm + (size_t)slot[bq] * S->gcap;
+        for (int a = 0; a < k; a++) K[a + (size_t)bq * m] = 2.0 / n * gc[slot[a]];
+        if (ic) {
+          K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * S->gsum[slot[bq]];
+        }
+      }
+    } else {
+      for (int bq = 0; bq < k; bq++) {
+        const double *xb = col(P, S->A[bq]);
+        for (int a = 0; a <= bq; a++)
+          K[a + (size_t)bq * m] = K[bq + (size_t)a * m] = 2.0 / n * dot4(col(P, S->A[a]), xb, n);
+        if (ic) {
+          double s1 = 0;
+          for (int i = 0; i < n; i++) s1 += xb[i];
+          K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * s1;
+        }
+      }
+    }
+    if (ic) K[k + (size_t)k * m] = 2.0;
     for (int q = 0; q < p; q++) {
       double s1 = 0, s2 = 0;
-      for (int i = 0; i < nf; i++) {
-        s1 += B[i + (size_t)q * nf] * rh[i];
-        s2 += B[i + (size_t)q * nf] * re[i];
+      if (q < k) {
+        const double *xq = col(P, S->A[q]);
+        s1 = dot4(xq, a1, n);
+        s2 = dot4(xq, a2, n);
+      } else {
+        for (int i = 0; i < n; i++) s1 += a1[i], s2 += a2[i];
       }
       sv[q] = s1;
       grad[q] = 2.0 / n * s2 + 2 * P->eps * E / n * dN[q];
       if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
     }
+    (void)nf;
     for (int a = 0; a < p; a++)
       for (int bq = 0; bq < p; bq++)
         K[a + (size_t)bq * m] += 2.0 / n * (P->eps * (sv[a] * dN[bq] + dN[a] * sv[bq]) +
@@ -1123,6 +1174,14 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     memset(S.inZ, 0, n);
     memset(S.rho, 1, n);
     S.k = S.z = 0;
+    S.gcap = d < 1536 ? d : 1536;
+    S.gk = 0;
+    S.gpos = (int *)R_alloc(d, sizeof(int));
+    for (int j = 0; j < d; j++) S.gpos[j] = -1;
+    S.gcol = (int *)R_alloc(S.gcap > 0 ? S.gcap : 1, sizeof(int));
+    S.gsum = (double *)R_alloc(S.gcap > 0 ? S.gcap : 1, sizeof(double));
+    S.gm = (double *)R_alloc((size_t)(S.gcap > 0 ? S.gcap : 1) * (S.gcap > 0 ? S.gcap : 1),
+                             sizeof(double));
     double *r = (double *)R_alloc(n, sizeof(double));
     for (int l = 0; l < nl; l++) {
       const void *vmax = vmaxget();
