@@ -67,6 +67,29 @@ static inline double soft(double z, double t) {
 
 static inline const double *col(const prob *P, int j) { return P->x + (size_t)j * P->n; }
 
+/* x'v with four partial sums in a fixed order (no dependence on threads). */
+static inline double dot4(const double *a, const double *b, int n) {
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    s0 += a[i] * b[i];
+    s1 += a[i + 1] * b[i + 1];
+    s2 += a[i + 2] * b[i + 2];
+    s3 += a[i + 3] * b[i + 3];
+  }
+  for (; i < n; i++) s0 += a[i] * b[i];
+  return (s0 + s1) + (s2 + s3);
+}
+
+/* r += a x and r -= a x (r and x never overlap; restrict lets the compiler vectorise) */
+static inline void axpy_pos(double *restrict r, const double *restrict x, double a, int n) {
+  for (int i = 0; i < n; i++) r[i] += a * x[i];
+}
+
+static inline void axpy_neg(double *restrict r, const double *restrict x, double a, int n) {
+  for (int i = 0; i < n; i++) r[i] -= a * x[i];
+}
+
 /* out_j = x_j'v for every column, parallel over columns (deterministic). */
 static void xt_v(const prob *P, const double *v, double *out) {
   int n = P->n, d = P->d;
@@ -74,10 +97,7 @@ static void xt_v(const prob *P, const double *v, double *out) {
 #pragma omp parallel for num_threads(P->nth) schedule(static) if ((double)n * d > 1e5)
 #endif
   for (int j = 0; j < d; j++) {
-    const double *xj = P->x + (size_t)j * n;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += xj[i] * v[i];
-    out[j] = s;
+    out[j] = dot4(P->x + (size_t)j * n, v, n);
   }
 }
 
@@ -88,8 +108,7 @@ static void residuals(const prob *P, const double *theta, double b, double *r) {
   for (int j = 0; j < P->d; j++) {
     double t = theta[j];
     if (t == 0) continue;
-    const double *xj = col(P, j);
-    for (int i = 0; i < n; i++) r[i] += t * xj[i];
+    axpy_pos(r, col(P, j), t, n);
   }
 }
 
@@ -141,19 +160,6 @@ static double cd_kkt(const prob *P, double lam, const double *theta, const doubl
  * close to n), a Newton step on the non-zero coordinates with signs fixed is taken now
  * and then; coordinate descent continues from it and still decides convergence. */
 
-/* x'v with four partial sums in a fixed order (no dependence on threads). */
-static inline double dot4(const double *a, const double *b, int n) {
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int i = 0;
-  for (; i + 4 <= n; i += 4) {
-    s0 += a[i] * b[i];
-    s1 += a[i + 1] * b[i + 1];
-    s2 += a[i + 2] * b[i + 2];
-    s3 += a[i + 3] * b[i + 3];
-  }
-  for (; i < n; i++) s0 += a[i] * b[i];
-  return (s0 + s1) + (s2 + s3);
-}
 
 /* g_j = x_j'r/n for the listed columns (all when idx == NULL), parallel over columns */
 static void cdn_grad(const prob *P, const double *r, double *g, const int *idx, int m) {
@@ -167,10 +173,6 @@ static void cdn_grad(const prob *P, const double *r, double *g, const int *idx, 
   }
 }
 
-/* r -= a x (r and x never overlap; restrict lets the compiler vectorise) */
-static inline void axpy_neg(double *restrict r, const double *restrict x, double a, int n) {
-  for (int i = 0; i < n; i++) r[i] -= a * x[i];
-}
 
 static inline double cdn_update(const prob *P, double lam, double *theta, double *r,
                                 const double *xv, int j) {
@@ -863,11 +865,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     fresh++;
     /* step: ratio test on the signs of free coefficients and free residuals */
     memset(dr, 0, n * sizeof(double));
-    for (int q = 0; q < k; q++) {
-      const double *xj = col(P, S->A[q]);
-      double dq = delta[q];
-      for (int i = 0; i < n; i++) dr[i] += dq * xj[i];
-    }
+    for (int q = 0; q < k; q++) axpy_pos(dr, col(P, S->A[q]), delta[q], n);
     if (ic)
       for (int i = 0; i < n; i++) dr[i] += delta[k];
     double tmax = 1;
