@@ -41,8 +41,9 @@
 #' number of columns, as glmnet does. The attack always acts on the original x.
 #'
 #' **Solvers** (in C; the reasons are given in `src/lasso.c`): coordinate descent
-#' with covariance updates for `eps = 0`, finished by Newton steps on the active set
-#' (signs fixed) when the active columns are nearly collinear; a primal active-set method with
+#' on the residual for `eps = 0` (sequential strong rules, active-set cycling, a final
+#' KKT check of every coordinate), with Newton steps on the active set once its signs
+#' settle; a primal active-set method with
 #' equality-constrained Newton steps for `eps > 0, xi = 0`, whose objective is convex
 #' but has kinks at zero residuals that coordinate descent cannot get past; and
 #' accelerated proximal gradient (FISTA with backtracking and restart) for

@@ -10,12 +10,13 @@
  * relative KKT residual (stationarity violation of coordinate j in standardised units,
  * |dF/dtheta_j| * s_j, divided by the scale of y) is below `thresh`:
  *
- * - eps = 0: the plain LASSO. Cyclic coordinate descent with covariance updates (the
- *   gradient x_j'r/n is kept for every j; Gram columns are computed once when a
- *   coordinate first becomes non-zero and cached). Coordinate descent is exact and
- *   fast here because the non-smooth part is separable, but only linearly convergent,
- *   and slow when df approaches n; an active-set Newton step on the non-zero
- *   coordinates (cd_newton) finishes the job.
+ * - eps = 0: the plain LASSO. Cyclic coordinate descent with naive (residual) updates,
+ *   sequential strong rules and active-set cycling, and a final KKT check of every
+ *   coordinate (details at cdn_solve). Coordinate descent is exact and fast here because
+ *   the non-smooth part is separable, but only linearly convergent, and slow when df
+ *   approaches n; a Newton step on the non-zero coordinates with signs fixed (on an
+ *   up/down-dated Cholesky factor of their cached Gram matrix, cdn_newton) is taken once
+ *   the signs settle, and coordinate descent then confirms it.
  *
  * - eps > 0, xi = 0: the true attack gives (1/n) sum (|r_i| + eps N(theta))^2 with
  *   N = ||theta||_2 (L2) or ||theta||_1 (Linf). This is convex but its non-smoothness
@@ -25,7 +26,8 @@
  *   reaches a 1e-10 KKT residual. We use a primal active-set method instead: on the
  *   manifold {theta_j = 0 for j outside A, r_i = 0 for i in Z} with all signs fixed the
  *   objective is smooth and convex, and an equality-constrained Newton step (one
- *   symmetric indefinite KKT solve, LAPACK dsysv) minimises it; a ratio test stops the
+ *   symmetric indefinite KKT solve, LAPACK dsysv, its Hessian block taken from a Gram
+ *   cache over all rows: see as_solve) minimises it; a ratio test stops the
  *   step where a coefficient or a residual reaches zero (the element joins the
  *   constraints); at a manifold minimum the multipliers u_i of the pinned residuals
  *   (which must lie in [-1, 1]) and the subgradients of the inactive coefficients are
