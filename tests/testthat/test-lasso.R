@@ -91,6 +91,38 @@ test_that("eps = 0 reproduces glmnet along the whole path (lambda = 2 x glmnet's
   expect_lte(max(abs(as.matrix(coef(g)) - coef(fit)[, seq_len(m)])), 1e-6)
 })
 
+test_that("eps = 0 with d > n (strong rules, screening, Newton near df = n) matches glmnet", {
+  skip_if_not_installed("glmnet")
+  withr::with_seed(7, {
+    x <- matrix(rnorm(60 * 300), 60, 300)
+    y <- drop(x[, 1:5] %*% c(3, -2, 2, 1, -1)) + rnorm(60)
+  })
+  for (st in c(FALSE, TRUE)) {
+    fit <- adv_lasso(x, y, eps = 0, standardize = st, lambda_min_ratio = 1e-3)
+    expect_equal(max(fit$status), 0L)
+    expect_lte(max(fit$kkt), 1e-10)
+    # the path reaches df close to n, where coordinate descent alone is slow
+    expect_gte(max(fit$df), 45)
+    # glmnet itself does not converge tightly once df nears n, so compare where it does
+    idx <- seq_len(min(which(fit$df > 30)) - 1)
+    g <- glmnet::glmnet(x, y, lambda = fit$lambda[idx] / 2, standardize = st,
+                        thresh = 1e-16)
+    m <- length(g$lambda)
+    expect_gte(m, 20)
+    expect_lte(max(abs(as.matrix(coef(g)) - coef(fit)[, seq_len(m)])), 1e-6)
+    # the KKT conditions of the LASSO, computed here: (2/n) x_j'r = lambda sign, or |.| <= lambda
+    w <- if (st) sqrt(colMeans(sweep(x, 2, colMeans(x))^2)) else rep(1, 300)
+    for (k in seq_along(fit$lambda)) {
+      r <- drop(y - fit$a0[k] - x %*% fit$beta[, k])
+      gk <- 2 / 60 * drop(crossprod(x, r))
+      b <- fit$beta[, k]
+      v <- ifelse(b != 0, abs(gk - fit$lambda[k] * w * sign(b)),
+                  pmax(abs(gk) - fit$lambda[k] * w, 0))
+      expect_lte(max(v), 1e-8)
+    }
+  }
+})
+
 test_that("eps > 0, xi = 0: every path point meets the KKT conditions", {
   dat <- lasso_data(40, 12)
   for (norm in c("l2", "linf")) for (st in c(FALSE, TRUE)) for (ic in c(TRUE, FALSE)) {
