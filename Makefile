@@ -5,7 +5,7 @@ PKG := advtrain
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 
 .PHONY: demo test deps-demo deps-test install document check strict-build clean \
-	check-asan valgrind check-gctorture
+	check-asan valgrind check-gctorture site
 
 demo: deps-demo install
 	$(RSCRIPT) inst/scripts/demo.R
@@ -50,6 +50,12 @@ valgrind: deps-test install
 # Every .Call entry point under gctorture(TRUE), to catch PROTECT mistakes.
 check-gctorture: deps-test install
 	ADVTRAIN_GCTORTURE=true $(RSCRIPT) tools/run-tests.R entrypoints
+
+# The pkgdown site (Debian's r-cran-pkgdown) in docs/.
+site: deps-test install
+	@dpkg-query -W -f='$${Status}' r-cran-pkgdown 2>/dev/null | grep -q "install ok installed" || \
+	  (apt-get install -y -qq r-cran-pkgdown >/dev/null || $(RSCRIPT) -e 'install.packages("pkgdown", repos = "https://cloud.r-project.org")')
+	$(RSCRIPT) -e 'pkgdown::build_site(preview = FALSE, new_process = FALSE)'
 
 clean:
 	rm -rf src/*.o src/*.so $(PKG)_*.tar.gz $(PKG).Rcheck check .install.log

@@ -210,3 +210,15 @@ sigma_times <- function(Sigma, v) {
 sigma_full <- function(Sigma, d) {
   if (is.null(Sigma)) diag(d) else Sigma
 }
+
+# A training run keeps one trace row per recorded step: refuse runs whose trace alone
+# would take gigabytes, before any work is done.
+check_trace_size <- function(iters, trace_every, call = rlang::caller_env()) {
+  rows <- floor(iters / trace_every) + 2
+  bytes <- rows * 10 * 8
+  if (bytes > 2^31) {
+    abort_arg("With {.arg iters} = {format(iters, big.mark = ',')} and {.arg trace_every} = {trace_every} the trace would hold {format(rows, big.mark = ',')} rows ({round(bytes / 2^30, 1)} GB); record less often (a larger {.arg trace_every}).",
+              "trace_every", call)
+  }
+  invisible(rows)
+}

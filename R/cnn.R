@@ -148,7 +148,7 @@ cnn_plan <- function(spec, input, call = rlang::caller_env()) {
       k <- l$size; pad <- l$padding
       ho <- h + 2 * pad - k + 1; wo <- w + 2 * pad - k + 1; co <- l$filters
       if (ho < 1 || wo < 1) {
-        abort_arg("The specification does not fit the input: {here} gets a {h} x {w} image, smaller than its kernel {k} x {k} with padding {pad}.",
+        abort_arg("{.arg spec} does not fit the input {.arg x}: {here} gets a {h} x {w} image, smaller than its kernel {k} x {k} with padding {pad}.",
                   "spec", call)
       }
       shapes[[i]] <- c(k, k, c, co)
@@ -160,7 +160,7 @@ cnn_plan <- function(spec, input, call = rlang::caller_env()) {
       k <- l$size
       ho <- h %/% k; wo <- w %/% k; co <- c
       if (ho < 1 || wo < 1) {
-        abort_arg("The specification does not fit the input: {here} gets a {h} x {w} image, smaller than its window.",
+        abort_arg("{.arg spec} does not fit the input {.arg x}: {here} gets a {h} x {w} image, smaller than its window.",
                   "spec", call)
       }
       type <- 3L
@@ -197,7 +197,7 @@ prepare_x <- function(x, input = NULL, arg = "x", call = rlang::caller_env()) {
   d <- dim(x)
   if (is.data.frame(x)) x <- check_matrix(x, arg = arg, call = call)
   d <- dim(x)
-  if (!is_plain_numeric(as.vector(x)) || is.null(d) || !(length(d) %in% 2:4) ||
+  if (!is.atomic(x) || !is_plain_numeric(as.vector(x)) || is.null(d) || !(length(d) %in% 2:4) ||
       any(d == 0)) {
     abort_arg("{.arg {arg}} must be a numeric n x p matrix or an n x height x width (x channels) array, not {describe(x)}.",
               arg, call)
@@ -342,12 +342,12 @@ init_weights <- function(plan, spec) {
 #' @param eps Attack strength \eqn{\epsilon \ge 0}.
 #' @param norm `"linf"` or `"l2"`.
 #' @param attack `"pgd"`, `"fgsm"` (FGM for L2) or `"none"` (standard training).
-#' @param steps Number of PGD steps k.
+#' @param steps Number of PGD steps k (at most 1000).
 #' @param step_size PGD step size; `NULL` means \eqn{2\epsilon/k}.
 #' @param random_start Start PGD from a random point of the ball?
 #' @param xi Smoothing \eqn{\xi \ge 0} of the surrogate attack (0: the true attack).
 #' @param lambda L1 penalty on the weights.
-#' @param epochs Number of passes over the data.
+#' @param epochs Number of passes over the data (at most 1e6).
 #' @param batch_size Images per SGD step.
 #' @param lr,momentum,weight_decay SGD settings.
 #' @param milestones Epochs after which the learning rate is divided by 10.
@@ -460,7 +460,9 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
   eps <- check_number(eps, min = 0, call = call)
   norm <- check_choice(norm, c("linf", "l2"), call = call)
   attack <- check_choice(attack, c("pgd", "fgsm", "none"), call = call)
-  steps <- check_count(steps, call = call)
+  # an attack's steps run inside one C pass over a chunk of images, with no interrupt
+  # check between them: bound them so that one pass cannot run for hours
+  steps <- check_count(steps, max = 1000, call = call)
   ksteps <- switch(attack, pgd = steps, fgsm = 1L, none = 0L)
   if (eps == 0) ksteps <- 0L
   if (is.null(step_size)) {
@@ -507,7 +509,7 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
                    step_size = alpha, random_start = random_start,
                    xi = check_number(xi, min = 0, call = call),
                    lambda = check_number(lambda, min = 0, call = call),
-                   epochs = check_count(epochs, call = call),
+                   epochs = check_count(epochs, max = 1e6, call = call),
                    batch_size = check_count(batch_size, call = call),
                    lr = check_number(lr, min = 0, strict = TRUE, call = call),
                    momentum = check_number(momentum, min = 0, max = 1, call = call),
@@ -710,7 +712,7 @@ check_eval_args <- function(fit, x, y, eps, norm, steps, step_size,
                   call = call)
   eps <- if (is.null(eps)) st$eps else check_number(eps, min = 0, call = call)
   norm <- if (is.null(norm)) st$norm else check_choice(norm, c("linf", "l2"), call = call)
-  steps <- if (is.null(steps)) max(st$steps, 1L) else check_count(steps, call = call)
+  steps <- if (is.null(steps)) max(st$steps, 1L) else check_count(steps, max = 1000, call = call)
   alpha <- if (is.null(step_size)) 2 * eps / steps
            else check_number(step_size, min = 0, strict = TRUE, call = call)
   list(plan = fit_plan(fit), s = list(loss = fit$loss, clip = st$clip), x = px$x,

@@ -67,7 +67,7 @@
 #' @param lambda Optional user-supplied decreasing sequence of non-negative penalties;
 #'   by default `nlambda` values from \eqn{\lambda_{\max}} down to
 #'   `lambda_min_ratio * lambda_max`, equally spaced on the log scale.
-#' @param nlambda Number of \eqn{\lambda} values of the default sequence.
+#' @param nlambda Number of \eqn{\lambda} values of the default sequence (at most 1e5).
 #' @param lambda_min_ratio Ratio of the smallest to the largest \eqn{\lambda}; default
 #'   0.01 when n < d and 1e-4 otherwise (as glmnet).
 #' @param penalty_factor Positive numbers, one per column, multiplying the penalty of
@@ -150,7 +150,7 @@ lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
                             call = call)
     lambda <- sort(as.vector(lambda), decreasing = TRUE)
   }
-  nlambda <- check_count(nlambda, min = 1, call = call)
+  nlambda <- check_count(nlambda, min = 1, max = 1e5, call = call)
   if (!is.null(lambda_min_ratio)) {
     lambda_min_ratio <- check_number(lambda_min_ratio, min = 0, max = 1, strict = TRUE,
                                      call = call)

@@ -179,6 +179,7 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
     method = check_choice(method, c("gd", "exact"), call = call),
     threads = resolve_threads(threads, call = call)
   )
+  check_trace_size(a$iters, a$trace_every, call = call)
   p <- d + a$intercept
   a$init <- if (is.null(init)) {
     numeric(p)

@@ -83,7 +83,7 @@
 #'   rescale the negative \eqn{a_j} so that \eqn{\|a^+\| = \|a^-\|}.
 #' @param attack `"fgm"` (fast gradient method) or `"pgd"` (`pgd_steps` projected
 #'   steps).
-#' @param pgd_steps Number of PGD steps, a whole number.
+#' @param pgd_steps Number of PGD steps, a whole number (at most 1000).
 #' @param truth `NULL`, a [simulate_linear()] result or `list(theta0, Sigma,
 #'   sigma2)`: the data-generating model, for the population risks in the trace.
 #' @param n_test Number of Monte Carlo samples for the population risks.
@@ -137,7 +137,8 @@ nn2_check <- function(x, y, h, h_missing, a, activation, slope, eps, norm, xi, e
                       trace_every, threads, call = rlang::caller_env()) {
   x <- check_matrix(x, call = call)
   d <- ncol(x)
-  h <- check_count(h, min = 1, call = call)
+  # theta is a d x h matrix of doubles: keep it addressable and below 2^31 entries
+  h <- check_count(h, min = 1, max = floor((2^31 - 1) / d), call = call)
   if (!is.null(a)) {
     a <- check_numeric(a, call = call)
     if (!h_missing && length(a) != h) {
@@ -156,7 +157,7 @@ nn2_check <- function(x, y, h, h_missing, a, activation, slope, eps, norm, xi, e
   } else {
     init <- check_matrix(init, nrow = d, ncol = h, call = call)
   }
-  list(
+  out <- list(
     x = x, y = check_numeric(y, len = nrow(x), call = call), h = h, a = a,
     activation = activation,
     slope = check_number(slope, min = 0, strict = TRUE, call = call),
@@ -167,13 +168,15 @@ nn2_check <- function(x, y, h, h_missing, a, activation, slope, eps, norm, xi, e
     iters = check_count(iters, min = 1, call = call),
     init = init, delta = check_number(delta, min = 0, call = call), balance = balance,
     attack = check_choice(attack, c("fgm", "pgd"), call = call),
-    pgd_steps = check_count(pgd_steps, min = 1, call = call),
+    pgd_steps = check_count(pgd_steps, min = 1, max = 1000, call = call),
     truth = if (is.null(truth)) NULL else check_truth(truth, d = d, call = call),
-    n_test = check_count(n_test, min = 1, call = call),
+    n_test = check_count(n_test, min = 1, max = floor((2^31 - 1) / d), call = call),
     trace_every = check_count(trace_every, min = 1, call = call),
     threads = resolve_threads(threads, call = call),
     call = call
   )
+  check_trace_size(out$iters, out$trace_every, call = call)
+  out
 }
 
 # ------------------------------------------------------------------- prepare ----

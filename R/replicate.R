@@ -41,7 +41,9 @@ adv_replicate <- function(fun, reps, ..., keep = FALSE) {
     abort_arg("{.arg fun} must be a function, not {describe(fun)}.", "fun",
               rlang::current_env())
   }
-  reps <- check_count(reps, min = 1)
+  # future.seed draws one RNG stream per replication up front: an absurd count would
+  # spend minutes there before the first replication
+  reps <- check_count(reps, min = 1, max = 1e6)
   keep <- check_flag(keep)
   p <- progressr::progressor(steps = reps)
   results <- future.apply::future_lapply(seq_len(reps), function(rep, ...) {

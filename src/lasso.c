@@ -953,8 +953,14 @@ static double sur_loss(const prob *P, const double *theta, double b, double *r,
     double a = fabs(r[i]), h = fabs(rt), ha;
     if (P->norm == ADV_L2) {
       double D = 4 * a * a * Pn + xi * xi, D32 = D * sqrt(D);
-      ha = 1 + 2 * eps * Pn * xi * xi / D32;
-      wP += 2 * h * 2 * eps * a * (2 * a * a * Pn + xi * xi) / D32;
+      if (D32 > 0) {
+        ha = 1 + 2 * eps * Pn * xi * xi / D32;
+        wP += 2 * h * 2 * eps * a * (2 * a * a * Pn + xi * xi) / D32;
+      } else {
+        /* a zero residual with xi so small that xi^3 underflows: no attack there
+         * (the package's convention where the input gradient vanishes) */
+        ha = 1;
+      }
     } else {
       ha = 1;
       for (int j = 0; j < d; j++) {

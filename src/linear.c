@@ -26,7 +26,7 @@ static inline double attack_vec(double r, double tnorm2, double tnorm1, int norm
       shift = eps * tnorm2;
     } else {
       double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
-      double inv = 1 / sqrt(g * g + xi * xi);
+      double inv = 1 / hypot(g, xi); /* hypot: no underflow of g^2 + xi^2 to 0 */
       *alpha = eps * 2 * r * inv;
       shift = eps * tnorm2 * (g * inv);
     }
@@ -63,7 +63,7 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
     double g = 2 * fabs(r) * tnorm2;
     /* A = eps * g_vec / sqrt(|g|^2 + xi^2), g_vec = 2 r theta */
     double scale = 0;
-    if (g > 0) scale = eps * 2 * r / (xi == 0 ? g : sqrt(g * g + xi * xi));
+    if (g > 0) scale = eps * 2 * r / (xi == 0 ? g : hypot(g, xi));
     for (int j = 0; j < d; j++) a[j] = scale * theta[j];
   } else {
     for (int j = 0; j < d; j++) {
