@@ -64,7 +64,7 @@ static int gd_run(const double *xt, const double *y, int n, int d, double *theta
     }
     for (int j = 0; j < p; j++) theta[j] -= c->eta * grad[j];
     since_check += (double)n * d;
-    if (since_check > 2e8) { /* about a tenth of a second */
+    if (since_check > 2.5e7) { /* a few hundredths of a second; R's chunks read 1e8 */
       R_CheckUserInterrupt();
       since_check = 0;
     }
