@@ -41,11 +41,11 @@ strict-build:
 
 # The whole test suite with AddressSanitizer + UBSan (FILTER=regex for a subset).
 check-asan: deps-test
-	@bash tools/check-asan.sh $(FILTER)
+	@bash tools/check-asan.sh "$(FILTER)"
 
 # The test suite under valgrind memcheck (slow; FILTER=regex for a subset).
 valgrind: deps-test install
-	@bash tools/valgrind.sh $(FILTER)
+	@bash tools/valgrind.sh "$(FILTER)"
 
 # Every .Call entry point under gctorture(TRUE), to catch PROTECT mistakes.
 check-gctorture: deps-test install

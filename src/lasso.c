@@ -291,7 +291,7 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
       memcpy(R + (size_t)b * cap, C->R + (size_t)b * C->rcap, (b + 1) * sizeof(double));
     int *K = (int *)R_alloc(cap, sizeof(int));
     signed char *inK = (signed char *)R_alloc(cap, 1);
-    memcpy(K, C->K, C->kr * sizeof(int));
+    if (C->kr > 0) memcpy(K, C->K, C->kr * sizeof(int)); /* C->K is NULL at first */
     memset(inK, 0, cap);
     if (C->rcap > 0) memcpy(inK, C->inK, C->rcap);
     C->R = R, C->K = K, C->inK = inK, C->rcap = cap;
@@ -711,8 +711,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       a2[i] = S->rho[i] * e;
       E += e;
     }
-    double *K = (double *)R_alloc((size_t)m * m, sizeof(double));
-    double *rhs = (double *)R_alloc(m, sizeof(double));
+    /* at least one element: R_alloc(0) is NULL, which memset may not be given */
+    double *K = (double *)R_alloc(m > 0 ? (size_t)m * m : 1, sizeof(double));
+    double *rhs = (double *)R_alloc(m > 0 ? m : 1, sizeof(double));
     double *grad = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     memset(K, 0, (size_t)m * m * sizeof(double));
