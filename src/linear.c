@@ -3,6 +3,15 @@
  * these numbers (adv_attack, adv_loss, training, evaluation) goes through here. */
 #include "advtrain.h"
 
+/* 1 / sqrt(g^2 + xi^2) for g, xi >= 0: the plain square root where g^2 + xi^2 neither
+ * underflows nor overflows (the common case, several times cheaper than hypot), hypot
+ * otherwise. */
+static inline double inv_hypot(double g, double xi) {
+  double q = g * g + xi * xi;
+  if (q > 1e-290 && q < 1e290) return 1 / sqrt(q);
+  return 1 / hypot(g, xi);
+}
+
 /* Shrinkage of the surrogate Linf attack for a gradient coordinate of size g >= 0:
  * g / (g + xi) (for L2 it is g / sqrt(g^2 + xi^2), see attack_vec). With xi = 0 and g = 0 no attack
  * is applied (MATH.md convention), hence 0. */
@@ -26,7 +35,7 @@ static inline double attack_vec(double r, double tnorm2, double tnorm1, int norm
       shift = eps * tnorm2;
     } else {
       double g = 2 * fabs(r) * tnorm2; /* ||input gradient|| */
-      double inv = 1 / hypot(g, xi); /* hypot: no underflow of g^2 + xi^2 to 0 */
+      double inv = inv_hypot(g, xi); /* no underflow of g^2 + xi^2 to 0 */
       *alpha = eps * 2 * r * inv;
       shift = eps * tnorm2 * (g * inv);
     }
@@ -63,7 +72,7 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
     double g = 2 * fabs(r) * tnorm2;
     /* A = eps * g_vec / sqrt(|g|^2 + xi^2), g_vec = 2 r theta */
     double scale = 0;
-    if (g > 0) scale = eps * 2 * r / (xi == 0 ? g : hypot(g, xi));
+    if (g > 0) scale = eps * 2 * r * (xi == 0 ? 1 / g : inv_hypot(g, xi));
     for (int j = 0; j < d; j++) a[j] = scale * theta[j];
   } else {
     for (int j = 0; j < d; j++) {
@@ -102,6 +111,13 @@ static inline double lin_dot(const double *restrict x, const double *restrict v,
 /* Rows per group: enough to overlap the independent dot products of small rows, few
  * enough that a group stays in the first-level cache for its second use. */
 #define LIN_GROUP 8
+/* Rows at least this long are prefetched one group ahead (see lin_block). */
+#define LIN_PREFETCH_D 256
+#if defined(__GNUC__) || defined(__clang__)
+#define ADV_PREFETCH(p) __builtin_prefetch((p), 0, 0)
+#else
+#define ADV_PREFETCH(p) ((void)(p))
+#endif
 static inline int lin_group(int d) {
   int m = 2048 / (d > 0 ? d : 1);
   return m < 1 ? 1 : m > LIN_GROUP ? LIN_GROUP : m;
@@ -160,6 +176,21 @@ static void lin_block(const double *restrict xt, const double *restrict y, int l
             g[j] += c * xr[j];
             gd[j] += c2 * xr[j];
           }
+        }
+      } else if (d >= LIN_PREFETCH_D && i + m < hi) {
+        /* long rows: while the row just read is added in from the cache, ask for the
+         * next row, so that reading memory does not pause during the update */
+        const double *restrict nx = xg + (size_t)m * d;
+        for (int k = 0; k < m; k++) {
+          const double *restrict xr = xg + (size_t)k * d;
+          const double *restrict pf = nx + (size_t)k * d;
+          double c = rtt[k];
+          int j = 0;
+          for (; j + 8 <= d; j += 8) {
+            ADV_PREFETCH(pf + j);
+            for (int q = 0; q < 8; q++) g[j + q] += c * xr[j + q];
+          }
+          for (; j < d; j++) g[j] += c * xr[j];
         }
       } else {
         for (int k = 0; k < m; k++) {
