@@ -48,7 +48,22 @@ typedef struct {
   int d, h, act, norm, attack, steps;
   double slope, eps, xi, scale; /* scale = 1 / sqrt(h) */
   const double *w, *a;
+  double *beta; /* linear activation: theta a (length d), kept by nn2_linear_beta() */
 } nn2_net;
+
+/* The linear activation collapses the network to f(x) = slope h^{-1/2} x'beta with
+ * beta = theta a: the forward pass, the input gradient and the attack of a sample cost
+ * O(d) instead of O(d h), and the fixed-attack gradient is the rank-one matrix
+ * (2 slope h^{-1/2} / n) u a' with u = sum_i r~_i x~_i (see nn2_param_grad). The
+ * iterates are those of the general kernels up to rounding. */
+static void nn2_linear_beta(const nn2_net *m) {
+  for (int k = 0; k < m->d; k++) {
+    const double *wk = m->w + (size_t)k * m->h;
+    double s = 0;
+    for (int j = 0; j < m->h; j++) s += wk[j] * m->a[j];
+    m->beta[k] = s;
+  }
+}
 
 /* Bit views of doubles: the branch-free selections below use integer operations,
  * which vectorise; floating-point comparisons may trap and so are not if-converted. */
@@ -251,6 +266,50 @@ typedef struct {
   double *cstd;   /* a_j phi'(z_j) at the clean point (h per sample) */
 } nn2_pass_out;
 
+/* The linear activation's samples i0 <= i < i1 with beta up to date: what
+ * nn2_samples() computes, at O(d) a sample (plus O(h) where c is asked for). */
+static void nn2_samples_linear(const nn2_net *m, double eps, double xi, const double *x,
+                               const double *y, int i0, int i1, double *work,
+                               const nn2_pass_out *p) {
+  const int d = m->d, h = m->h;
+  const double k0 = m->scale * m->slope, *beta = m->beta;
+  double *g = work, *step = work + d, *dl = work + 2 * (size_t)d;
+  for (int i = i0; i < i1; i++) {
+    const double *xi_ = x + (size_t)i * d;
+    double *delta = p->delta ? p->delta + (size_t)i * d : dl;
+    double r0 = k0 * nn2_dot(xi_, beta, d) - y[i];
+    if (p->rclean) p->rclean[i] = r0;
+    for (int q = 0; q < 2; q++) { /* a_j phi'(z_j) = a_j slope, clean and attacked */
+      double *c = q == 0 ? p->cstd : p->cadv;
+      if (!c) continue;
+      c += (size_t)i * h;
+      for (int j = 0; j < h; j++) c[j] = m->a[j] * m->slope;
+    }
+    if (p->gin)
+      for (int k = 0; k < d; k++) p->gin[(size_t)i * d + k] = 2.0 * r0 * k0 * beta[k];
+    if (eps == 0) {
+      if (p->delta) memset(delta, 0, (size_t)d * sizeof(double));
+      if (p->radv) p->radv[i] = r0;
+      continue;
+    }
+    if (m->attack == NN2_FGM) {
+      for (int k = 0; k < d; k++) g[k] = 2.0 * r0 * k0 * beta[k];
+      nn2_shrink(m->norm, g, d, eps, xi, delta);
+    } else {
+      double alpha = 2.0 * eps / m->steps, r = r0;
+      for (int k = 0; k < d; k++) delta[k] = 0;
+      for (int s = 0; s < m->steps; s++) {
+        if (s > 0) r = r0 + k0 * nn2_dot(delta, beta, d);
+        for (int k = 0; k < d; k++) g[k] = 2.0 * r * k0 * beta[k];
+        nn2_shrink(m->norm, g, d, alpha, xi, step);
+        for (int k = 0; k < d; k++) delta[k] += step[k];
+        nn2_project(m->norm, delta, d, eps);
+      }
+    }
+    if (p->radv) p->radv[i] = r0 + k0 * nn2_dot(delta, beta, d);
+  }
+}
+
 /* Samples i0 <= i < i1 (x is d x n): attack each with strength eps and shrinkage xi
  * (FGM, or PGD-k of step 2 eps / k from the clean point) and record what p asks for.
  * work holds nn2_scratch(d, h) doubles. */
@@ -258,6 +317,10 @@ NN2_CLONES static void nn2_samples(const nn2_net *m, double eps, double xi,
                                    const double *x, const double *y, int i0, int i1,
                                    double *work, const nn2_pass_out *p) {
   const int d = m->d, h = m->h;
+  if (m->act == NN2_LINEAR) {
+    nn2_samples_linear(m, eps, xi, x, y, i0, i1, work, p);
+    return;
+  }
   for (int i = i0; i < i1; i++) {
     const double *xi_ = x + (size_t)i * d;
     double *z0 = work, *z = work + h, *phi = work + 2 * (size_t)h;
@@ -318,6 +381,7 @@ static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
                      const double *y, int n, int nth, double *scratch,
                      const nn2_pass_out *p) {
   const size_t sw = nn2_scratch(m->d, m->h);
+  if (m->act == NN2_LINEAR) nn2_linear_beta(m);
   if (nth < 2 || (double)n * m->d * m->h < NN2_PAR_MIN) {
     nn2_samples(m, eps, xi, x, y, 0, n, scratch, p);
     return;
@@ -362,6 +426,16 @@ static void nn2_param_grad(const nn2_net *m, const double *x, const double *delt
                            const double *r, const double *c, int n, int nth, double *G) {
   const int d = m->d, h = m->h;
   const double f = 2.0 * m->scale / n;
+  if (m->act == NN2_LINEAR) { /* G_kj = f slope a_j sum_i r_i x~_ik, samples in order */
+    for (int k = 0; k < d; k++) {
+      double u = 0;
+      for (int i = 0; i < n; i++)
+        u += r[i] * (x[(size_t)i * d + k] + (delta ? delta[(size_t)i * d + k] : 0.0));
+      double *gk = G + (size_t)k * h;
+      for (int j = 0; j < h; j++) gk[j] = f * m->slope * m->a[j] * u;
+    }
+    return;
+  }
   if (nth < 2 || (double)n * d * h < NN2_PAR_MIN) {
     for (int k = 0; k < d; k++) nn2_grad_column(k, d, h, n, f, x, delta, r, c, G + (size_t)k * h);
     return;
@@ -475,6 +549,7 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
   nn2_work w;
   nn2_work_alloc(m, jb, &w);
   nn2_pass_out p = {w.radv, w.rclean, NULL, w.delta, w.cadv, w.cstd};
+  if (m->act == NN2_LINEAR) p.cadv = p.cstd = NULL; /* the gradient does not need them */
   double per = 4.0 * n * d * h * (m->attack == NN2_PGD ? m->steps : 1) + n * h;
   double since_check = 0;
   int status = NN2_OK, rows = 0, t;
@@ -538,6 +613,7 @@ static void nn2_unpack(SEXP xt, SEXP theta, SEXP a, SEXP spec, nn2_net *m) {
   double *w = (double *)R_alloc((size_t)m->d * m->h + 1, sizeof(double));
   nn2_transpose(REAL(theta), m->d, m->h, w);
   m->w = w;
+  m->beta = (double *)R_alloc((size_t)m->d + 1, sizeof(double));
 }
 
 /* Everything about one set of samples at theta: with want = 0 only the clean outputs

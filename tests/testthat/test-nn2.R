@@ -78,6 +78,36 @@ test_that("PGD stays in the eps-ball, and one PGD step is the true FGM attack", 
   }
 })
 
+test_that("the linear activation's O(d) kernel equals the general kernel (ReLU where every unit is on)", {
+  # ReLU with all pre-activations positive is the linear activation, computed by the
+  # general O(d h) kernel; the linear activation takes the collapsed beta = theta a path
+  set.seed(14)
+  n <- 15; d <- 4; h <- 7
+  x <- matrix(runif(n * d, 1, 2), n)
+  y <- rnorm(n)
+  theta <- matrix(runif(d * h, 0.5, 1), d)
+  a <- runif(h, -1, 1)
+  for (norm in c("l2", "linf")) for (attack in c("fgm", "pgd")) {
+    el <- nn2_eval(x, y, theta, a, "linear", eps = 0.2, norm = norm, xi = 0.05,
+                   attack = attack, pgd_steps = 4)
+    er <- nn2_eval(x, y, theta, a, "relu", eps = 0.2, norm = norm, xi = 0.05,
+                   attack = attack, pgd_steps = 4)
+    expect_gt(min((x + t(er$delta)) %*% theta), 0)
+    for (nm in c("f", "r_adv", "loss", "loss_std", "input_grad", "delta", "grad",
+                 "grad_std")) {
+      expect_equal(el[[nm]], er[[nm]], tolerance = 1e-13, label = paste(norm, attack, nm))
+    }
+  }
+  # and so do whole training runs, trace included
+  fl <- adv_nn2(x, y, a = a, activation = "linear", eps = 0.2, xi = 0.05, eta = 0.05,
+                iters = 30, init = theta, threads = 1)
+  fr <- adv_nn2(x, y, a = a, activation = "relu", balance = FALSE, eps = 0.2, xi = 0.05,
+                eta = 0.05, iters = 30, init = theta, threads = 1)
+  expect_equal(coef(fl), coef(fr), tolerance = 1e-13)
+  cols <- c("loss_surrogate", "loss_adv", "loss_std", "theta_norm", "grad_norm", "grad_diff")
+  expect_equal(fl$trace[cols], fr$trace[cols], tolerance = 1e-12)
+})
+
 test_that("the linear network follows adv_lm() for beta = phi'(0) theta a / sqrt(h)", {
   set.seed(14)
   n <- 200; d <- 5; h <- 30
