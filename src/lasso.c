@@ -1247,3 +1247,45 @@ SEXP C_lasso_surrogate(SEXP theta, SEXP b, SEXP x, SEXP y, SEXP eps, SEXP norm, 
   UNPROTECT(2);
   return out;
 }
+
+/* The rows `rows` (1-based; all when R_NilValue) of x, centred by column when
+ * `center`, in one pass per column: list(x (the copy), mean, sd (divisor = rows)).
+ * The mean is over the selected rows; sd is their standard deviation about it (two
+ * passes over the column in cache, so no cancellation). Cross-validation uses it to
+ * build each training fold without copying x in R. */
+SEXP C_lasso_prep(SEXP x, SEXP rows, SEXP center) {
+  int n = nrows(x), d = ncols(x), ctr = asLogical(center);
+  int m = isNull(rows) ? n : length(rows);
+  const int *ri = isNull(rows) ? NULL : INTEGER(rows);
+  for (int q = 0; q < m && ri; q++)
+    if (ri[q] < 1 || ri[q] > n) error("row index %d out of range", ri[q]);
+  SEXP xc = PROTECT(allocMatrix(REALSXP, m, d));
+  SEXP mean = PROTECT(allocVector(REALSXP, d));
+  SEXP sd = PROTECT(allocVector(REALSXP, d));
+  const double *X = REAL(x);
+  double *Y = REAL(xc), *mu = REAL(mean), *s = REAL(sd);
+  for (int j = 0; j < d; j++) {
+    const double *xj = X + (size_t)j * n;
+    double *yj = Y + (size_t)j * m, a = 0;
+    if (ri) {
+      for (int q = 0; q < m; q++) yj[q] = xj[ri[q] - 1];
+    } else {
+      memcpy(yj, xj, (size_t)m * sizeof(double));
+    }
+    for (int q = 0; q < m; q++) a += yj[q];
+    a /= m;
+    double v = 0;
+    for (int q = 0; q < m; q++) v += (yj[q] - a) * (yj[q] - a);
+    mu[j] = a;
+    s[j] = sqrt(v / m);
+    if (ctr)
+      for (int q = 0; q < m; q++) yj[q] -= a;
+  }
+  const char *nms[] = {"x", "mean", "sd", ""};
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  SET_VECTOR_ELT(out, 0, xc);
+  SET_VECTOR_ELT(out, 1, mean);
+  SET_VECTOR_ELT(out, 2, sd);
+  UNPROTECT(4);
+  return out;
+}

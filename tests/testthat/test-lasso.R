@@ -363,3 +363,22 @@ test_that("bad input gives errors that name the argument", {
     coef(cv_adv_lasso(dat$x, dat$y, 0.1, nlambda = 3, nfolds = 3), s = "best")
   })
 })
+
+test_that("cv_adv_lasso's in-C fold copies match fits on the subsetted data", {
+  dat <- lasso_data(45, 12, seed = 11)
+  foldid <- rep(1:3, length.out = 45)
+  pf <- c(2, rep(1, 11))
+  for (opt in list(c(TRUE, TRUE), c(FALSE, FALSE), c(TRUE, FALSE))) {
+    cv <- cv_adv_lasso(dat$x, dat$y, eps = 0, nlambda = 12, foldid = foldid,
+                       intercept = opt[1], standardize = opt[2], penalty_factor = pf)
+    losses <- vapply(1:3, function(k) {
+      fk <- adv_lasso(dat$x[foldid != k, ], dat$y[foldid != k], eps = 0,
+                      lambda = cv$lambda, intercept = opt[1], standardize = opt[2],
+                      penalty_factor = pf)
+      colMeans((dat$y[foldid == k] - predict(fk, dat$x[foldid == k, ]))^2)
+    }, numeric(12))
+    expect_equal(cv$cvm, rowMeans(losses), tolerance = 1e-10, ignore_attr = TRUE)
+  }
+  expect_error(cv_adv_lasso(dat$x, dat$y, 0, nfolds = 3, bogus = 1),
+               class = "advtrain_error_argument")
+})
