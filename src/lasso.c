@@ -636,6 +636,121 @@ static int as_zero_start(const prob *P, aset *S, double lam, double *theta, doub
   return 1;
 }
 
+/* Exact line search for F(theta + t delta) along a Newton direction (xi = 0).
+ * Along the line, with the signs s_i of the free residuals fixed on a piece between
+ * two kinks and the coefficient signs fixed (t <= the coefficient ratio-test bound),
+ *   F'(t) = (2/n)[R1 + t R2 + eps N S1 + eps N' (S2 + t S1) + n eps^2 N N'] + lam pd
+ * with R1 = sum r_i dr_i, R2 = sum dr_i^2, S1 = sum s_i dr_i, S2 = sum s_i r_i over
+ * the free rows (pinned rows stay at zero and enter only through n eps^2 N N'),
+ * N(t) = ||theta + t delta||_2 (a square root of a quadratic) or, for Linf, linear in
+ * t, and pd = sum_A w_j sigma_j delta_j. Crossing the kink of residual i flips s_i,
+ * an O(1) update. F is convex along the line, so the search walks the kinks in
+ * order: it passes a kink while F keeps decreasing beyond it, stops at a kink where
+ * the derivative changes sign (the residual is then pinned), or finds the root of
+ * F' inside a piece by bisection. Passing kinks instead of pinning every residual
+ * the step meets avoids pinning residuals that the next multiplier check would free
+ * again (each costing a KKT solve). */
+typedef struct {
+  double R1, R2, S1, S2, a0, a1, a2, lpd, eps, n;
+  int l2;
+} as_line;
+
+static void as_line_init(const prob *P, const aset *S, double lam, const double *theta,
+                         const double *delta, const double *r, const double *dr,
+                         as_line *L) {
+  int n = P->n;
+  L->R1 = L->R2 = L->S1 = L->S2 = 0;
+  for (int i = 0; i < n; i++) {
+    if (S->inZ[i]) continue;
+    L->R1 += r[i] * dr[i];
+    L->R2 += dr[i] * dr[i];
+    L->S1 += S->rho[i] * dr[i];
+    L->S2 += S->rho[i] * r[i];
+  }
+  L->a0 = L->a1 = L->a2 = L->lpd = 0;
+  L->l2 = P->norm == ADV_L2;
+  for (int q = 0; q < S->k; q++) {
+    int j = S->A[q];
+    double th = theta[j], dl = delta[q];
+    L->lpd += lam * P->w[j] * S->sig[j] * dl;
+    if (L->l2) {
+      L->a1 += th * dl;
+      L->a2 += dl * dl;
+    } else {
+      L->a0 += S->sig[j] * th;
+      L->a1 += S->sig[j] * dl;
+    }
+  }
+  if (L->l2) {
+    double s = 0;
+    for (int j = 0; j < P->d; j++) s += theta[j] * theta[j];
+    L->a0 = s;
+  }
+  L->eps = P->eps;
+  L->n = n;
+}
+
+static double as_line_deriv(const as_line *L, double t) {
+  double N, Np;
+  if (L->l2) {
+    double q = L->a0 + 2 * L->a1 * t + L->a2 * t * t;
+    N = q > 0 ? sqrt(q) : 0;
+    Np = N > 0 ? (L->a1 + L->a2 * t) / N : 0;
+  } else {
+    N = L->a0 + L->a1 * t;
+    Np = L->a1;
+  }
+  double e = L->eps;
+  return 2 / L->n * (L->R1 + t * L->R2 + e * N * L->S1 + e * Np * (L->S2 + t * L->S1) +
+                     L->n * e * e * N * Np) + L->lpd;
+}
+
+/* root of the non-decreasing F' on [lo, hi] with F'(lo) < 0 <= F'(hi) */
+static double as_line_root(const as_line *L, double lo, double hi) {
+  for (int it = 0; it < 200 && hi - lo > 1e-15 * hi; it++) {
+    double mid = 0.5 * (lo + hi);
+    if (as_line_deriv(L, mid) < 0) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/* The step length (<= tmax); *pin receives the residual to pin (or -1), flip[] the
+ * free residuals whose kink the step passes. bp/bpi: scratch (n). */
+static double as_line_search(const prob *P, const aset *S, as_line *L, const double *r,
+                             const double *dr, double tmax, double *bp, int *bpi,
+                             int *pin, int *flip, int *nflip) {
+  int n = P->n, nb = 0;
+  *pin = -1;
+  *nflip = 0;
+  if (!(as_line_deriv(L, 0) < 0)) return 0;
+  for (int i = 0; i < n; i++) {
+    if (S->inZ[i] || !(S->rho[i] * dr[i] < 0)) continue;
+    double t = -r[i] / dr[i];
+    if (t < 0) t = 0;
+    if (t < tmax) bp[nb] = t, bpi[nb] = i, nb++;
+  }
+  if (nb > 1) rsort_with_index(bp, bpi, nb);
+  double lo = 0;
+  for (int q = 0; q < nb; q++) {
+    double tb = bp[q];
+    int i = bpi[q];
+    if (as_line_deriv(L, tb) >= 0) return as_line_root(L, lo, tb);
+    double s1 = L->S1, s2 = L->S2;
+    L->S1 -= 2 * S->rho[i] * dr[i];
+    L->S2 -= 2 * S->rho[i] * r[i];
+    if (as_line_deriv(L, tb) >= 0) {
+      L->S1 = s1, L->S2 = s2;
+      *pin = i;
+      return tb;
+    }
+    flip[(*nflip)++] = i;
+    lo = tb;
+  }
+  if (as_line_deriv(L, tmax) <= 0) return tmax;
+  return as_line_root(L, lo, tmax);
+}
+
 /* One lambda of the true-attack problem by the active-set method. */
 static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b,
                     double *r, double *kkt, int *iters) {
@@ -646,6 +761,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   double *rt = (double *)R_alloc(n, sizeof(double));
   double *tht = (double *)R_alloc(d, sizeof(double));
   double *u = (double *)R_alloc(n + 1, sizeof(double));
+  double *bp = (double *)R_alloc(n, sizeof(double));
+  int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
 
   /* signs from the warm start */
@@ -866,62 +983,80 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       continue;
     }
     fresh++;
-    /* step: ratio test on the signs of free coefficients and free residuals */
+    /* step: ratio test on the signs of the free coefficients, then an exact line
+     * search along the Newton direction that may pass through residual kinks */
     memset(dr, 0, n * sizeof(double));
     for (int q = 0; q < k; q++) axpy_pos(dr, col(P, S->A[q]), delta[q], n);
     if (ic)
       for (int i = 0; i < n; i++) dr[i] += delta[k];
     double tmax = 1;
-    int block = -1, bkind = 0;
+    int block = -1;
     for (int q = 0; q < k; q++) {
       int j = S->A[q];
       if (S->sig[j] * delta[q] < 0) {
         double t = -theta[j] / delta[q];
         if (t < 0) t = 0;
-        if (t < tmax) tmax = t, block = j, bkind = 1;
+        if (t < tmax) tmax = t, block = j;
       }
     }
-    for (int i = 0; i < n; i++) {
-      if (S->inZ[i]) continue;
-      if (S->rho[i] * dr[i] < 0) {
-        double t = -r[i] / dr[i];
-        if (t < 0) t = 0;
-        if (t < tmax) tmax = t, block = i, bkind = 2;
-      }
-    }
-    double gd = 0;
-    for (int a = 0; a < p; a++) gd += grad[a] * delta[a];
-    double f0 = as_obj(P, lam, theta, r), t = tmax, ft = f0;
-    int accepted = 0;
-    for (int bt = 0; bt < 60; bt++) {
+    as_line ls;
+    as_line_init(P, S, lam, theta, delta, r, dr, &ls);
+    double f0 = as_obj(P, lam, theta, r);
+    int pin = -1, nflip = 0;
+    double t = as_line_search(P, S, &ls, r, dr, tmax, bp, bpi, &pin, flip, &nflip);
+    int hit = 0, ok = (t > 0) || pin >= 0 || (block >= 0 && tmax == 0);
+    if (ok) {
       memcpy(tht, theta, d * sizeof(double));
       for (int q = 0; q < k; q++) tht[S->A[q]] += t * delta[q];
-      if (t == tmax && bkind == 1) tht[block] = 0;
+      hit = block >= 0 && t == tmax && pin < 0;
+      if (hit) tht[block] = 0;
       for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
-      ft = as_obj(P, lam, tht, rt);
-      if (ft <= f0 + 1e-4 * t * gd + 1e-13 * fabs(f0)) {
-        accepted = 1;
-        break;
-      }
-      t /= 2;
+      ok = as_obj(P, lam, tht, rt) <= f0 + 1e-13 * fabs(f0);
     }
-    if (!accepted) {
-      /* no decrease along the Newton direction: treat as the manifold minimum */
-      vmaxset(vmax);
-      fresh = 51;
-      continue;
+    if (!ok) {
+      /* Close to the manifold minimum the derivative formula drowns in rounding:
+       * fall back to a ratio test that stops at the first residual kink and a
+       * backtracking (Armijo) search on F itself, with a rounding allowance. */
+      nflip = 0;
+      pin = -1;
+      double tm = tmax;
+      int rblock = -1;
+      for (int i = 0; i < n; i++) {
+        if (S->inZ[i] || !(S->rho[i] * dr[i] < 0)) continue;
+        double ti = -r[i] / dr[i];
+        if (ti < 0) ti = 0;
+        if (ti < tm) tm = ti, rblock = i;
+      }
+      double gd = 0;
+      for (int a = 0; a < p; a++) gd += grad[a] * delta[a];
+      t = tm;
+      for (int bt = 0; bt < 60 && !ok; bt++, t /= 2) {
+        memcpy(tht, theta, d * sizeof(double));
+        for (int q = 0; q < k; q++) tht[S->A[q]] += t * delta[q];
+        hit = t == tm && rblock < 0 && block >= 0;
+        if (hit) tht[block] = 0;
+        for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
+        ok = as_obj(P, lam, tht, rt) <= f0 + 1e-4 * t * gd + 1e-13 * fabs(f0);
+        if (ok) break;
+      }
+      if (!ok) {
+        /* no decrease along the Newton direction: treat as the manifold minimum */
+        vmaxset(vmax);
+        fresh = 51;
+        continue;
+      }
+      if (t == tm && rblock >= 0) pin = rblock;
     }
     memcpy(theta, tht, d * sizeof(double));
     if (ic) *b += t * delta[k];
     vmaxset(vmax);
-    if (t == tmax && block >= 0) {
-      if (bkind == 1 && t == 0) batch = 0; /* a freed coordinate went the wrong way */
-      if (bkind == 1) {
-        as_remove_A(S, block);
-      } else {
-        S->Z[S->z++] = block;
-        S->inZ[block] = 1;
-      }
+    for (int q = 0; q < nflip; q++) S->rho[flip[q]] = (signed char)-S->rho[flip[q]];
+    if (pin >= 0) {
+      S->Z[S->z++] = pin;
+      S->inZ[pin] = 1;
+    } else if (hit) {
+      if (t == 0) batch = 0; /* a freed coordinate went the wrong way */
+      as_remove_A(S, block);
     }
     for (int q = 0; q < S->k; q++) {
       int j = S->A[q];
