@@ -477,6 +477,11 @@ typedef struct {
    * (slot order), and the column sums x_j'1 for the intercept */
   int *gpos, *gcol, gk, gcap; /* slot of column j or -1; column of each slot */
   double *gm, *gsum;          /* gcap x gcap; gcap */
+  /* row-space kernel X_A X_A' (n x n, upper triangle) for the reduced Newton solve
+   * (as_nspace), up/down-dated by one column at a time */
+  double *kg;                 /* NULL until first used */
+  signed char *inG;           /* d: column j is in kg */
+  int *gl, ngl, nupd;         /* its columns, their number, updates since rebuilt */
 } aset;
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
@@ -751,6 +756,253 @@ static double as_line_search(const prob *P, const aset *S, as_line *L, const dou
   return as_line_root(L, lo, tmax);
 }
 
+/* ---- the Newton step in the row space (L2, N > 0) ----
+ *
+ * The KKT system of as_solve has k + 1 + z unknowns (coefficients, intercept,
+ * multipliers of the pinned residuals); late on the path k + z approaches 2n and a
+ * dense solve of that size dominates the time. Its Hessian block is
+ *   H = f I_A + X~' W X~-type low-rank terms,  f = 2 eps E / (n N) > 0,
+ * (X~ = [x_A, 1]), and the constraint rows are rows of X~, so everything but f I lives
+ * in the n-dimensional row space. Writing
+ *   zeta = (2/n) t + (2 eps/n) a1 s + E_Z mu,  t = X~ delta (the residual change),
+ *   s = dN'delta_A,  omega = (2 eps/n) a1't + (2 eps^2 - f) s,
+ * the first block row gives delta_A = -(g_A + x_A'zeta + dN omega) / f, and the
+ * remaining equations are the n x n system (G = x_A x_A', D = I on the free rows)
+ *   (G + (n f/2) D) zeta + u omega - f delta_b 1 - f eps (rho o D1) s = c
+ * (u = x_A dN, h = x_A g_A, c_i = -h_i free, f r_i - h_i pinned), bordered by the
+ * intercept equation 1'zeta = -g_b, f s + u'zeta + |dN|^2 omega = -dN'g_A and
+ * (2eps/n)(G a1)'zeta + (f + (2eps/n) a1'u) omega - (2 eps f/n)(a1'1) delta_b
+ *   - f (2 eps^2 - f) s = -(2 eps/n) a1'h.
+ * It is solved by a Cholesky factorisation of the n x n block and a Schur complement
+ * for the two or three border unknowns: O(n^3/3) instead of O((k + z)^3/3). G is kept
+ * up to date by adding or removing one column's outer product (O(n^2)) as A changes,
+ * and rebuilt from scratch now and then against drift. The multipliers are
+ * mu_i = zeta_i - (2/n) t_i on the pinned rows. Returns 0 (the caller then solves
+ * the full system) when the n x n block is not positive definite. */
+static void as_kg_col(const prob *P, aset *S, int j, double sgn) {
+  int n = P->n;
+  const double *xj = col(P, j);
+  for (int b = 0; b < n; b++) {
+    double v = sgn * xj[b];
+    double *Gb = S->kg + (size_t)b * n;
+    for (int a = 0; a <= b; a++) Gb[a] += v * xj[a];
+  }
+}
+
+static void as_kg_sync(const prob *P, aset *S) {
+  int n = P->n;
+  int changes = 0;
+  for (int q = 0; q < S->ngl; q++) changes += !S->inA[S->gl[q]];
+  for (int q = 0; q < S->k; q++) changes += !S->inG[S->A[q]];
+  if (S->nupd + changes > 256) {
+    memset(S->kg, 0, (size_t)n * n * sizeof(double));
+    for (int q = 0; q < S->ngl; q++) S->inG[S->gl[q]] = 0;
+    S->ngl = 0;
+    for (int q = 0; q < S->k; q++) {
+      int j = S->A[q];
+      as_kg_col(P, S, j, 1.0);
+      S->inG[j] = 1;
+      S->gl[S->ngl++] = j;
+    }
+    S->nupd = 0;
+    return;
+  }
+  int w = 0;
+  for (int q = 0; q < S->ngl; q++) {
+    int j = S->gl[q];
+    if (S->inA[j]) {
+      S->gl[w++] = j;
+    } else {
+      as_kg_col(P, S, j, -1.0);
+      S->inG[j] = 0;
+      S->nupd++;
+    }
+  }
+  S->ngl = w;
+  for (int q = 0; q < S->k; q++) {
+    int j = S->A[q];
+    if (S->inG[j]) continue;
+    as_kg_col(P, S, j, 1.0);
+    S->inG[j] = 1;
+    S->gl[S->ngl++] = j;
+    S->nupd++;
+  }
+}
+
+/* Solve the small dense system A y = e (ny <= 3) by Gaussian elimination with
+ * partial pivoting; 0 if singular. */
+static int small_solve(double A[3][3], double *e, int ny) {
+  for (int c = 0; c < ny; c++) {
+    int pv = c;
+    for (int r = c + 1; r < ny; r++)
+      if (fabs(A[r][c]) > fabs(A[pv][c])) pv = r;
+    if (!(fabs(A[pv][c]) > 0)) return 0;
+    if (pv != c) {
+      for (int q = 0; q < ny; q++) {
+        double tmp = A[c][q];
+        A[c][q] = A[pv][q];
+        A[pv][q] = tmp;
+      }
+      double tmp = e[c];
+      e[c] = e[pv];
+      e[pv] = tmp;
+    }
+    for (int r = c + 1; r < ny; r++) {
+      double l = A[r][c] / A[c][c];
+      for (int q = c; q < ny; q++) A[r][q] -= l * A[c][q];
+      e[r] -= l * e[c];
+    }
+  }
+  for (int c = ny - 1; c >= 0; c--) {
+    double v = e[c];
+    for (int q = c + 1; q < ny; q++) v -= A[c][q] * e[q];
+    e[c] = v / A[c][c];
+  }
+  return 1;
+}
+
+static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
+                     const double *grad, const double *a1, const double *r, double *out,
+                     double *resM) {
+  int n = P->n, k = S->k, ic = P->intercept, p = k + ic;
+  double eps = P->eps;
+  as_kg_sync(P, S);
+  const void *vmax = vmaxget();
+  double *u = (double *)R_alloc(n, sizeof(double));
+  double *h = (double *)R_alloc(n, sizeof(double));
+  memset(u, 0, n * sizeof(double));
+  memset(h, 0, n * sizeof(double));
+  double dNg = 0, dn2 = 0;
+  for (int q = 0; q < k; q++) {
+    const double *xq = col(P, S->A[q]);
+    axpy_pos(u, xq, dN[q], n);
+    axpy_pos(h, xq, grad[q], n);
+    dNg += dN[q] * grad[q];
+    dn2 += dN[q] * dN[q];
+  }
+  /* M = G + (n f / 2) D, upper triangle */
+  double *M = (double *)R_alloc((size_t)n * n, sizeof(double));
+  for (int b = 0; b < n; b++)
+    memcpy(M + (size_t)b * n, S->kg + (size_t)b * n, (b + 1) * sizeof(double));
+  for (int i = 0; i < n; i++)
+    if (!S->inZ[i]) M[i + (size_t)i * n] += n * f / 2;
+  int info = 0;
+  F77_CALL(dpotrf)("U", &n, M, &n, &info FCONE);
+  if (info != 0) {
+    vmaxset(vmax);
+    return 0;
+  }
+  /* right-hand sides: the border columns (delta_b if ic, s, omega) and c */
+  int ny = 2 + ic, nr = ny + 1;
+  double *W = (double *)R_alloc((size_t)n * nr, sizeof(double));
+  double *Wb = W, *Ws = W + (size_t)ic * n, *Wo = Ws + n, *Wc = Wo + n;
+  for (int i = 0; i < n; i++) {
+    if (ic) Wb[i] = -f;
+    Ws[i] = S->inZ[i] ? 0 : -f * eps * S->rho[i];
+    Wo[i] = u[i];
+    Wc[i] = S->inZ[i] ? f * r[i] - h[i] : -h[i];
+  }
+  F77_CALL(dpotrs)("U", &n, &nr, M, &n, W, &n, &info FCONE);
+  /* G a1 from the upper triangle */
+  double *Ga1 = (double *)R_alloc(n, sizeof(double));
+  memset(Ga1, 0, n * sizeof(double));
+  const double *G = S->kg;
+  for (int b = 0; b < n; b++) {
+    const double *Gb = G + (size_t)b * n;
+    double acc = 0;
+    for (int a = 0; a < b; a++) {
+      acc += Gb[a] * a1[a];
+      Ga1[a] += Gb[a] * a1[b];
+    }
+    Ga1[b] += acc + Gb[b] * a1[b];
+  }
+  double a1h = 0, a1u = 0, a11 = 0;
+  for (int i = 0; i < n; i++) a1h += a1[i] * h[i], a1u += a1[i] * u[i], a11 += a1[i];
+  /* border rows: Cr (ny x n) with coefficients Dm on (delta_b, s, omega), rhs e */
+  double Dm[3][3] = {{0}}, e[3];
+  const double *crow[3];
+  double cw[3] = {1, 1, 2 * eps / n};
+  int rb = 0;
+  if (ic) {
+    crow[rb] = NULL; /* the row of ones */
+    e[rb] = -grad[k];
+    rb++;
+  }
+  int rs = rb, ro = rb + 1, cs = ic, co = ic + 1;
+  crow[rs] = u;
+  Dm[rs][cs] = f;
+  Dm[rs][co] = dn2;
+  e[rs] = -dNg;
+  crow[ro] = Ga1;
+  if (ic) Dm[ro][0] = -2 * eps * f / n * a11;
+  Dm[ro][cs] = -f * (2 * eps * eps - f);
+  Dm[ro][co] = f + 2 * eps / n * a1u;
+  e[ro] = -2 * eps / n * a1h;
+  if (ic) cw[0] = 1;
+  /* Schur complement: (Dm - Cr W_B) y = e - Cr W_c */
+  for (int a = 0; a < ny; a++) {
+    double wgt = a == ro ? cw[2] : 1;
+    for (int q = 0; q <= ny; q++) {
+      const double *Wq = W + (size_t)q * n;
+      double sacc = 0;
+      if (crow[a]) {
+        for (int i = 0; i < n; i++) sacc += crow[a][i] * Wq[i];
+      } else {
+        for (int i = 0; i < n; i++) sacc += Wq[i];
+      }
+      sacc *= wgt;
+      if (q < ny) Dm[a][q] -= sacc;
+      else e[a] -= sacc;
+    }
+  }
+  if (!small_solve(Dm, e, ny)) {
+    vmaxset(vmax);
+    return 0;
+  }
+  /* zeta = W_c - W_B y */
+  double *zeta = Wc;
+  for (int q = 0; q < ny; q++) {
+    const double *Wq = W + (size_t)q * n;
+    for (int i = 0; i < n; i++) zeta[i] -= Wq[i] * e[q];
+  }
+  double db = ic ? e[0] : 0, om = e[co];
+  /* delta_A, then t = X~ delta, the multipliers and ||H delta|| */
+  double *t = h; /* h is no longer needed */
+  for (int i = 0; i < n; i++) t[i] = db;
+  double sc = 0;
+  for (int q = 0; q < k; q++) {
+    const double *xq = col(P, S->A[q]);
+    double dq = -(grad[q] + dot4(xq, zeta, n) + dN[q] * om) / f;
+    out[q] = dq;
+    axpy_pos(t, xq, dq, n);
+    sc += dN[q] * dq;
+  }
+  if (ic) out[k] = db;
+  for (int q = 0; q < z; q++) {
+    int i = S->Z[q];
+    out[p + q] = zeta[i] - 2.0 / n * t[i];
+  }
+  double *wv = u; /* u is no longer needed */
+  double a1t = 0, sw = 0;
+  for (int i = 0; i < n; i++) {
+    wv[i] = 2.0 / n * t[i] + 2 * eps / n * a1[i] * sc;
+    a1t += a1[i] * t[i];
+    sw += wv[i];
+  }
+  double coef = 2 * eps / n * a1t + (2 * eps * eps - f) * sc, rm = 0;
+  for (int q = 0; q < k; q++) {
+    int j = S->A[q];
+    double hd = f * out[q] + dot4(col(P, j), wv, n) + dN[q] * coef;
+    rm = fmax(rm, fabs(hd) * P->sc[j] / P->sy);
+  }
+  if (ic) rm = fmax(rm, fabs(sw) / P->sy);
+  *resM = rm;
+  int okv = 1;
+  for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
+  vmaxset(vmax);
+  return okv;
+}
+
 /* One lambda of the true-attack problem by the active-set method. */
 static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b,
                     double *r, double *kkt, int *iters) {
@@ -828,11 +1080,31 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       a2[i] = S->rho[i] * e;
       E += e;
     }
-    /* at least one element: R_alloc(0) is NULL, which memset may not be given */
-    double *K = (double *)R_alloc(m > 0 ? (size_t)m * m : 1, sizeof(double));
     double *rhs = (double *)R_alloc(m > 0 ? m : 1, sizeof(double));
     double *grad = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
+    for (int q = 0; q < p; q++) {
+      double s1 = 0, s2 = 0;
+      if (q < k) {
+        const double *xq = col(P, S->A[q]);
+        s1 = dot4(xq, a1, n);
+        s2 = dot4(xq, a2, n);
+      } else {
+        for (int i = 0; i < n; i++) s1 += a1[i], s2 += a2[i];
+      }
+      sv[q] = s1;
+      grad[q] = 2.0 / n * s2 + 2 * P->eps * E / n * dN[q];
+      if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
+    }
+    double resM = 0;
+    int reduced = 0;
+    if (S->kg && N > 0 && c > 0 && m > n + 8) {
+      double f = 2 * P->eps * E / n / N;
+      reduced = as_nspace(P, S, z, f, dN, grad, a1, r, rhs, &resM);
+    }
+    if (!reduced) {
+    /* at least one element: R_alloc(0) is NULL, which memset may not be given */
+    double *K = (double *)R_alloc(m > 0 ? (size_t)m * m : 1, sizeof(double));
     memset(K, 0, (size_t)m * m * sizeof(double));
     /* H = (2/n)[B'B + eps (s dN' + dN s') + n eps^2 dN dN'] + (2 eps/n) E d2N */
     int *slot = (int *)R_alloc(k > 0 ? k : 1, sizeof(int)), cached = 1;
@@ -858,19 +1130,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       }
     }
     if (ic) K[k + (size_t)k * m] = 2.0;
-    for (int q = 0; q < p; q++) {
-      double s1 = 0, s2 = 0;
-      if (q < k) {
-        const double *xq = col(P, S->A[q]);
-        s1 = dot4(xq, a1, n);
-        s2 = dot4(xq, a2, n);
-      } else {
-        for (int i = 0; i < n; i++) s1 += a1[i], s2 += a2[i];
-      }
-      sv[q] = s1;
-      grad[q] = 2.0 / n * s2 + 2 * P->eps * E / n * dN[q];
-      if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
-    }
     (void)nf;
     for (int a = 0; a < p; a++)
       for (int bq = 0; bq < p; bq++)
@@ -917,15 +1176,15 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       status = ST_NUMERIC;
       break;
     }
-    const double *delta = rhs, *mu = rhs + p;
     /* manifold stationarity ||grad + C'mu|| = ||H delta||, in relative units */
-    double resM = 0;
     for (int a = 0; a < p; a++) {
       double s = 0;
-      for (int bq = 0; bq < p; bq++) s += H[a + (size_t)bq * p] * delta[bq];
+      for (int bq = 0; bq < p; bq++) s += H[a + (size_t)bq * p] * rhs[bq];
       double scale = a < k ? P->sc[S->A[a]] : 1;
       resM = fmax(resM, fabs(s) * scale / P->sy);
     }
+    }
+    const double *delta = rhs, *mu = rhs + p;
     double dmax = 0;
     for (int a = 0; a < p; a++) {
       double scale = a < k ? P->sc[S->A[a]] : 1;
@@ -1322,6 +1581,15 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     for (int j = 0; j < d; j++) S.gpos[j] = -1;
     S.gcol = (int *)R_alloc(S.gcap > 0 ? S.gcap : 1, sizeof(int));
     S.gsum = (double *)R_alloc(S.gcap > 0 ? S.gcap : 1, sizeof(double));
+    /* the row-space kernel for as_nspace (allocated here: scratch memory of as_solve
+     * is released after every lambda) */
+    S.kg = P.norm == ADV_L2 && n <= 2048 ? (double *)R_alloc((size_t)n * n, sizeof(double))
+                                         : NULL;
+    S.inG = (signed char *)R_alloc(d, 1);
+    memset(S.inG, 0, d);
+    S.gl = (int *)R_alloc(d, sizeof(int));
+    S.ngl = 0;
+    S.nupd = 1 << 29; /* rebuilt on first use */
     S.gm = (double *)R_alloc((size_t)(S.gcap > 0 ? S.gcap : 1) * (S.gcap > 0 ? S.gcap : 1),
                              sizeof(double));
     double *r = (double *)R_alloc(n, sizeof(double));
