@@ -264,7 +264,9 @@ lasso_fit <- function(a, rows = NULL) {
   ls <- lasso_lambda_seq(a, pr, n, d)
   res <- .Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, ls$lambda,
                c(a$eps, a$xi, a$thresh, pr$sy),
-               c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads))
+               c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads,
+                 # internal switch for the tests: solve every Newton system in full
+                 as.integer(isTRUE(getOption("advtrain.lasso_full_kkt")))))
   lasso_report(res$status, ls$lambda, res$kkt, a$thresh)
   beta <- res$beta
   vn <- colnames(a$x)

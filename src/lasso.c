@@ -61,6 +61,7 @@ typedef struct {
   double sy;        /* scale of y for the KKT measure */
   double thresh;
   int maxit;
+  int full_kkt; /* 1: never use the row-space Newton solve (tests compare both) */
 } prob;
 
 static inline double soft(double z, double t) {
@@ -1098,7 +1099,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     double resM = 0;
     int reduced = 0;
-    if (S->kg && N > 0 && c > 0 && m > n + 8) {
+    if (S->kg && !P->full_kkt && N > 0 && c > 0 && m > n + 8) {
       double f = 2 * P->eps * E / n / N;
       reduced = as_nspace(P, S, z, f, dN, grad, a1, r, rhs, &resM);
     }
@@ -1474,7 +1475,8 @@ static int fista_solve(const prob *P, double lam, double *theta, double *b, doub
 
 /* The path. x: n x d (centred when intercept), y (centred when intercept),
  * w: penalty weights, sc: KKT scales, excl: columns fixed at zero, lambda: the path,
- * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads).
+ * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads[, full_kkt])
+ * (full_kkt = 1 turns the row-space Newton solve off, for the tests).
  * Returns list(beta (d x nlam), b (nlam), kkt, iters, status). */
 SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
                   SEXP ints) {
@@ -1495,6 +1497,7 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
   P.intercept = INTEGER(ints)[1];
   P.maxit = INTEGER(ints)[2];
   P.nth = INTEGER(ints)[3] > 0 ? INTEGER(ints)[3] : 1;
+  P.full_kkt = length(ints) > 4 ? INTEGER(ints)[4] : 0;
   int n = P.n, d = P.d, nl = length(lambda);
   const double *lam = REAL(lambda);
 
