@@ -483,6 +483,12 @@ typedef struct {
   double *kg;                 /* NULL until first used */
   signed char *inG;           /* d: column j is in kg */
   int *gl, ngl, nupd;         /* its columns, their number, updates since rebuilt */
+  /* lower Cholesky factor of M0 = x_F x_F' + (n f0/2) D_F (as_nspace), with F the
+   * columns, D_F the free rows and f0 the curvature it was built for; kept across
+   * Newton steps and lambdas and up/down-dated by rank one as A and Z change */
+  double *Lf, f0;
+  signed char *inF, *zF;      /* d: column in the factor; n: row pinned in it */
+  int *fl, nfl, nfup, fvalid; /* its columns, their number, updates, usable */
 } aset;
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
@@ -862,6 +868,105 @@ static int small_solve(double A[3][3], double *e, int ny) {
   return 1;
 }
 
+/* Rank-one update (sgn = 1: L L' + w w') or downdate (sgn = -1: L L' - w w') of a
+ * lower Cholesky factor, from position `from` on (w is zero before it; w is
+ * overwritten). Returns 0 when a downdate would lose positive definiteness. */
+static int chol_rank1(double *L, int n, double *w, int from, double sgn) {
+  for (int k = from; k < n; k++) {
+    double *Lk = L + (size_t)k * n, lkk = Lk[k], wk = w[k];
+    if (wk == 0) continue;
+    double r2 = lkk * lkk + sgn * wk * wk;
+    if (!(r2 > 1e-14 * lkk * lkk)) return 0;
+    double r = sqrt(r2), c = r / lkk, s = wk / lkk;
+    Lk[k] = r;
+    for (int j = k + 1; j < n; j++) {
+      double l = (Lk[j] + sgn * s * w[j]) / c;
+      w[j] = c * w[j] - s * l;
+      Lk[j] = l;
+    }
+  }
+  return 1;
+}
+
+static int as_factor_build(const prob *P, aset *S, double f) {
+  int n = P->n, info = 0;
+  double *L = S->Lf;
+  for (int b = 0; b < n; b++) /* lower triangle from the upper one of G */
+    for (int a = b; a < n; a++) L[a + (size_t)b * n] = S->kg[b + (size_t)a * n];
+  for (int i = 0; i < n; i++) {
+    S->zF[i] = S->inZ[i];
+    if (!S->inZ[i]) L[i + (size_t)i * n] += n * f / 2;
+  }
+  for (int q = 0; q < S->nfl; q++) S->inF[S->fl[q]] = 0;
+  S->nfl = 0;
+  for (int q = 0; q < S->ngl; q++) {
+    S->inF[S->gl[q]] = 1;
+    S->fl[S->nfl++] = S->gl[q];
+  }
+  F77_CALL(dpotrf)("L", &n, L, &n, &info FCONE);
+  S->f0 = f;
+  S->nfup = 0;
+  S->fvalid = info == 0;
+  return S->fvalid;
+}
+
+/* Bring the factor to the current A and Z (G must be in sync): rank-one changes
+ * while the curvature f0 is within 2% of f and fewer than 64 have been made since
+ * it was built; otherwise (or when a downdate fails) factorise afresh. A frozen f0
+ * makes the step a quasi-Newton step on the manifold: it still converges (linearly,
+ * fast), and the manifold residual is measured with the same Hessian, so the test
+ * resM = ||grad + C'mu|| stays exact. */
+static int as_factor_sync(const prob *P, aset *S, double f) {
+  int n = P->n;
+  if (!S->fvalid || fabs(f / S->f0 - 1) > 0.02) return as_factor_build(P, S, f);
+  int changes = 0;
+  for (int q = 0; q < S->nfl; q++) changes += !S->inA[S->fl[q]];
+  for (int q = 0; q < S->k; q++) changes += !S->inF[S->A[q]];
+  for (int i = 0; i < n; i++) changes += S->zF[i] != S->inZ[i];
+  if (S->nfup + changes > 64) return as_factor_build(P, S, f);
+  const void *vmax = vmaxget();
+  double *w = (double *)R_alloc(n, sizeof(double));
+  int ok = 1, wr = 0;
+  for (int q = 0; q < S->nfl && ok; q++) { /* columns that left A */
+    int j = S->fl[q];
+    if (S->inA[j]) {
+      S->fl[wr++] = j;
+      continue;
+    }
+    memcpy(w, col(P, j), n * sizeof(double));
+    ok = chol_rank1(S->Lf, n, w, 0, -1.0);
+    S->inF[j] = 0;
+  }
+  if (ok) S->nfl = wr;
+  double sq = sqrt(n * S->f0 / 2);
+  for (int i = 0; i < n && ok; i++) { /* rows newly pinned: remove n f0/2 e_i e_i' */
+    if (S->zF[i] || !S->inZ[i]) continue;
+    memset(w + i, 0, (n - i) * sizeof(double));
+    w[i] = sq;
+    ok = chol_rank1(S->Lf, n, w, i, -1.0);
+    S->zF[i] = 1;
+  }
+  for (int q = 0; q < S->k && ok; q++) { /* columns that joined A */
+    int j = S->A[q];
+    if (S->inF[j]) continue;
+    memcpy(w, col(P, j), n * sizeof(double));
+    chol_rank1(S->Lf, n, w, 0, 1.0);
+    S->inF[j] = 1;
+    S->fl[S->nfl++] = j;
+  }
+  for (int i = 0; i < n && ok; i++) { /* rows freed */
+    if (!S->zF[i] || S->inZ[i]) continue;
+    memset(w + i, 0, (n - i) * sizeof(double));
+    w[i] = sq;
+    chol_rank1(S->Lf, n, w, i, 1.0);
+    S->zF[i] = 0;
+  }
+  vmaxset(vmax);
+  S->nfup += changes;
+  if (!ok) return as_factor_build(P, S, f);
+  return 1;
+}
+
 static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
                      const double *grad, const double *a1, const double *r, double *out,
                      double *resM) {
@@ -881,18 +986,14 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
     dNg += dN[q] * grad[q];
     dn2 += dN[q] * dN[q];
   }
-  /* M = G + (n f / 2) D, upper triangle */
-  double *M = (double *)R_alloc((size_t)n * n, sizeof(double));
-  for (int b = 0; b < n; b++)
-    memcpy(M + (size_t)b * n, S->kg + (size_t)b * n, (b + 1) * sizeof(double));
-  for (int i = 0; i < n; i++)
-    if (!S->inZ[i]) M[i + (size_t)i * n] += n * f / 2;
-  int info = 0;
-  F77_CALL(dpotrf)("U", &n, M, &n, &info FCONE);
-  if (info != 0) {
+  /* the factor of M0 = G + (n f0 / 2) D: updated, or rebuilt with f0 = f */
+  if (!as_factor_sync(P, S, f)) {
     vmaxset(vmax);
     return 0;
   }
+  f = S->f0; /* the Newton system of the Hessian with curvature f0 (see above) */
+  const double *M = S->Lf;
+  int info = 0;
   /* right-hand sides: the border columns (delta_b if ic, s, omega) and c */
   int ny = 2 + ic, nr = ny + 1;
   double *W = (double *)R_alloc((size_t)n * nr, sizeof(double));
@@ -903,7 +1004,7 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
     Wo[i] = u[i];
     Wc[i] = S->inZ[i] ? f * r[i] - h[i] : -h[i];
   }
-  F77_CALL(dpotrs)("U", &n, &nr, M, &n, W, &n, &info FCONE);
+  F77_CALL(dpotrs)("L", &n, &nr, M, &n, W, &n, &info FCONE);
   /* G a1 from the upper triangle */
   double *Ga1 = (double *)R_alloc(n, sizeof(double));
   memset(Ga1, 0, n * sizeof(double));
@@ -1593,6 +1694,14 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.gl = (int *)R_alloc(d, sizeof(int));
     S.ngl = 0;
     S.nupd = 1 << 29; /* rebuilt on first use */
+    S.Lf = S.kg ? (double *)R_alloc((size_t)n * n, sizeof(double)) : NULL;
+    S.inF = (signed char *)R_alloc(d, 1);
+    S.zF = (signed char *)R_alloc(n, 1);
+    memset(S.inF, 0, d);
+    memset(S.zF, 0, n);
+    S.fl = (int *)R_alloc(d, sizeof(int));
+    S.nfl = S.nfup = S.fvalid = 0;
+    S.f0 = 1;
     S.gm = (double *)R_alloc((size_t)(S.gcap > 0 ? S.gcap : 1) * (S.gcap > 0 ? S.gcap : 1),
                              sizeof(double));
     double *r = (double *)R_alloc(n, sizeof(double));
