@@ -1200,7 +1200,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     double resM = 0;
     int reduced = 0;
-    if (S->kg && !P->full_kkt && N > 0 && c > 0 && m > n + 8) {
+    if (S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40) {
       double f = 2 * P->eps * E / n / N;
       reduced = as_nspace(P, S, z, f, dN, grad, a1, r, rhs, &resM);
     }
