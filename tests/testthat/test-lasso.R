@@ -404,3 +404,14 @@ test_that("eps > 0, L2, d > n: the row-space Newton solves agree with the full K
     expect_gt(fit$df[40] + sum(abs(r) < 1e-8), 30 + 8)
   }
 })
+
+test_that("eps > 0, L2, d > n: threads = 1 and 2 give identical paths (row-space solves)", {
+  dat <- lasso_data(50, 2100, seed = 3, scales = FALSE)
+  f1 <- adv_lasso(dat$x, dat$y, 0.1, nlambda = 25, threads = 1)
+  f2 <- adv_lasso(dat$x, dat$y, 0.1, nlambda = 25, threads = 2)
+  expect_identical(f1$beta, f2$beta)
+  expect_identical(f1$a0, f2$a0)
+  expect_equal(max(f1$status), 0L)
+  r <- dat$y - predict(f1, dat$x)[, 25]
+  expect_gt(f1$df[25] + sum(abs(r) < 1e-8), 40)
+})
