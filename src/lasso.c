@@ -967,9 +967,28 @@ static int as_factor_sync(const prob *P, aset *S, double f) {
   return 1;
 }
 
+/* Solve L L' X = B in place for nr <= 4 right-hand sides (columns of B, n apart),
+ * reading each column of L once per triangle for all of them (the solves of a
+ * step share the factor; LAPACK's dpotrs reads it once per right-hand side). */
+static void chol_solve4(const double *L, int n, double *B, int nr) {
+  double *b[4];
+  for (int q = 0; q < nr; q++) b[q] = B + (size_t)q * n;
+  for (int k = 0; k < n; k++) { /* L y = b, by columns */
+    const double *Lk = L + (size_t)k * n;
+    double x[4];
+    for (int q = 0; q < nr; q++) x[q] = b[q][k] /= Lk[k];
+    for (int q = 0; q < nr; q++) axpy_neg(b[q] + k + 1, Lk + k + 1, x[q], n - k - 1);
+  }
+  for (int k = n - 1; k >= 0; k--) { /* L' x = y: dot products down the columns */
+    const double *Lk = L + (size_t)k * n;
+    for (int q = 0; q < nr; q++)
+      b[q][k] = (b[q][k] - dot4(Lk + k + 1, b[q] + k + 1, n - k - 1)) / Lk[k];
+  }
+}
+
 static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
                      const double *grad, const double *a1, const double *r, double *out,
-                     double *resM) {
+                     double *resM, double *tout) {
   int n = P->n, k = S->k, ic = P->intercept, p = k + ic;
   double eps = P->eps;
   as_kg_sync(P, S);
@@ -993,7 +1012,7 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
   }
   f = S->f0; /* the Newton system of the Hessian with curvature f0 (see above) */
   const double *M = S->Lf;
-  int info = 0;
+
   /* right-hand sides: the border columns (delta_b if ic, s, omega) and c */
   int ny = 2 + ic, nr = ny + 1;
   double *W = (double *)R_alloc((size_t)n * nr, sizeof(double));
@@ -1004,19 +1023,15 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
     Wo[i] = u[i];
     Wc[i] = S->inZ[i] ? f * r[i] - h[i] : -h[i];
   }
-  F77_CALL(dpotrs)("L", &n, &nr, M, &n, W, &n, &info FCONE);
+  chol_solve4(M, n, W, nr);
   /* G a1 from the upper triangle */
   double *Ga1 = (double *)R_alloc(n, sizeof(double));
   memset(Ga1, 0, n * sizeof(double));
   const double *G = S->kg;
   for (int b = 0; b < n; b++) {
-    const double *Gb = G + (size_t)b * n;
-    double acc = 0;
-    for (int a = 0; a < b; a++) {
-      acc += Gb[a] * a1[a];
-      Ga1[a] += Gb[a] * a1[b];
-    }
-    Ga1[b] += acc + Gb[b] * a1[b];
+    const double *Gb = G + (size_t)b * n; /* upper part of column b: rows 0..b */
+    Ga1[b] += dot4(Gb, a1, b + 1);
+    axpy_pos(Ga1, Gb, a1[b], b);
   }
   double a1h = 0, a1u = 0, a11 = 0;
   for (int i = 0; i < n; i++) a1h += a1[i] * h[i], a1u += a1[i] * u[i], a11 += a1[i];
@@ -1099,6 +1114,7 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
   }
   if (ic) rm = fmax(rm, fabs(sw) / P->sy);
   *resM = rm;
+  memcpy(tout, t, n * sizeof(double)); /* the residual change of the step */
   int okv = 1;
   for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
   vmaxset(vmax);
@@ -1185,24 +1201,34 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     double *rhs = (double *)R_alloc(m > 0 ? m : 1, sizeof(double));
     double *grad = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
+    int try_reduced = S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40;
     for (int q = 0; q < p; q++) {
-      double s1 = 0, s2 = 0;
+      double s2 = 0;
       if (q < k) {
-        const double *xq = col(P, S->A[q]);
-        s1 = dot4(xq, a1, n);
-        s2 = dot4(xq, a2, n);
+        s2 = dot4(col(P, S->A[q]), a2, n);
       } else {
-        for (int i = 0; i < n; i++) s1 += a1[i], s2 += a2[i];
+        for (int i = 0; i < n; i++) s2 += a2[i];
       }
-      sv[q] = s1;
       grad[q] = 2.0 / n * s2 + 2 * P->eps * E / n * dN[q];
       if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
     }
     double resM = 0;
     int reduced = 0;
-    if (S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40) {
+    if (try_reduced) {
       double f = 2 * P->eps * E / n / N;
-      reduced = as_nspace(P, S, z, f, dN, grad, a1, r, rhs, &resM);
+      reduced = as_nspace(P, S, z, f, dN, grad, a1, r, rhs, &resM, dr);
+    }
+    if (!reduced) {
+      /* s = [x_A, 1]'a1 for the full Hessian */
+      for (int q = 0; q < p; q++) {
+        double s1 = 0;
+        if (q < k) {
+          s1 = dot4(col(P, S->A[q]), a1, n);
+        } else {
+          for (int i = 0; i < n; i++) s1 += a1[i];
+        }
+        sv[q] = s1;
+      }
     }
     if (!reduced) {
     /* at least one element: R_alloc(0) is NULL, which memset may not be given */
@@ -1346,10 +1372,12 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     fresh++;
     /* step: ratio test on the signs of the free coefficients, then an exact line
      * search along the Newton direction that may pass through residual kinks */
-    memset(dr, 0, n * sizeof(double));
-    for (int q = 0; q < k; q++) axpy_pos(dr, col(P, S->A[q]), delta[q], n);
-    if (ic)
-      for (int i = 0; i < n; i++) dr[i] += delta[k];
+    if (!reduced) { /* (the row-space solve returned dr = [x_A, 1] delta already) */
+      memset(dr, 0, n * sizeof(double));
+      for (int q = 0; q < k; q++) axpy_pos(dr, col(P, S->A[q]), delta[q], n);
+      if (ic)
+        for (int i = 0; i < n; i++) dr[i] += delta[k];
+    }
     double tmax = 1;
     int block = -1;
     for (int q = 0; q < k; q++) {
