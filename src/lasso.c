@@ -28,13 +28,24 @@
  *   objective is smooth and convex, and an equality-constrained Newton step (one
  *   symmetric indefinite KKT solve, LAPACK dsysv, its Hessian block taken from a Gram
  *   cache over all rows: see as_solve) minimises it; a ratio test stops the
- *   step where a coefficient or a residual reaches zero (the element joins the
- *   constraints); at a manifold minimum the multipliers u_i of the pinned residuals
+ *   step where a coefficient reaches zero, and an exact line search stops it at a
+ *   residual's kink where F stops decreasing (that residual joins the constraints)
+ *   and passes the kinks where it does not (as_line_search: pinning every residual
+ *   the step meets made most of them leave again at the next multiplier check,
+ *   each round trip costing KKT solves); at a manifold minimum the multipliers u_i
+ *   of the pinned residuals
  *   (which must lie in [-1, 1]) and the subgradients of the inactive coefficients are
  *   checked, and the worst violator is freed. Every change is made from a point where
  *   the objective cannot increase, so the method terminates (like an active-set QP
  *   method; for Linf the manifold problems are exactly quadratic). Warm starts along
- *   the path keep the number of changes per lambda small.
+ *   the path keep the number of changes per lambda small. For L2 attacks, once
+ *   k + 1 + z > 40, the KKT system is reduced to an n x n system in the row space
+ *   (as_nspace), whose Cholesky factor is kept across steps and lambdas and changed
+ *   by rank-one up/down-dates when a coefficient or a pinned residual joins or leaves
+ *   (O(n^2) per change instead of a dense O((k + z)^3) solve; late on a d >> n path
+ *   k + z approaches 2n); its curvature term is frozen between refactorisations (a
+ *   quasi-Newton step, with the manifold residual measured under the same Hessian so
+ *   the stopping test stays exact). Issue 5's n = 500, d = 5000 path: 141 s -> ~6 s.
  *
  * - eps > 0, xi > 0: the surrogate loss is smooth (the attack vanishes smoothly with
  *   the residual), so accelerated proximal gradient (FISTA) with backtracking on the
