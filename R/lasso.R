@@ -180,19 +180,19 @@ lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
 # ---------------------------------------------------------------- prepare ----
 
 # Centring, scales and penalty weights; `x` and `y` as checked by lasso_args().
-lasso_prepare <- function(a) {
-  x <- a$x
-  n <- nrow(x)
-  d <- ncol(x)
-  xm <- colMeans(x)
-  xcen <- x - rep(xm, each = n)
-  sd_n <- sqrt(colMeans(xcen^2))
-  xc <- if (a$intercept) xcen else x
-  rm(xcen)
-  if (!a$intercept) xm <- rep(0, d)
-  ym <- if (a$intercept) mean(a$y) else 0
-  yc <- a$y - ym
+# `rows` (optional, 1-based) selects the training rows of a cross-validation fold: the
+# subset is copied and centred in C in one pass (no R-level copies of x).
+lasso_prepare <- function(a, rows = NULL) {
+  if (!is.null(rows)) rows <- as.integer(rows)
+  p <- .Call(C_lasso_prep, a$x, rows, a$intercept)
+  y <- if (is.null(rows)) a$y else a$y[rows]
+  d <- ncol(p$x)
+  xm <- p$mean
+  sd_n <- p$sd
   rms <- sqrt(sd_n^2 + xm^2) # = sqrt(colMeans(x^2)), without another n x d pass
+  if (!a$intercept) xm <- rep(0, d)
+  ym <- if (a$intercept) mean(y) else 0
+  yc <- y - ym
   # a column is left out when the model cannot use it: constant with an intercept,
   # identically zero without one
   excl <- if (a$intercept) sd_n <= 1e-12 * pmax(rms, 1e-300) else rms == 0
@@ -202,7 +202,7 @@ lasso_prepare <- function(a) {
   w <- pf * if (a$standardize) sc else 1
   sy <- sqrt(mean(yc^2))
   if (!(sy > 0)) sy <- 1
-  list(xc = xc, yc = yc, xm = xm, ym = ym, sc = sc, w = w, pf = pf,
+  list(xc = p$x, yc = yc, xm = xm, ym = ym, sc = sc, w = w, pf = pf,
        excl = as.integer(excl), sy = sy)
 }
 
@@ -257,14 +257,16 @@ lasso_lambda_seq <- function(a, pr, n, d) {
 
 # -------------------------------------------------------------------- fit ----
 
-lasso_fit <- function(a) {
-  n <- nrow(a$x)
+lasso_fit <- function(a, rows = NULL) {
+  n <- if (is.null(rows)) nrow(a$x) else length(rows)
   d <- ncol(a$x)
-  pr <- lasso_prepare(a)
+  pr <- lasso_prepare(a, rows)
   ls <- lasso_lambda_seq(a, pr, n, d)
   res <- .Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, ls$lambda,
                c(a$eps, a$xi, a$thresh, pr$sy),
-               c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads))
+               c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads,
+                 # internal switch for the tests: solve every Newton system in full
+                 as.integer(isTRUE(getOption("advtrain.lasso_full_kkt")))))
   lasso_report(res$status, ls$lambda, res$kkt, a$thresh)
   beta <- res$beta
   vn <- colnames(a$x)
@@ -464,11 +466,11 @@ cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
                          measure = c("adversarial", "standard")) {
   call <- match.call()
   measure <- check_choice(measure, c("adversarial", "standard"))
-  fit <- adv_lasso(x, y, eps, ...)
-  fit$call <- NULL
-  x <- lasso_x(x)
-  y <- as.vector(y)
-  n <- nrow(x)
+  # validate and convert once; the folds reuse the checked arguments, and each
+  # training fold is copied and centred in C straight from x (lasso_prepare())
+  a <- cv_lasso_args(x, y, eps, ...)
+  fit <- lasso_fit(a)
+  n <- nrow(a$x)
   if (is.null(foldid)) {
     nfolds <- check_count(nfolds, min = 3)
     if (nfolds > n) {
@@ -480,13 +482,11 @@ cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
     foldid <- check_fold_id(foldid, n)
   }
   K <- max(foldid)
-  dots <- list(...)
-  dots$lambda <- fit$lambda
+  a$lambda <- fit$lambda
   fold_loss <- function(k) {
-    test <- foldid == k
-    f <- suppressWarnings(do.call(adv_lasso, c(list(x[!test, , drop = FALSE], y[!test],
-                                                    eps), dots)))
-    lasso_val_loss(f, x[test, , drop = FALSE], y[test], measure)
+    test <- which(foldid == k)
+    f <- suppressWarnings(lasso_fit(a, rows = seq_len(n)[-test]))
+    lasso_val_loss(f, a$x[test, , drop = FALSE], a$y[test], measure)
   }
   losses <- future.apply::future_lapply(seq_len(K), fold_loss, future.seed = NULL)
   raw <- do.call(rbind, losses)
@@ -501,6 +501,26 @@ cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
     index = c(min = imin, `1se` = i1se), measure = measure, foldid = foldid,
     fit = fit, call = call
   ), class = "cv_adv_lasso")
+}
+
+# adv_lasso()'s argument checks for cv_adv_lasso(), with adv_lasso()'s defaults for
+# the arguments not given in `...` (unknown names are an error, as they would be in a
+# call to adv_lasso()).
+cv_lasso_args <- function(x, y, eps, ..., call = rlang::caller_env()) {
+  dots <- list(...)
+  fm <- formals(adv_lasso)
+  known <- setdiff(names(fm), c("x", "y", "eps"))
+  if (length(dots) && (is.null(names(dots)) || any(!names(dots) %in% known))) {
+    bad <- if (is.null(names(dots))) "" else setdiff(names(dots), known)[1]
+    bad <- if (is.na(bad) || !nzchar(bad)) "an unnamed argument" else paste0("`", bad, "`")
+    cli::cli_abort("{bad} is not an argument of {.fn adv_lasso}.",
+                   class = "advtrain_error_argument", call = call)
+  }
+  val <- function(nm) if (nm %in% names(dots)) dots[[nm]] else eval(fm[[nm]])
+  norm <- val("norm")
+  lasso_args(x, y, eps, norm, val("xi"), val("lambda"), val("nlambda"),
+             val("lambda_min_ratio"), val("penalty_factor"), val("standardize"),
+             val("intercept"), val("thresh"), val("maxit"), val("threads"), call = call)
 }
 
 check_fold_id <- function(foldid, n, call = rlang::caller_env()) {

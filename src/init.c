@@ -20,6 +20,7 @@ SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lasso_prep(SEXP, SEXP, SEXP);
 
 /* the detour through void (*)(void) is the sanctioned generic function pointer */
 /* Registered without the C_ prefix: useDynLib(.fixes = "C_") puts it back in R. */
@@ -44,6 +45,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(nn2_train, 10),
     CALLDEF(lasso_path, 8),
     CALLDEF(lasso_surrogate, 7),
+    CALLDEF(lasso_prep, 3),
     {NULL, NULL, 0}};
 
 void R_init_advtrain(DllInfo *dll) {

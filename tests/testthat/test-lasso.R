@@ -363,3 +363,55 @@ test_that("bad input gives errors that name the argument", {
     coef(cv_adv_lasso(dat$x, dat$y, 0.1, nlambda = 3, nfolds = 3), s = "best")
   })
 })
+
+test_that("cv_adv_lasso's in-C fold copies match fits on the subsetted data", {
+  dat <- lasso_data(45, 12, seed = 11)
+  foldid <- rep(1:3, length.out = 45)
+  pf <- c(2, rep(1, 11))
+  for (opt in list(c(TRUE, TRUE), c(FALSE, FALSE), c(TRUE, FALSE))) {
+    cv <- cv_adv_lasso(dat$x, dat$y, eps = 0, nlambda = 12, foldid = foldid,
+                       intercept = opt[1], standardize = opt[2], penalty_factor = pf)
+    losses <- vapply(1:3, function(k) {
+      fk <- adv_lasso(dat$x[foldid != k, ], dat$y[foldid != k], eps = 0,
+                      lambda = cv$lambda, intercept = opt[1], standardize = opt[2],
+                      penalty_factor = pf)
+      colMeans((dat$y[foldid == k] - predict(fk, dat$x[foldid == k, ]))^2)
+    }, numeric(12))
+    expect_equal(cv$cvm, rowMeans(losses), tolerance = 1e-10, ignore_attr = TRUE)
+  }
+  expect_error(cv_adv_lasso(dat$x, dat$y, 0, nfolds = 3, bogus = 1),
+               class = "advtrain_error_argument")
+})
+
+test_that("eps > 0, L2, d > n: the row-space Newton solves agree with the full KKT solves", {
+  # late on this path k + z exceeds n, where the solver switches to the n x n reduced
+  # system (with its up/down-dated kernel x_A x_A'); many active-set changes go
+  # through it. Both variants must meet the KKT conditions and agree.
+  dat <- lasso_data(30, 90, seed = 7, scales = FALSE)
+  for (ic in c(TRUE, FALSE)) {
+    fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 40, lambda_min_ratio = 1e-3,
+                     intercept = ic, standardize = ic)
+    full <- withr::with_options(list(advtrain.lasso_full_kkt = TRUE),
+      adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 40, lambda_min_ratio = 1e-3,
+                intercept = ic, standardize = ic))
+    expect_equal(max(fit$status), 0L)
+    expect_equal(max(full$status), 0L)
+    w <- if (ic) sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2)) else rep(1, 90)
+    expect_lte(max(path_kkt(fit, dat$x, dat$y, w, ic)), 1e-6)
+    expect_lte(max(abs(coef(fit) - coef(full))), 1e-6)
+    # the reduced system was in play: at the end k + 1 + (zero residuals) > n + 8
+    r <- dat$y - predict(fit, dat$x)[, 40]
+    expect_gt(fit$df[40] + sum(abs(r) < 1e-8), 30 + 8)
+  }
+})
+
+test_that("eps > 0, L2, d > n: threads = 1 and 2 give identical paths (row-space solves)", {
+  dat <- lasso_data(50, 2100, seed = 3, scales = FALSE)
+  f1 <- adv_lasso(dat$x, dat$y, 0.1, nlambda = 25, threads = 1)
+  f2 <- adv_lasso(dat$x, dat$y, 0.1, nlambda = 25, threads = 2)
+  expect_identical(f1$beta, f2$beta)
+  expect_identical(f1$a0, f2$a0)
+  expect_equal(max(f1$status), 0L)
+  r <- dat$y - predict(f1, dat$x)[, 25]
+  expect_gt(f1$df[25] + sum(abs(r) < 1e-8), 40)
+})
