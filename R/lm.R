@@ -223,26 +223,16 @@ lm_gd <- function(a) {
   stop_thr <- if (a$stop_at == "interpolation") v2 / log(n) else 0
   ctrl <- c(a$eps, a$xi, eta, stop_thr, NA_real_, mean(a$y^2))
   chunk <- max(1L, as.integer(ceiling(1e8 / (as.double(n) * d))))
-  theta <- a$init
-  t0 <- 0L
-  traces <- list()
-  paths <- list()
-  bar <- NULL
-  started <- proc.time()[[3]]
-  repeat {
-    t_end <- as.integer(min(a$iters, t0 + chunk - 1))
+  run <- run_chunks(function(t0, t_end, theta, cap) {
+    ctrl[5] <- cap
     ictrl <- c(norm_code(a$norm), as.integer(a$intercept), t0, t_end, a$iters,
                a$trace_every, as.integer(!is.null(a$truth)), a$threads)
-    res <- .Call(C_lm_gd, xt, a$y, theta, ctrl, ictrl)
-    theta <- res$theta
-    ctrl[5] <- res$cap
-    traces[[length(traces) + 1]] <- res$trace
-    if (!is.null(res$path)) paths[[length(paths) + 1]] <- res$path
-    t0 <- res$t_next
-    if (res$status != 0L || t0 > a$iters) break
-    bar <- lm_progress(bar, started, t0, a$iters)
-  }
-  if (!is.null(bar)) cli::cli_progress_done(id = bar)
+    .Call(C_lm_gd, xt, a$y, theta, ctrl, ictrl)
+  }, a$init, a$iters, chunk)
+  theta <- run$theta
+  res <- run$res
+  traces <- run$traces
+  paths <- run$paths
   tr <- do.call(cbind, traces)
   if (res$status == 2L) {
     auto <- if (is.null(a$eta)) step$eta else lm_step(xt, a)$eta
@@ -262,6 +252,33 @@ lm_gd <- function(a) {
   fit$stopped <- stopped
   fit$threads <- a$threads
   fit
+}
+
+# Runs a C trainer in chunks of about `chunk` steps, so that long runs show progress and
+# stop promptly on an interrupt. call(t0, t_end, theta, cap) runs steps t0..t_end and
+# returns list(theta, trace, path, status, t_next, cap) (status 0 = carry on); cap is
+# the divergence threshold C fixes at the first step (NA before). Returns the last
+# result and the traces and paths of all chunks.
+run_chunks <- function(call, theta, iters, chunk) {
+  t0 <- 0L
+  cap <- NA_real_
+  traces <- list()
+  paths <- list()
+  bar <- NULL
+  started <- proc.time()[[3]]
+  repeat {
+    t_end <- as.integer(min(iters, t0 + chunk - 1))
+    res <- call(t0, t_end, theta, cap)
+    theta <- res$theta
+    cap <- res$cap
+    traces[[length(traces) + 1]] <- res$trace
+    if (!is.null(res$path)) paths[[length(paths) + 1]] <- res$path
+    t0 <- res$t_next
+    if (res$status != 0L || t0 > iters) break
+    bar <- lm_progress(bar, started, t0, iters)
+  }
+  if (!is.null(bar)) cli::cli_progress_done(id = bar)
+  list(theta = theta, res = res, traces = traces, paths = paths)
 }
 
 # A cli progress bar, only when interactive and the run looks longer than 2 s. The

@@ -263,26 +263,16 @@ nn2_fit <- function(args) {
   cost <- 4 * as.double(n + if (args$mc) args$n_test / args$trace_every else 0) * d * h *
     (if (args$attack == "pgd") args$pgd_steps else 1)
   chunk <- max(1L, as.integer(ceiling(2e8 / cost)))
-  theta <- args$theta0
-  t0 <- 0L
-  traces <- list()
-  paths <- list()
-  bar <- NULL
-  started <- proc.time()[[3]]
-  repeat {
-    t_end <- as.integer(min(args$iters, t0 + chunk - 1))
+  run <- run_chunks(function(t0, t_end, theta, cap) {
+    ctrl[2] <- cap
     ictrl <- c(t0, t_end, args$iters, args$trace_every, as.integer(want_path))
-    res <- .Call(C_nn2_train, xt, args$y, theta, args$a, spec, ctrl, args$xtest,
-                 args$ytest, ictrl, args$threads)
-    theta <- res$theta
-    ctrl[2] <- res$cap
-    traces[[length(traces) + 1]] <- res$trace
-    if (want_path) paths[[length(paths) + 1]] <- res$path
-    t0 <- res$t_next
-    if (res$status != 0L || t0 > args$iters) break
-    bar <- lm_progress(bar, started, t0, args$iters)
-  }
-  if (!is.null(bar)) cli::cli_progress_done(id = bar)
+    .Call(C_nn2_train, xt, args$y, theta, args$a, spec, ctrl, args$xtest,
+          args$ytest, ictrl, args$threads)
+  }, args$theta0, args$iters, chunk)
+  theta <- run$theta
+  res <- run$res
+  traces <- run$traces
+  paths <- run$paths
   tr <- do.call(cbind, traces)
   if (res$status == 2L) {
     auto <- is.null(args$eta)
