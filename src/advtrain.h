@@ -115,4 +115,8 @@ void cnn_attack_chunk(const cnn_net *net, const double *theta, int B, cnn_work *
                       double xi, int clip, double lo, double hi, int use_start);
 void cnn_random_start(int n, int din, int norm, double eps, double *st);
 
+/* the result list of one chunk of a trainer (src/lm.c) */
+SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,
+                      const double *path, int p, int status, int t_next, double cap);
+
 #endif

@@ -3,6 +3,7 @@
  * the exact minimiser of the empirical adversarial risk by iteratively reweighted
  * ridge regression with a duality-gap certificate (MATH.md sections 2, 3 and 7). */
 #include "advtrain.h"
+#include <string.h>
 
 /* status codes returned to R (R/lm.R turns them into words) */
 enum { GD_OK = 0, GD_INTERPOLATED = 1, GD_DIVERGED = 2 };
@@ -92,24 +93,35 @@ SEXP C_lm_gd(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl) {
   double *path = c.want_path ? (double *)R_alloc((size_t)maxrows * p, sizeof(double)) : NULL;
   int ntr = 0, t_next = 0;
   int status = gd_run(REAL(xt), REAL(y), n, d, REAL(th), &c, tr, path, &ntr, &t_next);
-  SEXP trace = PROTECT(allocMatrix(REALSXP, TR_COLS, ntr));
+  SEXP out = adv_train_result(th, tr, TR_COLS, ntr, path, p, status, t_next, c.cap);
+  UNPROTECT(nprot);
+  return out;
+}
+
+/* list(theta, trace, path, status, t_next, cap), the result of one chunk of a trainer
+ * (adv_lm and adv_nn2): trace is cols x rows, path (NULL: none) p x rows. theta must be
+ * protected by the caller. */
+SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,
+                      const double *path, int p, int status, int t_next, double cap) {
+  int nprot = 0;
+  SEXP tr = PROTECT(allocMatrix(REALSXP, cols, rows));
   nprot++;
-  for (size_t k = 0; k < (size_t)ntr * TR_COLS; k++) REAL(trace)[k] = tr[k];
+  if ((size_t)cols * rows > 0) memcpy(REAL(tr), trace, (size_t)cols * rows * sizeof(double));
   SEXP pth = R_NilValue;
   if (path) {
-    pth = PROTECT(allocMatrix(REALSXP, p, ntr));
+    pth = PROTECT(allocMatrix(REALSXP, p, rows));
     nprot++;
-    for (size_t k = 0; k < (size_t)ntr * p; k++) REAL(pth)[k] = path[k];
+    if ((size_t)p * rows > 0) memcpy(REAL(pth), path, (size_t)p * rows * sizeof(double));
   }
   const char *nms[] = {"theta", "trace", "path", "status", "t_next", "cap", ""};
   SEXP out = PROTECT(mkNamed(VECSXP, nms));
   nprot++;
-  SET_VECTOR_ELT(out, 0, th);
-  SET_VECTOR_ELT(out, 1, trace);
+  SET_VECTOR_ELT(out, 0, theta);
+  SET_VECTOR_ELT(out, 1, tr);
   SET_VECTOR_ELT(out, 2, pth);
   SET_VECTOR_ELT(out, 3, ScalarInteger(status));
   SET_VECTOR_ELT(out, 4, ScalarInteger(t_next));
-  SET_VECTOR_ELT(out, 5, ScalarReal(c.cap));
+  SET_VECTOR_ELT(out, 5, ScalarReal(cap));
   UNPROTECT(nprot);
   return out;
 }

@@ -692,24 +692,8 @@ SEXP C_nn2_train(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP ctrl, SEXP
   int ntr = 0, t_next = 0;
   int status = nn2_train(&m, w, &jb, REAL(tr), path, &ntr, &t_next);
   nn2_transpose(w, m.h, m.d, REAL(th));
-  SEXP trace = PROTECT(allocMatrix(REALSXP, NN2_NTRACE, ntr));
-  nprot++;
-  memcpy(REAL(trace), REAL(tr), (size_t)NN2_NTRACE * ntr * sizeof(double));
-  SEXP pth = R_NilValue;
-  if (path) {
-    pth = PROTECT(allocMatrix(REALSXP, m.d, ntr));
-    nprot++;
-    memcpy(REAL(pth), path, (size_t)m.d * ntr * sizeof(double));
-  }
-  const char *nms[] = {"theta", "trace", "path", "status", "t_next", "cap", ""};
-  SEXP out = PROTECT(mkNamed(VECSXP, nms));
-  nprot++;
-  SET_VECTOR_ELT(out, 0, th);
-  SET_VECTOR_ELT(out, 1, trace);
-  SET_VECTOR_ELT(out, 2, pth);
-  SET_VECTOR_ELT(out, 3, ScalarInteger(status));
-  SET_VECTOR_ELT(out, 4, ScalarInteger(t_next));
-  SET_VECTOR_ELT(out, 5, ScalarReal(jb.cap));
+  SEXP out = adv_train_result(th, REAL(tr), NN2_NTRACE, ntr, path, m.d, status, t_next,
+                              jb.cap);
   UNPROTECT(nprot);
   return out;
 }
