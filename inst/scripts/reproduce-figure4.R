@@ -11,6 +11,9 @@
 # Usage (from the package root, advtrain installed, e.g. R_LIBS=.lib):
 #   Rscript inst/scripts/reproduce-figure4.R small   # ~4 minutes: 256 hidden units,
 #                                                    # 60 epochs, PGD-5, 5 replications
+#   Rscript inst/scripts/reproduce-figure4.R full    # the small run with the paper's
+#                                                    # 30 replications (~30 minutes); the
+#                                                    # run shipped in inst/extdata
 #   Rscript inst/scripts/reproduce-figure4.R paper   # the paper's size: 1024 hidden,
 #                                                    # 2000 epochs, PGD-10, 30 replications
 #                                                    # (hours; n up to 1000)
@@ -21,9 +24,11 @@ if (is.na(size)) size <- "small"
 cfg <- switch(size,
   small = list(hidden = 256, epochs = 60, steps = 5, reps = 5,
                n = c(10, 20, 50, 100, 200)),
+  full = list(hidden = 256, epochs = 60, steps = 5, reps = 30,
+              n = c(10, 20, 50, 100, 200)),
   paper = list(hidden = 1024, epochs = 2000, steps = 10, reps = 30,
                n = c(10, 20, 50, 100, 200, 500, 1000)),
-  stop("size must be 'small' or 'paper'"))
+  stop("size must be 'small', 'full' or 'paper'"))
 eps <- 1.5
 xi <- 1e-4
 lambdas <- c(0, 1e-3)
