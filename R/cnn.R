@@ -132,7 +132,7 @@ print.advtrain_spec <- function(x, ...) {
 # The layer table that C reads (one row per layer: type, h, w, c, ho, wo, co, k, pad,
 # woff, boff; offsets 0-based into the flat parameter vector) and the shapes of the
 # weight arrays.
-cnn_plan <- function(spec, input, call = rlang::caller_env()) {
+cnn_plan <- function(spec, input, call = rlang::caller_env(), precision = "double") {
   h <- input[1]; w <- input[2]; c <- input[3]
   nl <- length(spec$layers)
   arch <- matrix(0L, nl, 11, dimnames = list(NULL, c("type", "h", "w", "c", "ho", "wo",
@@ -177,13 +177,14 @@ cnn_plan <- function(spec, input, call = rlang::caller_env()) {
   if (off > .Machine$integer.max) {
     abort_arg("The specification has too many parameters ({off}).", "spec", call)
   }
-  arch <- cbind(arch, gemm = gemm_code())
+  arch <- cbind(arch, gemm = if (identical(precision, "single")) 2L else gemm_code())
   list(arch = arch, beta = beta, shapes = shapes, np = as.integer(off), nout = c,
        din = prod(input))
 }
 
-# Matrix products: the package's own register-blocked kernels ("own", the default) or
-# R's BLAS dgemm ("blas"; worth it with an optimised BLAS such as OpenBLAS).
+# Matrix products in double precision: the package's own register-blocked kernels
+# ("own", the default) or R's BLAS dgemm ("blas"; worth it with an optimised BLAS such
+# as OpenBLAS). precision = "single" always uses the own single-precision kernel (code 2).
 gemm_code <- function() {
   g <- getOption("advtrain.cnn_gemm", "own")
   check_choice(g, c("own", "blas"), arg = "options(advtrain.cnn_gemm)")
@@ -378,11 +379,12 @@ adv_cnn <- function(x, y, spec, eps = 0, norm = c("linf", "l2"),
                     lr = 0.1, momentum = 0.9, weight_decay = 0, milestones = NULL,
                     xi_follows_lr = TRUE, seed = NULL, threads = NULL, checkpoint = NULL,
                     resume = FALSE, validation = NULL, clip = c(0, 1),
-                    progress = interactive()) {
+                    precision = c("single", "double"), progress = interactive()) {
   call <- rlang::current_env()
   s <- check_cnn_args(x, y, spec, eps, norm, attack, steps, step_size, random_start, xi,
                       lambda, epochs, batch_size, lr, momentum, weight_decay, milestones,
-                      xi_follows_lr, seed, checkpoint, resume, validation, clip, progress)
+                      xi_follows_lr, seed, checkpoint, resume, validation, clip, progress,
+                      precision)
   nth <- resolve_threads(threads)
   if (!is.null(s$seed)) withr::local_seed(s$seed)
   plan <- s$plan
@@ -449,13 +451,15 @@ adv_cnn <- function(x, y, spec, eps = 0, norm = c("linf", "l2"),
 check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, random_start,
                            xi, lambda, epochs, batch_size, lr, momentum, weight_decay,
                            milestones, xi_follows_lr, seed, checkpoint, resume,
-                           validation, clip, progress, call = rlang::caller_env()) {
+                           validation, clip, progress, precision = "double",
+                           call = rlang::caller_env()) {
   if (!inherits(spec, "advtrain_spec")) {
     abort_arg("{.arg spec} must be a model from {.fn cnn_spec} or {.fn mlp_spec}, not {describe(spec)}.",
               "spec", call)
   }
   px <- prepare_x(x, spec$input, call = call)
-  plan <- cnn_plan(spec, px$input, call = call)
+  precision <- check_choice(precision, c("single", "double"), call = call)
+  plan <- cnn_plan(spec, px$input, call = call, precision = precision)
   py <- prepare_y(y, px$n, plan$nout, call = call)
   eps <- check_number(eps, min = 0, call = call)
   norm <- check_choice(norm, c("linf", "l2"), call = call)
@@ -515,7 +519,8 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
                    momentum = check_number(momentum, min = 0, max = 1, call = call),
                    weight_decay = check_number(weight_decay, min = 0, call = call),
                    milestones = milestones,
-                   xi_follows_lr = check_flag(xi_follows_lr, call = call), clip = clip)
+                   xi_follows_lr = check_flag(xi_follows_lr, call = call), clip = clip,
+                   precision = precision)
   c(settings, list(x = px$x, y = py$y, n = px$n, input = px$input, levels = py$levels,
                    loss = py$loss, plan = plan, ksteps = ksteps, alpha = alpha,
                    seed = seed, checkpoint = checkpoint, resume = resume,
@@ -551,7 +556,9 @@ read_checkpoint <- function(s, plan, call = rlang::caller_env()) {
 # ---- prediction, attacks, evaluation -----------------------------------------------
 
 fit_theta <- function(fit) flatten_weights(fit$weights)
-fit_plan <- function(fit) cnn_plan(fit$spec, fit$input)
+fit_plan <- function(fit) {
+  cnn_plan(fit$spec, fit$input, precision = if (is.null(fit$settings$precision)) "double" else fit$settings$precision)
+}
 
 check_fit <- function(fit, call = rlang::caller_env()) {
   if (!inherits(fit, "advtrain_cnn")) {

@@ -90,7 +90,8 @@ typedef struct {
 } cnn_layer;
 typedef struct {
   int nl, din, nout, loss, np;
-  int gemm; /* 1: the package's own product kernels, 0: R's BLAS dgemm */
+  int gemm; /* 0: R's BLAS dgemm, 1: own double kernels, 2: own single-precision kernel */
+  int isa;  /* own kernels compiled for: 2 AVX2/FMA (CPU has it), 1 baseline, 0 none */
   cnn_layer *L;
   size_t *aoff;   /* per-sample offset of each layer's input activation; aoff[nl] output */
   size_t *poff;   /* per-sample offset of each pool layer's argmax storage */
@@ -99,6 +100,7 @@ typedef struct {
 typedef struct {
   double *act, *col, *dcol, *g1, *g2, *dz, *x0, *xa, *gx, *st;
   int *arg;
+  float *pa, *pb; /* packed blocks of the single-precision kernel (NULL otherwise) */
 } cnn_work;
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net);

@@ -22,25 +22,44 @@
  * GCC/clang vector extensions; on x86-64 Linux with GCC an AVX2/FMA clone is picked
  * at run time (target_clones), elsewhere plain C loops of the same order are used. */
 
+/* blocking of the single-precision kernel (cnn_sgemm.h): register tile SMR x SNR,
+ * packed blocks SMC x SKC of A and SKC x SNC of B (sizes of cnn_work's pa and pb) */
+#define SMR 16
+#define SNR 6
+#define SMC 128
+#define SKC 256
+#define SNC 384
+
+/* the fused im2col / col2im of the single-precision kernel (cnn_sgemm.h) */
+typedef struct {
+  const cnn_layer *la, *lc;
+  const double *in;
+  double *out;
+} sconv;
+
 #if defined(__GNUC__)
 typedef double v4d __attribute__((vector_size(32)));
+typedef float v8f __attribute__((vector_size(32)));
 /* macros, not functions: passing 32-byte vectors by value would change the ABI */
 #define LD4(v, p) memcpy(&(v), (p), sizeof(v4d))
 #define ST4(p, v) memcpy((p), &(v), sizeof(v4d))
+#define LD8F(v, p) memcpy(&(v), (p), sizeof(v8f))
+#define ST8F(p, v) memcpy((p), &(v), sizeof(v8f))
 #define HSUM4(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
-
 #if defined(__x86_64__) && (defined(__GNUC__) && !defined(__clang__) || \
                             defined(__clang_major__) && __clang_major__ >= 6)
 #define CNN_HAVE_AVX2 1
 #define GEMM_TARGET __attribute__((target("avx2,fma")))
 #define GEMM_NAME(x) x##_avx2
 #include "cnn_gemm.h"
+#include "cnn_sgemm.h"
 #undef GEMM_TARGET
 #undef GEMM_NAME
 #endif
 #define GEMM_TARGET
 #define GEMM_NAME(x) x##_base
 #include "cnn_gemm.h"
+#include "cnn_sgemm.h"
 #undef GEMM_TARGET
 #undef GEMM_NAME
 
@@ -52,18 +71,38 @@ static int own_gemm_level(void) {
 #endif
   return 1;
 }
+#else
+static int own_gemm_level(void) { return 0; }
 #endif
 
-/* C (=, or += when beta = 1) op(A) op(B); ta/tb as in dgemm, only (0,0), (1,0), (0,1). */
-static void mm(int own, int ta, int tb, int m, int n, int k, const double *a, int lda,
-               const double *b, int ldb, double beta, double *c, int ldc) {
+/* C (=, or += when beta = 1) op(A) op(B); ta/tb as in dgemm, only (0,0), (1,0), (0,1).
+ * net->gemm: 0 R's BLAS dgemm, 1 own double kernels, 2 own single-precision kernel
+ * (operands rounded to float, float products and sums within blocks of SKC terms,
+ * blocks added in double); net->isa: 2 AVX2/FMA clones, 1 baseline clones, 0 none
+ * (not GCC/clang: everything goes to dgemm). */
+static void mmc(const cnn_net *net, cnn_work *w, int ta, int tb, int m, int n, int k,
+                const double *a, int lda, const double *b, int ldb, double beta, double *c,
+                int ldc, const sconv *cv) {
 #if defined(__GNUC__)
-  if (own) {
+  int own = net->isa ? net->gemm : 0;
+  if (own == 2) {
+    size_t ars = ta ? (size_t)lda : 1, acs = ta ? 1 : (size_t)lda;
+    size_t brs = tb ? (size_t)ldb : 1, bcs = tb ? 1 : (size_t)ldb;
+#ifdef CNN_HAVE_AVX2
+    if (net->isa == 2) {
+      sgemm_avx2(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, beta != 0, w->pa, w->pb, cv);
+      return;
+    }
+#endif
+    sgemm_base(m, n, k, a, ars, acs, b, brs, bcs, c, ldc, beta != 0, w->pa, w->pb, cv);
+    return;
+  }
+  if (own == 1) {
     if (ta && beta == 0)
       for (int j = 0; j < n; j++)
         for (int i = 0; i < m; i++) c[i + (size_t)ldc * j] = 0.0;
 #ifdef CNN_HAVE_AVX2
-    if (own == 2) {
+    if (net->isa == 2) {
       if (!ta && !tb) gemm_nn_avx2(m, n, k, a, lda, b, 1, (size_t)ldb, c, ldc, beta != 0);
       else if (!ta) gemm_nn_avx2(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, beta != 0);
       else gemm_tn_avx2(m, n, k, a, lda, b, ldb, c, ldc);
@@ -75,10 +114,27 @@ static void mm(int own, int ta, int tb, int m, int n, int k, const double *a, in
     else gemm_tn_base(m, n, k, a, lda, b, ldb, c, ldc);
     return;
   }
-#else
-  (void)own;
 #endif
+  (void)w;
+  (void)cv;
   adv_gemm(ta, tb, m, n, k, 1.0, a, lda, b, ldb, beta, c, ldc);
+}
+
+static void mm(const cnn_net *net, cnn_work *w, int ta, int tb, int m, int n, int k,
+               const double *a, int lda, const double *b, int ldb, double beta, double *c,
+               int ldc) {
+  mmc(net, w, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+/* fused im2col / col2im only with the single-precision kernel and a full chunk */
+static int fused(const cnn_net *net, int B) {
+#if defined(__GNUC__)
+  return net->gemm == 2 && net->isa > 0 && B == SMR;
+#else
+  (void)net;
+  (void)B;
+  return 0;
+#endif
 }
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
@@ -98,7 +154,10 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
                   &L->k, &L->pad, &L->woff, &L->boff};
     for (int j = 0; j < 11; j++) *f[j] = a[l + (size_t)nl * j];
     L->beta = REAL(beta)[l];
-    if (l == 0) net->gemm = ncols(arch) > 11 && a[(size_t)nl * 11] ? own_gemm_level() : 0;
+    if (l == 0) {
+      net->gemm = ncols(arch) > 11 ? a[(size_t)nl * 11] : 0;
+      net->isa = net->gemm ? own_gemm_level() : 0;
+    }
     size_t din = (size_t)L->h * L->w * L->c, dout = (size_t)L->ho * L->wo * L->co;
     if (l == 0) net->din = (int)din;
     net->aoff[l] = ao;
@@ -138,6 +197,9 @@ void cnn_work_alloc(const cnn_net *net, cnn_work *w) {
   w->gx = (double *)R_alloc(B * din, sizeof(double));
   w->st = (double *)R_alloc(B * din, sizeof(double));
   w->arg = (int *)R_alloc(B * net->pooltot, sizeof(int));
+  int single = net->gemm == 2 && net->isa;
+  w->pa = single ? (float *)R_alloc(SMC * SKC, sizeof(float)) : NULL;
+  w->pb = single ? (float *)R_alloc(SKC * SNC, sizeof(float)) : NULL;
 }
 
 /* Samples idx[0..B-1] of x (din x n, one column per sample) into a B x din chunk. */
@@ -223,15 +285,21 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
     case CNN_CONV: {
       int K = L->k * L->k * L->c;
       size_t rows = (size_t)B * L->ho * L->wo;
-      im2col(L, B, in, w->col);
-      mm(net->gemm, 0, 0, (int)rows, L->co, K, w->col, (int)rows, theta + L->woff, K, 0.0,
-               out, (int)rows);
+      if (fused(net, B)) {
+        sconv cv = {L, NULL, in, NULL};
+        mmc(net, w, 0, 0, (int)rows, L->co, K, NULL, (int)rows, theta + L->woff, K, 0.0,
+            out, (int)rows, &cv);
+      } else {
+        im2col(L, B, in, w->col);
+        mm(net, w, 0, 0, (int)rows, L->co, K, w->col, (int)rows, theta + L->woff, K, 0.0,
+           out, (int)rows);
+      }
       add_bias(out, rows, L->co, theta + L->boff);
       break;
     }
     case CNN_DENSE: {
       int I = (int)nin;
-      mm(net->gemm, 0, 0, B, L->co, I, in, B, theta + L->woff, I, 0.0, out, B);
+      mm(net, w, 0, 0, B, L->co, I, in, B, theta + L->woff, I, 0.0, out, B);
       add_bias(out, B, L->co, theta + L->boff);
       break;
     }
@@ -324,7 +392,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
       size_t rows = (size_t)B * L->ho * L->wo;
       if (grad) {
         im2col(L, B, in, w->col);
-        mm(net->gemm, 1, 0, K, L->co, (int)rows, w->col, (int)rows, gout, (int)rows, 1.0,
+        mm(net, w, 1, 0, K, L->co, (int)rows, w->col, (int)rows, gout, (int)rows, 1.0,
                  grad + L->woff, K);
         for (int f = 0; f < L->co; f++) {
           const double *g = gout + rows * f;
@@ -333,8 +401,13 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
           grad[L->boff + f] += s;
         }
       }
-      if (need_in) {
-        mm(net->gemm, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
+      if (need_in && fused(net, B)) {
+        memset(gin, 0, sizeof(double) * (size_t)B * nin);
+        sconv cv = {NULL, L, NULL, gin};
+        mmc(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
+            NULL, (int)rows, &cv);
+      } else if (need_in) {
+        mm(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
                  w->dcol, (int)rows);
         col2im(L, B, w->dcol, gin);
       }
@@ -343,7 +416,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
     case CNN_DENSE: {
       int I = (int)nin;
       if (grad) {
-        mm(net->gemm, 1, 0, I, L->co, B, in, B, gout, B, 1.0, grad + L->woff, I);
+        mm(net, w, 1, 0, I, L->co, B, in, B, gout, B, 1.0, grad + L->woff, I);
         for (int f = 0; f < L->co; f++) {
           double s = 0.0;
           for (int b = 0; b < B; b++) s += gout[b + (size_t)B * f];
@@ -351,7 +424,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         }
       }
       if (need_in)
-        mm(net->gemm, 0, 1, B, I, L->co, gout, B, theta + L->woff, I, 0.0, gin, B);
+        mm(net, w, 0, 1, B, I, L->co, gout, B, theta + L->woff, I, 0.0, gin, B);
       break;
     }
     case CNN_RELU:
