@@ -94,13 +94,14 @@ typedef struct {
   int isa;  /* own kernels compiled for: 2 AVX2/FMA (CPU has it), 1 baseline, 0 none */
   cnn_layer *L;
   size_t *aoff;   /* per-sample offset of each layer's input activation; aoff[nl] output */
-  size_t *poff;   /* per-sample offset of each pool layer's argmax storage */
-  size_t acttot, pooltot, colmax, gmax;
+  size_t acttot, colmax, gmax;
 } cnn_net;
 typedef struct {
   double *act, *col, *dcol, *g1, *g2, *dz, *x0, *xa, *gx, *st;
-  int *arg;
-  float *pa, *pb; /* packed blocks of the single-precision kernel (NULL otherwise) */
+  /* single precision only (NULL otherwise): packed blocks, float copies of a layer's
+   * input and input gradient, strip pointer table */
+  float *pa, *pb, *fin, *fout;
+  const float **tab;
 } cnn_work;
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net);

@@ -33,9 +33,12 @@
 /* the fused im2col / col2im of the single-precision kernel (cnn_sgemm.h) */
 typedef struct {
   const cnn_layer *la, *lc;
-  const double *in;
-  double *out;
+  const float *fin, *zero;
+  const float **tab;
+  const double *bias;
+  float *fout;
 } sconv;
+static const float zero16[16] = {0};
 
 #if defined(__GNUC__)
 typedef double v4d __attribute__((vector_size(32)));
@@ -144,10 +147,9 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
   net->loss = loss;
   net->L = (cnn_layer *)R_alloc(nl, sizeof(cnn_layer));
   net->aoff = (size_t *)R_alloc(nl + 1, sizeof(size_t));
-  net->poff = (size_t *)R_alloc(nl + 1, sizeof(size_t));
   net->np = 0;
   net->colmax = 1;
-  size_t ao = 0, po = 0, gmax = 0;
+  size_t ao = 0, gmax = 0;
   for (int l = 0; l < nl; l++) {
     cnn_layer *L = net->L + l;
     int *f[11] = {&L->type, &L->h, &L->w, &L->c, &L->ho, &L->wo, &L->co,
@@ -161,9 +163,7 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
     size_t din = (size_t)L->h * L->w * L->c, dout = (size_t)L->ho * L->wo * L->co;
     if (l == 0) net->din = (int)din;
     net->aoff[l] = ao;
-    net->poff[l] = po;
     ao += din;
-    if (L->type == CNN_POOL) po += dout;
     if (din > gmax) gmax = din;
     if (dout > gmax) gmax = dout;
     if (L->type == CNN_CONV) {
@@ -178,9 +178,7 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
       net->nout = (int)dout;
     }
   }
-  net->poff[nl] = po;
   net->acttot = ao;
-  net->pooltot = po > 0 ? po : 1;
   net->gmax = gmax;
 }
 
@@ -196,10 +194,12 @@ void cnn_work_alloc(const cnn_net *net, cnn_work *w) {
   w->xa = (double *)R_alloc(B * din, sizeof(double));
   w->gx = (double *)R_alloc(B * din, sizeof(double));
   w->st = (double *)R_alloc(B * din, sizeof(double));
-  w->arg = (int *)R_alloc(B * net->pooltot, sizeof(int));
   int single = net->gemm == 2 && net->isa;
   w->pa = single ? (float *)R_alloc(SMC * SKC, sizeof(float)) : NULL;
   w->pb = single ? (float *)R_alloc(SKC * SNC, sizeof(float)) : NULL;
+  w->fin = single ? (float *)R_alloc(B * net->gmax, sizeof(float)) : NULL;
+  w->fout = single ? (float *)R_alloc(B * net->gmax, sizeof(float)) : NULL;
+  w->tab = single ? (const float **)R_alloc((SMC / SMR) * SKC, sizeof(float *)) : NULL;
 }
 
 /* Samples idx[0..B-1] of x (din x n, one column per sample) into a B x din chunk. */
@@ -286,15 +286,18 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
       int K = L->k * L->k * L->c;
       size_t rows = (size_t)B * L->ho * L->wo;
       if (fused(net, B)) {
-        sconv cv = {L, NULL, in, NULL};
+        /* a float copy of the input, read in place; the bias is added as the tile is
+         * stored */
+        for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
+        sconv cv = {L, NULL, w->fin, zero16, w->tab, theta + L->boff, NULL};
         mmc(net, w, 0, 0, (int)rows, L->co, K, NULL, (int)rows, theta + L->woff, K, 0.0,
             out, (int)rows, &cv);
       } else {
         im2col(L, B, in, w->col);
         mm(net, w, 0, 0, (int)rows, L->co, K, w->col, (int)rows, theta + L->woff, K, 0.0,
            out, (int)rows);
+        add_bias(out, rows, L->co, theta + L->boff);
       }
-      add_bias(out, rows, L->co, theta + L->boff);
       break;
     }
     case CNN_DENSE: {
@@ -304,29 +307,30 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
       break;
     }
     case CNN_RELU:
-      CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) out[i] = in[i] > 0 ? in[i] : 0.0;
+      CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) {
+        double v = in[i];
+        out[i] = v > 0 ? v : 0.0;
+      }
       break;
     case CNN_POOL: {
       int s = L->k, h = L->h, wd = L->w, ho = L->ho, wo = L->wo;
-      int *arg = w->arg + (size_t)B * net->poff[l];
+      /* window maxima, all samples at once (the backward pass finds the argmax again
+       * as the first window entry equal to the maximum) */
       for (int c = 0; c < L->c; c++)
         for (int j = 0; j < wo; j++)
-          for (int i = 0; i < ho; i++)
-            for (int b = 0; b < B; b++) {
-              double best = -INFINITY;
-              int bi = 0;
-              for (int dj = 0; dj < s; dj++)
-                for (int di = 0; di < s; di++) {
-                  int src = b + B * ((i * s + di) + h * ((j * s + dj) + wd * c));
-                  if (in[src] > best) {
-                    best = in[src];
-                    bi = src;
-                  }
+          for (int i = 0; i < ho; i++) {
+            double *ob = out + (size_t)B * (i + (size_t)ho * (j + (size_t)wo * c));
+            for (int b = 0; b < B; b++) ob[b] = -INFINITY;
+            for (int dj = 0; dj < s; dj++)
+              for (int di = 0; di < s; di++) {
+                const double *ib =
+                  in + (size_t)B * ((i * s + di) + (size_t)h * ((j * s + dj) + (size_t)wd * c));
+                CNN_SIMD for (int b = 0; b < B; b++) {
+                  double v = ib[b], m = ob[b];
+                  ob[b] = v > m ? v : m;
                 }
-              size_t o = b + (size_t)B * (i + (size_t)ho * (j + (size_t)wo * c));
-              out[o] = best;
-              arg[o] = bi;
-            }
+              }
+          }
       break;
     }
     }
@@ -402,10 +406,12 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         }
       }
       if (need_in && fused(net, B)) {
-        memset(gin, 0, sizeof(double) * (size_t)B * nin);
-        sconv cv = {NULL, L, NULL, gin};
+        /* the input gradient is summed in float, then widened */
+        memset(w->fout, 0, sizeof(float) * (size_t)B * nin);
+        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, w->fout};
         mmc(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
             NULL, (int)rows, &cv);
+        for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = (double)w->fout[i];
       } else if (need_in) {
         mm(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
                  w->dcol, (int)rows);
@@ -434,15 +440,39 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         for (size_t i = 0; i < (size_t)B * nin; i++)
           gin[i] = gout[i] / (1.0 + exp(-L->beta * in[i]));
       } else {
-        CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = in[i] > 0 ? gout[i] : 0.0;
+        CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) {
+          double v = in[i], g = gout[i];
+          gin[i] = v > 0 ? g : 0.0;
+        }
       }
       break;
     case CNN_POOL: {
       if (!need_in) break;
-      const int *arg = w->arg + (size_t)B * net->poff[l];
-      size_t nout = (size_t)B * L->ho * L->wo * L->co;
-      for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = 0.0;
-      for (size_t o = 0; o < nout; o++) gin[arg[o]] += gout[o];
+      /* the gradient goes to the first window entry equal to the maximum (the entry the
+       * forward pass's strict > kept); windows do not overlap */
+      const double *out = w->act + (size_t)B * net->aoff[l + 1];
+      int s = L->k, h = L->h, wd = L->w, ho = L->ho, wo = L->wo;
+      memset(gin, 0, sizeof(double) * (size_t)B * nin);
+      for (int c = 0; c < L->c; c++)
+        for (int j = 0; j < wo; j++)
+          for (int i = 0; i < ho; i++) {
+            size_t o = (size_t)B * (i + (size_t)ho * (j + (size_t)wo * c));
+            const double *ob = out + o;
+            double rem[CNN_CHUNK];
+            for (int b = 0; b < B; b++) rem[b] = gout[o + b];
+            for (int dj = 0; dj < s; dj++)
+              for (int di = 0; di < s; di++) {
+                size_t src = (size_t)B * ((i * s + di) + (size_t)h * ((j * s + dj) + (size_t)wd * c));
+                const double *ib = in + src;
+                double *gb = gin + src;
+                CNN_SIMD for (int b = 0; b < B; b++) {
+                  double r = rem[b];
+                  int hit = ib[b] == ob[b];
+                  gb[b] = hit ? r : 0.0;
+                  rem[b] = hit ? 0.0 : r;
+                }
+              }
+          }
       break;
     }
     }

@@ -12,9 +12,10 @@
  *
  * Convolutions of a full chunk (B = SMR = 16 samples, so that a strip of SMR rows is one
  * output position of all samples) skip the im2col matrix: with cv->la set, A is the
- * virtual im2col matrix of the layer input cv->in (packed straight from it), and with
- * cv->lc set, C is the virtual im2col matrix of cv->out (the tile is added straight into
- * the layer's input gradient, the adjoint col2im; C, ldc and acc are then unused). */
+ * virtual im2col matrix of cv->fin, a float copy of the layer input, read through a
+ * table of pointers (no packing); with cv->lc set, C is the virtual im2col matrix of
+ * cv->fout, a float buffer for the layer's input gradient, and the tile is added
+ * straight into it (the adjoint col2im; C, ldc and acc are then unused). */
 GEMM_TARGET static void GEMM_NAME(skern)(int kc, const float *restrict a,
                                          const float *restrict b, float *restrict t) {
   v8f c00 = {0, 0, 0, 0, 0, 0, 0, 0}, c01 = c00, c02 = c00, c03 = c00, c04 = c00,
@@ -32,6 +33,35 @@ GEMM_TARGET static void GEMM_NAME(skern)(int kc, const float *restrict a,
     c04 += a0 * b4; c14 += a1 * b4;
     c05 += a0 * b5; c15 += a1 * b5;
     a += SMR;
+    b += SNR;
+  }
+  ST8F(t, c00); ST8F(t + 8, c10);
+  ST8F(t + 16, c01); ST8F(t + 24, c11);
+  ST8F(t + 32, c02); ST8F(t + 40, c12);
+  ST8F(t + 48, c03); ST8F(t + 56, c13);
+  ST8F(t + 64, c04); ST8F(t + 72, c14);
+  ST8F(t + 80, c05); ST8F(t + 88, c15);
+}
+
+/* the same with A read through a table of strip pointers (the virtual im2col matrix of
+ * a float copy of the layer input: ap[k] points at the 16 samples under tap k) */
+GEMM_TARGET static void GEMM_NAME(skern_ind)(int kc, const float *const *restrict ap,
+                                             const float *restrict b, float *restrict t) {
+  v8f c00 = {0, 0, 0, 0, 0, 0, 0, 0}, c01 = c00, c02 = c00, c03 = c00, c04 = c00,
+      c05 = c00;
+  v8f c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+  for (int k = 0; k < kc; k++) {
+    v8f a0, a1;
+    const float *a = ap[k];
+    LD8F(a0, a);
+    LD8F(a1, a + 8);
+    float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3], b4 = b[4], b5 = b[5];
+    c00 += a0 * b0; c10 += a1 * b0;
+    c01 += a0 * b1; c11 += a1 * b1;
+    c02 += a0 * b2; c12 += a1 * b2;
+    c03 += a0 * b3; c13 += a1 * b3;
+    c04 += a0 * b4; c14 += a1 * b4;
+    c05 += a0 * b5; c15 += a1 * b5;
     b += SNR;
   }
   ST8F(t, c00); ST8F(t + 8, c10);
@@ -80,20 +110,17 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
           float *p = pa + (size_t)i0 * kc;
           int nr = mc - i0 < SMR ? mc - i0 : SMR;
           if (cv && cv->la) {
-            /* rows ic + i0 .. + 15: output position po of the 16 samples */
+            /* rows ic + i0 .. + 15: output position po of the 16 samples; the table of
+             * pointers into the float input replaces the packed strip */
             const cnn_layer *L = cv->la;
+            const float **tb = cv->tab + (size_t)(i0 / SMR) * SKC;
             int kk = L->k, po = (ic + i0) / SMR, oi = po % L->ho, oj = po / L->ho;
             for (int k = 0; k < kc; k++) {
               int tap = pc + k, kh = tap % kk, kw = (tap / kk) % kk, ch = tap / (kk * kk);
               int si = oi + kh - L->pad, sj = oj + kw - L->pad;
-              float *d = p + (size_t)k * SMR;
-              if (si < 0 || si >= L->h || sj < 0 || sj >= L->w) {
-                for (int r = 0; r < SMR; r++) d[r] = 0.0f;
-              } else {
-                const double *s =
-                  cv->in + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
-                for (int r = 0; r < SMR; r++) d[r] = (float)s[r];
-              }
+              tb[k] = (si < 0 || si >= L->h || sj < 0 || sj >= L->w)
+                        ? cv->zero
+                        : cv->fin + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
             }
           } else if (ars == 1) {
             for (int k = 0; k < kc; k++) {
@@ -120,7 +147,11 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
           int nq = nc - j0 < SNR ? nc - j0 : SNR;
           for (int i0 = 0; i0 < mc; i0 += SMR) {
             int nr = mc - i0 < SMR ? mc - i0 : SMR;
-            GEMM_NAME(skern)(kc, pa + (size_t)i0 * kc, pb + (size_t)j0 * kc, t);
+            if (cv && cv->la)
+              GEMM_NAME(skern_ind)(kc, cv->tab + (size_t)(i0 / SMR) * SKC,
+                                   pb + (size_t)j0 * kc, t);
+            else
+              GEMM_NAME(skern)(kc, pa + (size_t)i0 * kc, pb + (size_t)j0 * kc, t);
             if (cv && cv->lc) {
               const cnn_layer *L = cv->lc;
               int kk = L->k, po = (ic + i0) / SMR, oi = po % L->ho, oj = po / L->ho;
@@ -128,9 +159,18 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
                 int tap = jc + j0 + q, kh = tap % kk, kw = (tap / kk) % kk, ch = tap / (kk * kk);
                 int si = oi + kh - L->pad, sj = oj + kw - L->pad;
                 if (si < 0 || si >= L->h || sj < 0 || sj >= L->w) continue;
-                double *c = cv->out + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
+                float *c = cv->fout + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
                 const float *tq = t + SMR * q;
-                for (int r = 0; r < SMR; r++) c[r] += (double)tq[r];
+                for (int r = 0; r < SMR; r++) c[r] += tq[r];
+              }
+              continue;
+            }
+            if (cv && cv->bias && !add) {
+              for (int q = 0; q < nq; q++) {
+                double *c = C + (ic + i0) + (size_t)ldc * (jc + j0 + q);
+                const float *tq = t + SMR * q;
+                const double bq = cv->bias[jc + j0 + q];
+                for (int r = 0; r < nr; r++) c[r] = (double)tq[r] + bq;
               }
               continue;
             }
