@@ -32,7 +32,7 @@
 
 /* the fused im2col / col2im of the single-precision kernel (cnn_sgemm.h) */
 typedef struct {
-  const cnn_layer *la, *lc;
+  const cnn_layer *la, *lc, *lw;
   const float *fin, *zero;
   const float **tab;
   const double *bias;
@@ -289,7 +289,7 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
         /* a float copy of the input, read in place; the bias is added as the tile is
          * stored */
         for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
-        sconv cv = {L, NULL, w->fin, zero16, w->tab, theta + L->boff, NULL};
+        sconv cv = {L, NULL, NULL, w->fin, zero16, w->tab, theta + L->boff, NULL};
         mmc(net, w, 0, 0, (int)rows, L->co, K, NULL, (int)rows, theta + L->woff, K, 0.0,
             out, (int)rows, &cv);
       } else {
@@ -394,10 +394,17 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
     case CNN_CONV: {
       int K = L->k * L->k * L->c;
       size_t rows = (size_t)B * L->ho * L->wo;
-      if (grad) {
+      if (grad && fused(net, B)) {
+        for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
+        sconv cv = {NULL, NULL, L, w->fin, zero16, NULL, NULL, NULL};
+        mmc(net, w, 1, 0, K, L->co, (int)rows, NULL, (int)rows, gout, (int)rows, 1.0,
+            grad + L->woff, K, &cv);
+      } else if (grad) {
         im2col(L, B, in, w->col);
         mm(net, w, 1, 0, K, L->co, (int)rows, w->col, (int)rows, gout, (int)rows, 1.0,
                  grad + L->woff, K);
+      }
+      if (grad) {
         for (int f = 0; f < L->co; f++) {
           const double *g = gout + rows * f;
           double s = 0.0;
@@ -408,7 +415,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
       if (need_in && fused(net, B)) {
         /* the input gradient is summed in float, then widened */
         memset(w->fout, 0, sizeof(float) * (size_t)B * nin);
-        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, w->fout};
+        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, NULL, w->fout};
         mmc(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
             NULL, (int)rows, &cv);
         for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = (double)w->fout[i];

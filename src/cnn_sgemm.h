@@ -15,7 +15,9 @@
  * virtual im2col matrix of cv->fin, a float copy of the layer input, read through a
  * table of pointers (no packing); with cv->lc set, C is the virtual im2col matrix of
  * cv->fout, a float buffer for the layer's input gradient, and the tile is added
- * straight into it (the adjoint col2im; C, ldc and acc are then unused). */
+ * straight into it (the adjoint col2im; C, ldc and acc are then unused); with cv->lw
+ * set, A is the transpose of the virtual im2col matrix of cv->fin (weight gradients;
+ * K must then be a multiple of SMR, which it is: B * positions). */
 GEMM_TARGET static void GEMM_NAME(skern)(int kc, const float *restrict a,
                                          const float *restrict b, float *restrict t) {
   v8f c00 = {0, 0, 0, 0, 0, 0, 0, 0}, c01 = c00, c02 = c00, c03 = c00, c04 = c00,
@@ -121,6 +123,26 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
               tb[k] = (si < 0 || si >= L->h || sj < 0 || sj >= L->w)
                         ? cv->zero
                         : cv->fin + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
+            }
+          } else if (cv && cv->lw) {
+            /* A is the transposed virtual im2col matrix of cv->fin (weight gradients):
+             * rows = taps, k = (position, sample); 16 x 16 transposes per position */
+            const cnn_layer *L = cv->lw;
+            int kk = L->k;
+            for (int k0 = 0; k0 < kc; k0 += SMR) {
+              int po = (pc + k0) / SMR, oi = po % L->ho, oj = po / L->ho;
+              for (int r = 0; r < SMR; r++) {
+                const float *sp = cv->zero;
+                int tap = ic + i0 + r;
+                if (r < nr) {
+                  int kh = tap % kk, kw = (tap / kk) % kk, ch = tap / (kk * kk);
+                  int si = oi + kh - L->pad, sj = oj + kw - L->pad;
+                  if (si >= 0 && si < L->h && sj >= 0 && sj < L->w)
+                    sp = cv->fin + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
+                }
+                float *d = p + (size_t)k0 * SMR + r;
+                for (int b = 0; b < SMR; b++) d[(size_t)b * SMR] = sp[b];
+              }
             }
           } else if (ars == 1) {
             for (int k = 0; k < kc; k++) {
