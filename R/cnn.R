@@ -320,14 +320,29 @@ init_weights <- function(plan, spec) {
 #' come from R's random number generator, so `set.seed()` or `seed` make a run
 #' reproducible.
 #'
-#' **Speed.** Computations are in double precision. A convolution is an im2col
-#' matrix product per chunk of 16 images and a dense layer one product per chunk. The
-#' products use the package's own register-blocked kernels (AVX2/FMA when the CPU has
-#' them, chosen at run time), which are several times faster than R's reference BLAS;
+#' **Speed and precision.** A convolution is an im2col matrix product per chunk of 16
+#' images and a dense layer one product per chunk. With `precision = "single"` (the
+#' default) the matrix products run in single precision, as deep-learning libraries
+#' do: their operands are rounded to float, products and sums of up to 256 terms are
+#' formed in float and these partial sums are added in double; a full chunk's
+#' convolutions read a float copy of their input in place instead of forming the im2col
+#' matrix, and sum the input gradient in float. Weights, activations, the loss, the
+#' attacks and the SGD update stay in double. Gradients then agree with the double
+#' computation to a relative error of about 1e-6 (the package's tests check 1e-5),
+#' which is far below the noise of stochastic gradients; the fitted weights differ from
+#' a double-precision run in their later digits. `precision = "double"` computes
+#' everything in double (about 2-3 times slower) and is what the gradient tests against
+#' finite differences use. The double products use the package's own register-blocked
+#' kernels, several times faster than R's reference BLAS;
 #' `options(advtrain.cnn_gemm = "blas")` sends them to R's BLAS `dgemm` instead, which
 #' pays only with an optimised BLAS (OpenBLAS with `OPENBLAS_NUM_THREADS=1`, since the
-#' package already runs one chunk per thread). `bench/cnn.R` in the source package
-#' measures both against PyTorch.
+#' package already runs one chunk per thread). On x86-64 with GCC or clang, both kinds
+#' of kernels are compiled twice, for AVX2/FMA and for the baseline instruction set,
+#' and the AVX2/FMA build is chosen at run time when the CPU has it: fused multiply-adds
+#' round differently, so a fit on a CPU without AVX2/FMA differs in the last digits
+#' from one on a CPU with it (for either precision; on one machine results do not
+#' depend on the number of threads). `bench/cnn.R` in the source package measures the
+#' speed against PyTorch.
 #'
 #' **Long runs.** A progress bar shows the epoch, loss and accuracy; the run can be
 #' interrupted. With `checkpoint = "file.rds"` the full training state (weights,
@@ -361,6 +376,9 @@ init_weights <- function(plan, spec) {
 #'   (PGD with \eqn{\xi = 0}) are recorded after each epoch.
 #' @param clip The data range `c(lower, upper)` that attacked images are clipped to, or
 #'   `NULL` for none.
+#' @param precision `"single"` (matrix products in single precision, the default) or
+#'   `"double"`; see Speed and precision. Kept in the fit: [predict.advtrain_cnn()],
+#'   [evaluate()] and [attack_difference()] use the fit's precision.
 #' @param progress Show a progress bar?
 #' @return An object of class `advtrain_cnn`: a list with `weights` (per layer,
 #'   `weight` array and `bias` vector), `spec`, `input`, `levels`, `settings` and
@@ -740,7 +758,9 @@ print.advtrain_cnn <- function(x, ...) {
          else sprintf("%s %s eps = %g%s, xi = %g", toupper(st$attack), st$norm, st$eps,
                       if (st$attack == "pgd") sprintf(", %d steps", st$steps) else "",
                       st$xi)
-  cat(sprintf("%s, lambda = %g, %d epochs\n", att, st$lambda, nrow(x$history)))
+  prec <- if (is.null(st$precision)) "double" else st$precision
+  cat(sprintf("%s, lambda = %g, %d epochs, %s precision\n", att, st$lambda,
+              nrow(x$history), prec))
   h <- x$history[nrow(x$history), ]
   cat(sprintf("last epoch: loss %.4f, train accuracy %.3f\n", h$loss, h$train_accuracy))
   invisible(x)

@@ -117,5 +117,7 @@ void cnn_attack_chunk(const cnn_net *net, const double *theta, int B, cnn_work *
                       const double *y, int norm, double eps, double alpha, int steps,
                       double xi, int clip, double lo, double hi, int use_start);
 void cnn_random_start(int n, int din, int norm, double eps, double *st);
+void cnn_mm_test(int gemm, int isa, int ta, int tb, int m, int n, int k, const double *a,
+                 int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
 #endif

@@ -129,6 +129,24 @@ static void mm(const cnn_net *net, cnn_work *w, int ta, int tb, int m, int n, in
   mmc(net, w, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL);
 }
 
+/* One product through mm() for the tests (C_cnn_mm): gemm as net->gemm, isa the
+ * instruction set asked for (at most what the CPU has; 0 = the best it has). */
+void cnn_mm_test(int gemm, int isa, int ta, int tb, int m, int n, int k, const double *a,
+                 int lda, const double *b, int ldb, double beta, double *c, int ldc) {
+  cnn_net net;
+  cnn_work w;
+  memset(&net, 0, sizeof(net));
+  memset(&w, 0, sizeof(w));
+  int have = own_gemm_level();
+  net.gemm = gemm;
+  net.isa = gemm == 0 ? 0 : (isa > 0 && isa < have ? isa : have);
+#if defined(__GNUC__)
+  w.pa = (float *)R_alloc(SMC * SKC, sizeof(float));
+  w.pb = (float *)R_alloc(SKC * SNC, sizeof(float));
+#endif
+  mm(&net, &w, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
+}
+
 /* fused im2col / col2im only with the single-precision kernel and a full chunk */
 static int fused(const cnn_net *net, int B) {
 #if defined(__GNUC__)
