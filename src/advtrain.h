@@ -89,7 +89,7 @@ typedef struct {
   double beta; /* relu: > 0 means Softplus(beta) derivative in the backward pass */
 } cnn_layer;
 typedef struct {
-  int nl, din, nout, loss, np;
+  int nl, din, nout, loss, np, kmax; /* kmax: largest k * k * c_in of a convolution */
   int gemm; /* 0: R's BLAS dgemm, 1: own double kernels, 2: own single-precision kernel */
   int isa;  /* own kernels compiled for: 2 AVX2/FMA (CPU has it), 1 baseline, 0 none */
   cnn_layer *L;
@@ -102,6 +102,8 @@ typedef struct {
    * input and input gradient, strip pointer table */
   float *pa, *pb, *fin, *fout;
   const float **tab;
+  int *tdh, *tdw; /* tap tables of the fused convolutions */
+  ptrdiff_t *toff;
 } cnn_work;
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net);

@@ -37,7 +37,26 @@ typedef struct {
   const float **tab;
   const double *bias;
   float *fout;
+  /* per tap: row and column shift, and the offset of the tap's pixel from the output
+   * position's (conv_taps) */
+  const int *tdh, *tdw;
+  const ptrdiff_t *toff;
 } sconv;
+
+/* the tap tables of sconv for layer L, in w's buffers */
+static void conv_taps(const cnn_layer *L, cnn_work *w, sconv *cv) {
+  int k = L->k, K = k * k * L->c;
+  for (int tap = 0; tap < K; tap++) {
+    int kh = tap % k, kw = (tap / k) % k, ch = tap / (k * k);
+    w->tdh[tap] = kh - L->pad;
+    w->tdw[tap] = kw - L->pad;
+    w->toff[tap] = (ptrdiff_t)SMR * ((kh - L->pad) +
+                                    (ptrdiff_t)L->h * ((kw - L->pad) + (ptrdiff_t)L->w * ch));
+  }
+  cv->tdh = w->tdh;
+  cv->tdw = w->tdw;
+  cv->toff = w->toff;
+}
 static const float zero16[16] = {0};
 
 #if defined(__GNUC__)
@@ -167,6 +186,7 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
   net->aoff = (size_t *)R_alloc(nl + 1, sizeof(size_t));
   net->np = 0;
   net->colmax = 1;
+  net->kmax = 1;
   size_t ao = 0, gmax = 0;
   for (int l = 0; l < nl; l++) {
     cnn_layer *L = net->L + l;
@@ -187,6 +207,7 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
     if (L->type == CNN_CONV) {
       size_t cm = (size_t)L->ho * L->wo * L->k * L->k * L->c;
       if (cm > net->colmax) net->colmax = cm;
+      if (L->k * L->k * L->c > net->kmax) net->kmax = L->k * L->k * L->c;
       net->np = L->boff + L->co;
     }
     if (L->type == CNN_DENSE) net->np = L->boff + L->co;
@@ -218,6 +239,9 @@ void cnn_work_alloc(const cnn_net *net, cnn_work *w) {
   w->fin = single ? (float *)R_alloc(B * net->gmax, sizeof(float)) : NULL;
   w->fout = single ? (float *)R_alloc(B * net->gmax, sizeof(float)) : NULL;
   w->tab = single ? (const float **)R_alloc((SMC / SMR) * SKC, sizeof(float *)) : NULL;
+  w->tdh = single ? (int *)R_alloc(net->kmax, sizeof(int)) : NULL;
+  w->tdw = single ? (int *)R_alloc(net->kmax, sizeof(int)) : NULL;
+  w->toff = single ? (ptrdiff_t *)R_alloc(net->kmax, sizeof(ptrdiff_t)) : NULL;
 }
 
 /* Samples idx[0..B-1] of x (din x n, one column per sample) into a B x din chunk. */
@@ -307,7 +331,9 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
         /* a float copy of the input, read in place; the bias is added as the tile is
          * stored */
         for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
-        sconv cv = {L, NULL, NULL, w->fin, zero16, w->tab, theta + L->boff, NULL};
+        sconv cv = {L, NULL, NULL, w->fin, zero16, w->tab, theta + L->boff, NULL,
+                    NULL, NULL, NULL};
+        conv_taps(L, w, &cv);
         mmc(net, w, 0, 0, (int)rows, L->co, K, NULL, (int)rows, theta + L->woff, K, 0.0,
             out, (int)rows, &cv);
       } else {
@@ -414,7 +440,8 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
       size_t rows = (size_t)B * L->ho * L->wo;
       if (grad && fused(net, B)) {
         for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
-        sconv cv = {NULL, NULL, L, w->fin, zero16, NULL, NULL, NULL};
+        sconv cv = {NULL, NULL, L, w->fin, zero16, NULL, NULL, NULL, NULL, NULL, NULL};
+        conv_taps(L, w, &cv);
         mmc(net, w, 1, 0, K, L->co, (int)rows, NULL, (int)rows, gout, (int)rows, 1.0,
             grad + L->woff, K, &cv);
       } else if (grad) {
@@ -433,7 +460,8 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
       if (need_in && fused(net, B)) {
         /* the input gradient is summed in float, then widened */
         memset(w->fout, 0, sizeof(float) * (size_t)B * nin);
-        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, NULL, w->fout};
+        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, NULL, w->fout, NULL, NULL, NULL};
+        conv_taps(L, w, &cv);
         mmc(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
             NULL, (int)rows, &cv);
         for (size_t i = 0; i < (size_t)B * nin; i++) gin[i] = (double)w->fout[i];

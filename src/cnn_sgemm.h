@@ -116,29 +116,26 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
              * pointers into the float input replaces the packed strip */
             const cnn_layer *L = cv->la;
             const float **tb = cv->tab + (size_t)(i0 / SMR) * SKC;
-            int kk = L->k, po = (ic + i0) / SMR, oi = po % L->ho, oj = po / L->ho;
+            int po = (ic + i0) / SMR, oi = po % L->ho, oj = po / L->ho;
+            const float *base = cv->fin + (size_t)SMR * (oi + (size_t)L->h * oj);
             for (int k = 0; k < kc; k++) {
-              int tap = pc + k, kh = tap % kk, kw = (tap / kk) % kk, ch = tap / (kk * kk);
-              int si = oi + kh - L->pad, sj = oj + kw - L->pad;
-              tb[k] = (si < 0 || si >= L->h || sj < 0 || sj >= L->w)
-                        ? cv->zero
-                        : cv->fin + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
+              int tap = pc + k, si = oi + cv->tdh[tap], sj = oj + cv->tdw[tap];
+              tb[k] = (si < 0 || si >= L->h || sj < 0 || sj >= L->w) ? cv->zero
+                                                                      : base + cv->toff[tap];
             }
           } else if (cv && cv->lw) {
             /* A is the transposed virtual im2col matrix of cv->fin (weight gradients):
              * rows = taps, k = (position, sample); 16 x 16 transposes per position */
             const cnn_layer *L = cv->lw;
-            int kk = L->k;
             for (int k0 = 0; k0 < kc; k0 += SMR) {
               int po = (pc + k0) / SMR, oi = po % L->ho, oj = po / L->ho;
+              const float *base = cv->fin + (size_t)SMR * (oi + (size_t)L->h * oj);
               for (int r = 0; r < SMR; r++) {
                 const float *sp = cv->zero;
                 int tap = ic + i0 + r;
                 if (r < nr) {
-                  int kh = tap % kk, kw = (tap / kk) % kk, ch = tap / (kk * kk);
-                  int si = oi + kh - L->pad, sj = oj + kw - L->pad;
-                  if (si >= 0 && si < L->h && sj >= 0 && sj < L->w)
-                    sp = cv->fin + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
+                  int si = oi + cv->tdh[tap], sj = oj + cv->tdw[tap];
+                  if (si >= 0 && si < L->h && sj >= 0 && sj < L->w) sp = base + cv->toff[tap];
                 }
                 float *d = p + (size_t)k0 * SMR + r;
                 for (int b = 0; b < SMR; b++) d[(size_t)b * SMR] = sp[b];
@@ -176,14 +173,23 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
               GEMM_NAME(skern)(kc, pa + (size_t)i0 * kc, pb + (size_t)j0 * kc, t);
             if (cv && cv->lc) {
               const cnn_layer *L = cv->lc;
-              int kk = L->k, po = (ic + i0) / SMR, oi = po % L->ho, oj = po / L->ho;
+              int po = (ic + i0) / SMR, oi = po % L->ho, oj = po / L->ho;
+              float *base = cv->fout + (size_t)SMR * (oi + (size_t)L->h * oj);
               for (int q = 0; q < nq; q++) {
-                int tap = jc + j0 + q, kh = tap % kk, kw = (tap / kk) % kk, ch = tap / (kk * kk);
-                int si = oi + kh - L->pad, sj = oj + kw - L->pad;
+                int tap = jc + j0 + q, si = oi + cv->tdh[tap], sj = oj + cv->tdw[tap];
                 if (si < 0 || si >= L->h || sj < 0 || sj >= L->w) continue;
-                float *c = cv->fout + (size_t)SMR * (si + (size_t)L->h * (sj + (size_t)L->w * ch));
+                float *c = base + cv->toff[tap];
                 const float *tq = t + SMR * q;
                 for (int r = 0; r < SMR; r++) c[r] += tq[r];
+              }
+              continue;
+            }
+            if (cv && cv->bias && !add && nr == SMR) {
+              for (int q = 0; q < nq; q++) {
+                double *c = C + (ic + i0) + (size_t)ldc * (jc + j0 + q);
+                const float *tq = t + SMR * q;
+                const double bq = cv->bias[jc + j0 + q];
+                for (int r = 0; r < SMR; r++) c[r] = (double)tq[r] + bq;
               }
               continue;
             }
