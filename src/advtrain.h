@@ -94,7 +94,7 @@ typedef struct {
   int isa;  /* own kernels compiled for: 2 AVX2/FMA (CPU has it), 1 baseline, 0 none */
   cnn_layer *L;
   size_t *aoff;   /* per-sample offset of each layer's input activation; aoff[nl] output */
-  size_t acttot, colmax, gmax;
+  size_t acttot, colmax, gmax, wmax; /* wmax: most weights of a convolution */
 } cnn_net;
 typedef struct {
   double *act, *col, *dcol, *g1, *g2, *dz, *x0, *xa, *gx, *st;
@@ -104,6 +104,7 @@ typedef struct {
   const float **tab;
   int *tdh, *tdw; /* tap tables of the fused convolutions */
   ptrdiff_t *toff;
+  double *wt;     /* flipped, transposed kernel of a convolution's input gradient */
 } cnn_work;
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net);

@@ -187,6 +187,7 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
   net->np = 0;
   net->colmax = 1;
   net->kmax = 1;
+  net->wmax = 1;
   size_t ao = 0, gmax = 0;
   for (int l = 0; l < nl; l++) {
     cnn_layer *L = net->L + l;
@@ -207,7 +208,9 @@ void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net) {
     if (L->type == CNN_CONV) {
       size_t cm = (size_t)L->ho * L->wo * L->k * L->k * L->c;
       if (cm > net->colmax) net->colmax = cm;
-      if (L->k * L->k * L->c > net->kmax) net->kmax = L->k * L->k * L->c;
+      int kc = L->k * L->k * (L->c > L->co ? L->c : L->co);
+      if (kc > net->kmax) net->kmax = kc;
+      if ((size_t)L->k * L->k * L->c * L->co > net->wmax) net->wmax = (size_t)L->k * L->k * L->c * L->co;
       net->np = L->boff + L->co;
     }
     if (L->type == CNN_DENSE) net->np = L->boff + L->co;
@@ -242,6 +245,7 @@ void cnn_work_alloc(const cnn_net *net, cnn_work *w) {
   w->tdh = single ? (int *)R_alloc(net->kmax, sizeof(int)) : NULL;
   w->tdw = single ? (int *)R_alloc(net->kmax, sizeof(int)) : NULL;
   w->toff = single ? (ptrdiff_t *)R_alloc(net->kmax, sizeof(ptrdiff_t)) : NULL;
+  w->wt = single ? (double *)R_alloc(net->wmax, sizeof(double)) : NULL;
 }
 
 /* Samples idx[0..B-1] of x (din x n, one column per sample) into a B x din chunk. */
@@ -457,7 +461,28 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
           grad[L->boff + f] += s;
         }
       }
-      if (need_in && fused(net, B)) {
+      if (need_in && fused(net, B) && L->c >= SNR) {
+        /* the input gradient as the correlation of the output gradient with the
+         * flipped, transposed kernel (padding k - 1 - pad): a forward-style product
+         * with K = k * k * c_out, no col2im */
+        cnn_layer Lt = *L;
+        Lt.h = L->ho; Lt.w = L->wo; Lt.c = L->co;
+        Lt.ho = L->h; Lt.wo = L->w; Lt.co = L->c;
+        Lt.pad = L->k - 1 - L->pad;
+        int k = L->k, Kt = k * k * L->co;
+        const double *W = theta + L->woff;
+        for (int c = 0; c < L->c; c++)
+          for (int f = 0; f < L->co; f++)
+            for (int kw = 0; kw < k; kw++)
+              for (int kh = 0; kh < k; kh++)
+                w->wt[(kh + (size_t)k * (kw + (size_t)k * f)) + (size_t)Kt * c] =
+                  W[((k - 1 - kh) + (size_t)k * ((k - 1 - kw) + (size_t)k * c)) + (size_t)K * f];
+        for (size_t i = 0; i < rows * L->co; i++) w->fin[i] = (float)gout[i];
+        sconv cv = {&Lt, NULL, NULL, w->fin, zero16, w->tab, NULL, NULL, NULL, NULL, NULL};
+        conv_taps(&Lt, w, &cv);
+        int rin = B * L->h * L->w;
+        mmc(net, w, 0, 0, rin, L->c, Kt, NULL, rin, w->wt, Kt, 0.0, gin, rin, &cv);
+      } else if (need_in && fused(net, B)) {
         /* the input gradient is summed in float, then widened */
         memset(w->fout, 0, sizeof(float) * (size_t)B * nin);
         sconv cv = {NULL, L, NULL, NULL, NULL, NULL, NULL, w->fout, NULL, NULL, NULL};

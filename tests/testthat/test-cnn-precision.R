@@ -37,7 +37,9 @@ test_that("the product kernels match a plain product on odd sizes", {
 })
 
 test_that("single precision gives the double-precision gradients to about 1e-6", {
-  spec <- cnn_spec(conv(4, 5), relu(), pool(2), conv(6, 3), relu(), pool(2), dense(3))
+  # the second convolution has 6 input channels: its input gradient takes the
+  # transposed-convolution path; the first (1 channel) the col2im one
+  spec <- cnn_spec(conv(6, 5), relu(), pool(2), conv(4, 3), relu(), pool(2), dense(3))
   # 16 images: one full chunk (the fused im2col path); 15 and 37: partial chunks too
   for (n in c(16, 15, 37)) {
     withr::local_seed(n)
@@ -59,18 +61,20 @@ test_that("single precision gives the double-precision gradients to about 1e-6",
   }
 })
 
-test_that("a padded convolution's fused single-precision path matches double", {
-  spec <- cnn_spec(conv(3, 3, padding = 2), relu(), dense(2))
+test_that("padded convolutions' fused single-precision paths match double", {
   withr::local_seed(4)
-  x <- array(stats::runif(32 * 35), c(32, 7, 5))
-  px <- advtrain:::prepare_x(x)
-  py <- advtrain:::prepare_y(factor(rep(1:2, 16)), 32, 2)
-  pd <- advtrain:::cnn_plan(spec, px$input)
-  ps <- advtrain:::cnn_plan(spec, px$input, precision = "single")
-  theta <- advtrain:::init_weights(pd, spec) + stats::rnorm(pd$np, sd = 0.1)
-  gd <- .Call(advtrain:::C_cnn_grad, pd$arch, pd$beta, py$loss, theta, px$x, py$y, 2L)
-  gs <- .Call(advtrain:::C_cnn_grad, ps$arch, ps$beta, py$loss, theta, px$x, py$y, 2L)
-  for (i in 1:3) expect_lt(max(abs(gs[[i]] - gd[[i]])) / max(abs(gd[[i]])), 1e-5)
+  for (ch in c(1, 7)) for (pad in 0:2) {
+    spec <- cnn_spec(conv(3, 3, padding = pad), relu(), dense(2))
+    x <- array(stats::runif(32 * 35 * ch), c(32, 7, 5, ch))
+    px <- advtrain:::prepare_x(x)
+    py <- advtrain:::prepare_y(factor(rep(1:2, 16)), 32, 2)
+    pd <- advtrain:::cnn_plan(spec, px$input)
+    ps <- advtrain:::cnn_plan(spec, px$input, precision = "single")
+    theta <- advtrain:::init_weights(pd, spec) + stats::rnorm(pd$np, sd = 0.1)
+    gd <- .Call(advtrain:::C_cnn_grad, pd$arch, pd$beta, py$loss, theta, px$x, py$y, 2L)
+    gs <- .Call(advtrain:::C_cnn_grad, ps$arch, ps$beta, py$loss, theta, px$x, py$y, 2L)
+    for (i in 1:3) expect_lt(max(abs(gs[[i]] - gd[[i]])) / max(abs(gd[[i]])), 1e-5)
+  }
 })
 
 test_that("precision is an argument of adv_cnn, kept in the fit and used afterwards", {
