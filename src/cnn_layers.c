@@ -41,6 +41,7 @@ typedef struct {
    * position's (conv_taps) */
   const int *tdh, *tdw;
   const ptrdiff_t *toff;
+  int relu; /* apply max(0, .) as the last block is stored (a ReLU after the conv) */
 } sconv;
 
 /* the tap tables of sconv for layer L, in w's buffers */
@@ -322,6 +323,7 @@ static void add_bias(double *out, size_t rows, int co, const double *bias) {
 
 /* Forward pass of the chunk whose input sits at w->act (B x din). */
 void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
+  int skip_relu = 0;
   for (int l = 0; l < net->nl; l++) {
     const cnn_layer *L = net->L + l;
     const double *in = w->act + (size_t)B * net->aoff[l];
@@ -333,10 +335,17 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
       size_t rows = (size_t)B * L->ho * L->wo;
       if (fused(net, B)) {
         /* a float copy of the input, read in place; the bias is added as the tile is
-         * stored */
+         * stored, and a plain ReLU that follows is applied then too: its output is
+         * written, the convolution's own output slot is left unused (the ReLU's
+         * backward pass reads only its output) */
         for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
         sconv cv = {L, NULL, NULL, w->fin, zero16, w->tab, theta + L->boff, NULL,
-                    NULL, NULL, NULL};
+                    NULL, NULL, NULL, 0};
+        if (l + 1 < net->nl && net->L[l + 1].type == CNN_RELU && net->L[l + 1].beta <= 0) {
+          cv.relu = 1;
+          out = w->act + (size_t)B * net->aoff[l + 2];
+          skip_relu = 1;
+        }
         conv_taps(L, w, &cv);
         mmc(net, w, 0, 0, (int)rows, L->co, K, NULL, (int)rows, theta + L->woff, K, 0.0,
             out, (int)rows, &cv);
@@ -355,6 +364,10 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
       break;
     }
     case CNN_RELU:
+      if (skip_relu) {
+        skip_relu = 0;
+        break;
+      }
       CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) {
         double v = in[i];
         out[i] = v > 0 ? v : 0.0;
@@ -444,7 +457,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
       size_t rows = (size_t)B * L->ho * L->wo;
       if (grad && fused(net, B)) {
         for (size_t i = 0; i < (size_t)B * nin; i++) w->fin[i] = (float)in[i];
-        sconv cv = {NULL, NULL, L, w->fin, zero16, NULL, NULL, NULL, NULL, NULL, NULL};
+        sconv cv = {NULL, NULL, L, w->fin, zero16, NULL, NULL, NULL, NULL, NULL, NULL, 0};
         conv_taps(L, w, &cv);
         mmc(net, w, 1, 0, K, L->co, (int)rows, NULL, (int)rows, gout, (int)rows, 1.0,
             grad + L->woff, K, &cv);
@@ -478,14 +491,14 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
                 w->wt[(kh + (size_t)k * (kw + (size_t)k * f)) + (size_t)Kt * c] =
                   W[((k - 1 - kh) + (size_t)k * ((k - 1 - kw) + (size_t)k * c)) + (size_t)K * f];
         for (size_t i = 0; i < rows * L->co; i++) w->fin[i] = (float)gout[i];
-        sconv cv = {&Lt, NULL, NULL, w->fin, zero16, w->tab, NULL, NULL, NULL, NULL, NULL};
+        sconv cv = {&Lt, NULL, NULL, w->fin, zero16, w->tab, NULL, NULL, NULL, NULL, NULL, 0};
         conv_taps(&Lt, w, &cv);
         int rin = B * L->h * L->w;
         mmc(net, w, 0, 0, rin, L->c, Kt, NULL, rin, w->wt, Kt, 0.0, gin, rin, &cv);
       } else if (need_in && fused(net, B)) {
         /* the input gradient is summed in float, then widened */
         memset(w->fout, 0, sizeof(float) * (size_t)B * nin);
-        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, NULL, w->fout, NULL, NULL, NULL};
+        sconv cv = {NULL, L, NULL, NULL, NULL, NULL, NULL, w->fout, NULL, NULL, NULL, 0};
         conv_taps(L, w, &cv);
         mmc(net, w, 0, 1, (int)rows, K, L->co, gout, (int)rows, theta + L->woff, K, 0.0,
             NULL, (int)rows, &cv);
@@ -518,8 +531,10 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         for (size_t i = 0; i < (size_t)B * nin; i++)
           gin[i] = gout[i] / (1.0 + exp(-L->beta * in[i]));
       } else {
+        /* from the output: max(z, 0) > 0 exactly when z > 0 */
+        const double *out = w->act + (size_t)B * net->aoff[l + 1];
         CNN_SIMD for (size_t i = 0; i < (size_t)B * nin; i++) {
-          double v = in[i], g = gout[i];
+          double v = out[i], g = gout[i];
           gin[i] = v > 0 ? g : 0.0;
         }
       }

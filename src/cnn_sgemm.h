@@ -184,21 +184,24 @@ GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *rest
               }
               continue;
             }
-            if (cv && cv->bias && !add && nr == SMR) {
+            if (cv && (cv->bias || cv->relu)) {
+              /* the bias with the first block, the ReLU with the last */
+              int relu = cv->relu && pc + kc >= K;
               for (int q = 0; q < nq; q++) {
                 double *c = C + (ic + i0) + (size_t)ldc * (jc + j0 + q);
                 const float *tq = t + SMR * q;
-                const double bq = cv->bias[jc + j0 + q];
-                for (int r = 0; r < SMR; r++) c[r] = (double)tq[r] + bq;
-              }
-              continue;
-            }
-            if (cv && cv->bias && !add) {
-              for (int q = 0; q < nq; q++) {
-                double *c = C + (ic + i0) + (size_t)ldc * (jc + j0 + q);
-                const float *tq = t + SMR * q;
-                const double bq = cv->bias[jc + j0 + q];
-                for (int r = 0; r < nr; r++) c[r] = (double)tq[r] + bq;
+                const double bq = cv->bias && !add ? cv->bias[jc + j0 + q] : 0.0;
+                if (nr == SMR) {
+                  for (int r = 0; r < SMR; r++) {
+                    double v = (add ? c[r] : bq) + (double)tq[r];
+                    c[r] = relu ? (v > 0 ? v : 0.0) : v;
+                  }
+                } else {
+                  for (int r = 0; r < nr; r++) {
+                    double v = (add ? c[r] : bq) + (double)tq[r];
+                    c[r] = relu ? (v > 0 ? v : 0.0) : v;
+                  }
+                }
               }
               continue;
             }
