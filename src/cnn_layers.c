@@ -444,12 +444,18 @@ double cnn_loss_grad(const cnn_net *net, const double *out, const double *y, int
 void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
                   double *grad, double *dx) {
   double *gout = w->dz, *gin;
+  int skip_relu = 0;
   for (int l = net->nl - 1; l >= 0; l--) {
     const cnn_layer *L = net->L + l;
     const double *in = w->act + (size_t)B * net->aoff[l];
     size_t nin = (size_t)L->h * L->w * L->c;
     int need_in = (l > 0) || dx != NULL;
     if (!need_in && grad == NULL) break;
+    if (skip_relu) {
+      /* this plain ReLU's gradient was formed by the pool layer after it */
+      skip_relu = 0;
+      continue;
+    }
     gin = (l == 0 && dx) ? dx : (gout == w->g1 ? w->g2 : w->g1);
     switch (L->type) {
     case CNN_CONV: {
@@ -542,8 +548,12 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
     case CNN_POOL: {
       if (!need_in) break;
       /* the gradient goes to the first window entry equal to the maximum (the entry the
-       * forward pass's strict > kept); windows do not overlap */
+       * forward pass's strict > kept); windows do not overlap. A plain ReLU before
+       * (not the first layer) is folded in: its input gradient is the pool's where
+       * the ReLU's output (the pool's input) is > 0, else 0. */
       const double *out = w->act + (size_t)B * net->aoff[l + 1];
+      int fold = l >= 2 && net->L[l - 1].type == CNN_RELU && net->L[l - 1].beta <= 0;
+      skip_relu = fold;
       int s = L->k, h = L->h, wd = L->w, ho = L->ho, wo = L->wo;
       memset(gin, 0, sizeof(double) * (size_t)B * nin);
       for (int c = 0; c < L->c; c++)
@@ -558,11 +568,20 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
                 size_t src = (size_t)B * ((i * s + di) + (size_t)h * ((j * s + dj) + (size_t)wd * c));
                 const double *ib = in + src;
                 double *gb = gin + src;
-                CNN_SIMD for (int b = 0; b < B; b++) {
-                  double r = rem[b];
-                  int hit = ib[b] == ob[b];
-                  gb[b] = hit ? r : 0.0;
-                  rem[b] = hit ? 0.0 : r;
+                if (fold) {
+                  CNN_SIMD for (int b = 0; b < B; b++) {
+                    double r = rem[b], v = ib[b];
+                    int hit = v == ob[b];
+                    gb[b] = hit && v > 0 ? r : 0.0;
+                    rem[b] = hit ? 0.0 : r;
+                  }
+                } else {
+                  CNN_SIMD for (int b = 0; b < B; b++) {
+                    double r = rem[b];
+                    int hit = ib[b] == ob[b];
+                    gb[b] = hit ? r : 0.0;
+                    rem[b] = hit ? 0.0 : r;
+                  }
                 }
               }
           }
