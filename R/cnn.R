@@ -322,12 +322,14 @@ init_weights <- function(plan, spec) {
 #'
 #' **Speed and precision.** A convolution is an im2col matrix product per chunk of 16
 #' images and a dense layer one product per chunk. With `precision = "single"` (the
-#' default) the matrix products run in single precision, as deep-learning libraries
-#' do: their operands are rounded to float, products and sums of up to 256 terms are
+#' default) the convolutions' matrix products run in single precision, as
+#' deep-learning libraries do: their operands are rounded to float, products and sums of up to 256 terms are
 #' formed in float and these partial sums are added in double; a full chunk's
 #' convolutions read a float copy of their input in place instead of forming the im2col
-#' matrix, and sum the input gradient in float. Weights, activations, the loss, the
-#' attacks and the SGD update stay in double. Gradients then agree with the double
+#' matrix, and sum the input gradient in float. Dense layers, weights, activations, the
+#' loss, the attacks and the SGD update stay in double (a dense layer sees only 16 rows
+#' per chunk, too few for the conversion to pay; an MLP therefore gives the same
+#' result in both precisions). Gradients then agree with the double
 #' computation to a relative error of about 1e-6 (the package's tests check 1e-5),
 #' which is far below the noise of stochastic gradients; the fitted weights differ from
 #' a double-precision run in their later digits. `precision = "double"` computes

@@ -3,8 +3,18 @@
  * A chunk of B <= CNN_CHUNK samples is processed by one thread. Activations are
  * B x (P * C) column-major matrices (sample fastest), so a convolution is one
  * im2col product (B * P_out) x K times K x C_out and a dense layer one product
- * B x I times I x O; both go to dgemm. Convolution weights are K x C_out with
- * K = k * k * C_in indexed kh + k * (kw + k * c); dense weights are I x O. */
+ * B x I times I x O (mm() below: R's dgemm, or the package's own double or single
+ * precision kernels). Convolution weights are K x C_out with K = k * k * C_in indexed
+ * kh + k * (kw + k * c); dense weights are I x O.
+ *
+ * Single precision (net->gemm == 2, adv_cnn(precision = "single")): activations,
+ * weights and gradients stay double; each convolution product rounds its operands to
+ * float (cnn_sgemm.h); dense layers stay in double (mm_dense). For a full chunk (B = 16) a convolution never forms the im2col
+ * matrix: the forward pass and the weight gradient read a float copy of the layer
+ * input through tap tables, the input gradient is the correlation of the output
+ * gradient with the flipped kernel (>= 6 input channels) or a col2im summed in float
+ * (fewer), and a plain ReLU after the convolution is applied as the product is stored.
+ * Results depend on the instruction set (AVX2/FMA or not), not on the thread count. */
 #include "advtrain.h"
 #include <string.h>
 
@@ -147,6 +157,17 @@ static void mm(const cnn_net *net, cnn_work *w, int ta, int tb, int m, int n, in
                const double *a, int lda, const double *b, int ldb, double beta, double *c,
                int ldc) {
   mmc(net, w, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc, NULL);
+}
+
+/* Dense layers keep double precision with the own kernels: a chunk gives them only
+ * B <= 16 rows, too few for rounding and packing their I x O weights on every call to
+ * pay (measured: the MLP of bench/cnn.R ran 20% slower in single precision). */
+static void mm_dense(const cnn_net *net, cnn_work *w, int ta, int tb, int m, int n, int k,
+                     const double *a, int lda, const double *b, int ldb, double beta,
+                     double *c, int ldc) {
+  cnn_net dn = *net;
+  if (dn.gemm == 2) dn.gemm = 1;
+  mm(&dn, w, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* One product through mm() for the tests (C_cnn_mm): gemm as net->gemm, isa the
@@ -359,7 +380,7 @@ void cnn_forward(const cnn_net *net, const double *theta, int B, cnn_work *w) {
     }
     case CNN_DENSE: {
       int I = (int)nin;
-      mm(net, w, 0, 0, B, L->co, I, in, B, theta + L->woff, I, 0.0, out, B);
+      mm_dense(net, w, 0, 0, B, L->co, I, in, B, theta + L->woff, I, 0.0, out, B);
       add_bias(out, B, L->co, theta + L->boff);
       break;
     }
@@ -519,7 +540,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
     case CNN_DENSE: {
       int I = (int)nin;
       if (grad) {
-        mm(net, w, 1, 0, I, L->co, B, in, B, gout, B, 1.0, grad + L->woff, I);
+        mm_dense(net, w, 1, 0, I, L->co, B, in, B, gout, B, 1.0, grad + L->woff, I);
         for (int f = 0; f < L->co; f++) {
           double s = 0.0;
           for (int b = 0; b < B; b++) s += gout[b + (size_t)B * f];
@@ -527,7 +548,7 @@ void cnn_backward(const cnn_net *net, const double *theta, int B, cnn_work *w,
         }
       }
       if (need_in)
-        mm(net, w, 0, 1, B, I, L->co, gout, B, theta + L->woff, I, 0.0, gin, B);
+        mm_dense(net, w, 0, 1, B, I, L->co, gout, B, theta + L->woff, I, 0.0, gin, B);
       break;
     }
     case CNN_RELU:

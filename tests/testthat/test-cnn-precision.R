@@ -109,4 +109,10 @@ test_that("precision is an argument of adv_cnn, kept in the fit and used afterwa
   pl <- predict(fs, x, type = "link")
   expect_false(identical(pl, predict(fd, x, type = "link")))
   expect_error(fit("half"), class = "advtrain_error_argument")
+  # dense layers stay in double precision: an MLP fits identically in both
+  m <- function(p) {
+    adv_cnn(x, y, mlp_spec(8, 2), eps = 0.5, norm = "l2", steps = 2, epochs = 1,
+            batch_size = 32, lr = 0.01, seed = 3, precision = p)$weights
+  }
+  expect_identical(m("single"), m("double"))
 })
