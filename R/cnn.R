@@ -132,7 +132,7 @@ print.advtrain_spec <- function(x, ...) {
 # The layer table that C reads (one row per layer: type, h, w, c, ho, wo, co, k, pad,
 # woff, boff; offsets 0-based into the flat parameter vector) and the shapes of the
 # weight arrays.
-cnn_plan <- function(spec, input, call = rlang::caller_env()) {
+cnn_plan <- function(spec, input, call = rlang::caller_env(), precision = "double") {
   h <- input[1]; w <- input[2]; c <- input[3]
   nl <- length(spec$layers)
   arch <- matrix(0L, nl, 11, dimnames = list(NULL, c("type", "h", "w", "c", "ho", "wo",
@@ -177,13 +177,14 @@ cnn_plan <- function(spec, input, call = rlang::caller_env()) {
   if (off > .Machine$integer.max) {
     abort_arg("The specification has too many parameters ({off}).", "spec", call)
   }
-  arch <- cbind(arch, gemm = gemm_code())
+  arch <- cbind(arch, gemm = if (identical(precision, "single")) 2L else gemm_code())
   list(arch = arch, beta = beta, shapes = shapes, np = as.integer(off), nout = c,
        din = prod(input))
 }
 
-# Matrix products: the package's own register-blocked kernels ("own", the default) or
-# R's BLAS dgemm ("blas"; worth it with an optimised BLAS such as OpenBLAS).
+# Matrix products in double precision: the package's own register-blocked kernels
+# ("own", the default) or R's BLAS dgemm ("blas"; worth it with an optimised BLAS such
+# as OpenBLAS). precision = "single" always uses the own single-precision kernel (code 2).
 gemm_code <- function() {
   g <- getOption("advtrain.cnn_gemm", "own")
   check_choice(g, c("own", "blas"), arg = "options(advtrain.cnn_gemm)")
@@ -319,14 +320,31 @@ init_weights <- function(plan, spec) {
 #' come from R's random number generator, so `set.seed()` or `seed` make a run
 #' reproducible.
 #'
-#' **Speed.** Computations are in double precision. A convolution is an im2col
-#' matrix product per chunk of 16 images and a dense layer one product per chunk. The
-#' products use the package's own register-blocked kernels (AVX2/FMA when the CPU has
-#' them, chosen at run time), which are several times faster than R's reference BLAS;
+#' **Speed and precision.** A convolution is an im2col matrix product per chunk of 16
+#' images and a dense layer one product per chunk. With `precision = "single"` (the
+#' default) the convolutions' matrix products run in single precision, as
+#' deep-learning libraries do: their operands are rounded to float, products and sums of up to 256 terms are
+#' formed in float and these partial sums are added in double; a full chunk's
+#' convolutions read a float copy of their input in place instead of forming the im2col
+#' matrix, and sum the input gradient in float. Dense layers, weights, activations, the
+#' loss, the attacks and the SGD update stay in double (a dense layer sees only 16 rows
+#' per chunk, too few for the conversion to pay; an MLP therefore gives the same
+#' result in both precisions). Gradients then agree with the double
+#' computation to a relative error of about 1e-6 (the package's tests check 1e-5),
+#' which is far below the noise of stochastic gradients; the fitted weights differ from
+#' a double-precision run in their later digits. `precision = "double"` computes
+#' everything in double (about 2-3 times slower) and is what the gradient tests against
+#' finite differences use. The double products use the package's own register-blocked
+#' kernels, several times faster than R's reference BLAS;
 #' `options(advtrain.cnn_gemm = "blas")` sends them to R's BLAS `dgemm` instead, which
 #' pays only with an optimised BLAS (OpenBLAS with `OPENBLAS_NUM_THREADS=1`, since the
-#' package already runs one chunk per thread). `bench/cnn.R` in the source package
-#' measures both against PyTorch.
+#' package already runs one chunk per thread). On x86-64 with GCC or clang, both kinds
+#' of kernels are compiled twice, for AVX2/FMA and for the baseline instruction set,
+#' and the AVX2/FMA build is chosen at run time when the CPU has it: fused multiply-adds
+#' round differently, so a fit on a CPU without AVX2/FMA differs in the last digits
+#' from one on a CPU with it (for either precision; on one machine results do not
+#' depend on the number of threads). `bench/cnn.R` in the source package measures the
+#' speed against PyTorch.
 #'
 #' **Long runs.** A progress bar shows the epoch, loss and accuracy; the run can be
 #' interrupted. With `checkpoint = "file.rds"` the full training state (weights,
@@ -360,6 +378,9 @@ init_weights <- function(plan, spec) {
 #'   (PGD with \eqn{\xi = 0}) are recorded after each epoch.
 #' @param clip The data range `c(lower, upper)` that attacked images are clipped to, or
 #'   `NULL` for none.
+#' @param precision `"single"` (matrix products in single precision, the default) or
+#'   `"double"`; see Speed and precision. Kept in the fit: [predict.advtrain_cnn()],
+#'   [evaluate()] and [attack_difference()] use the fit's precision.
 #' @param progress Show a progress bar?
 #' @return An object of class `advtrain_cnn`: a list with `weights` (per layer,
 #'   `weight` array and `bias` vector), `spec`, `input`, `levels`, `settings` and
@@ -378,11 +399,12 @@ adv_cnn <- function(x, y, spec, eps = 0, norm = c("linf", "l2"),
                     lr = 0.1, momentum = 0.9, weight_decay = 0, milestones = NULL,
                     xi_follows_lr = TRUE, seed = NULL, threads = NULL, checkpoint = NULL,
                     resume = FALSE, validation = NULL, clip = c(0, 1),
-                    progress = interactive()) {
+                    precision = c("single", "double"), progress = interactive()) {
   call <- rlang::current_env()
   s <- check_cnn_args(x, y, spec, eps, norm, attack, steps, step_size, random_start, xi,
                       lambda, epochs, batch_size, lr, momentum, weight_decay, milestones,
-                      xi_follows_lr, seed, checkpoint, resume, validation, clip, progress)
+                      xi_follows_lr, seed, checkpoint, resume, validation, clip, progress,
+                      precision)
   nth <- resolve_threads(threads)
   if (!is.null(s$seed)) withr::local_seed(s$seed)
   plan <- s$plan
@@ -449,13 +471,15 @@ adv_cnn <- function(x, y, spec, eps = 0, norm = c("linf", "l2"),
 check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, random_start,
                            xi, lambda, epochs, batch_size, lr, momentum, weight_decay,
                            milestones, xi_follows_lr, seed, checkpoint, resume,
-                           validation, clip, progress, call = rlang::caller_env()) {
+                           validation, clip, progress, precision = "double",
+                           call = rlang::caller_env()) {
   if (!inherits(spec, "advtrain_spec")) {
     abort_arg("{.arg spec} must be a model from {.fn cnn_spec} or {.fn mlp_spec}, not {describe(spec)}.",
               "spec", call)
   }
   px <- prepare_x(x, spec$input, call = call)
-  plan <- cnn_plan(spec, px$input, call = call)
+  precision <- check_choice(precision, c("single", "double"), call = call)
+  plan <- cnn_plan(spec, px$input, call = call, precision = precision)
   py <- prepare_y(y, px$n, plan$nout, call = call)
   eps <- check_number(eps, min = 0, call = call)
   norm <- check_choice(norm, c("linf", "l2"), call = call)
@@ -515,7 +539,8 @@ check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, rand
                    momentum = check_number(momentum, min = 0, max = 1, call = call),
                    weight_decay = check_number(weight_decay, min = 0, call = call),
                    milestones = milestones,
-                   xi_follows_lr = check_flag(xi_follows_lr, call = call), clip = clip)
+                   xi_follows_lr = check_flag(xi_follows_lr, call = call), clip = clip,
+                   precision = precision)
   c(settings, list(x = px$x, y = py$y, n = px$n, input = px$input, levels = py$levels,
                    loss = py$loss, plan = plan, ksteps = ksteps, alpha = alpha,
                    seed = seed, checkpoint = checkpoint, resume = resume,
@@ -551,7 +576,9 @@ read_checkpoint <- function(s, plan, call = rlang::caller_env()) {
 # ---- prediction, attacks, evaluation -----------------------------------------------
 
 fit_theta <- function(fit) flatten_weights(fit$weights)
-fit_plan <- function(fit) cnn_plan(fit$spec, fit$input)
+fit_plan <- function(fit) {
+  cnn_plan(fit$spec, fit$input, precision = if (is.null(fit$settings$precision)) "double" else fit$settings$precision)
+}
 
 check_fit <- function(fit, call = rlang::caller_env()) {
   if (!inherits(fit, "advtrain_cnn")) {
@@ -733,7 +760,9 @@ print.advtrain_cnn <- function(x, ...) {
          else sprintf("%s %s eps = %g%s, xi = %g", toupper(st$attack), st$norm, st$eps,
                       if (st$attack == "pgd") sprintf(", %d steps", st$steps) else "",
                       st$xi)
-  cat(sprintf("%s, lambda = %g, %d epochs\n", att, st$lambda, nrow(x$history)))
+  prec <- if (is.null(st$precision)) "double" else st$precision
+  cat(sprintf("%s, lambda = %g, %d epochs, %s precision\n", att, st$lambda,
+              nrow(x$history), prec))
   h <- x$history[nrow(x$history), ]
   cat(sprintf("last epoch: loss %.4f, train accuracy %.3f\n", h$loss, h$train_accuracy))
   invisible(x)

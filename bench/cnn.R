@@ -5,26 +5,41 @@
 #         plain training and PGD-10 L-inf adversarial training;
 #   mlp:  784-1024-2 with PGD-10 L2 adversarial training;
 # with 1 and 2 threads, medians of `reps` repeats, next to PyTorch (bench/cnn_torch.py,
-# Debian's python3-torch, float32 = its default and float64 = advtrain's precision) run
+# Debian's python3-torch, float32 = its default, float64 = advtrain's precision = "double") run
 # from this script with the same thread count. GFLOP/s use the nominal count
 # (3 forward passes per plain step, 2k + 3 per PGD-k step) and are compared with the
 # dgemm peak measured here (a 1000 x 1000 product through R's BLAS).
-# BENCH_GEMM=own (default) uses advtrain's own product kernels, BENCH_GEMM=blas R's
-# BLAS dgemm (option advtrain.cnn_gemm), BENCH_GEMM=both times the two in turn
-# (column advtrain = own kernels, advtrain_blas = dgemm, and their ratio).
+# BENCH_PRECISION=single (default; adv_cnn(precision = "single"), the package default),
+# double, or both (timed in turn: column advtrain = single, advtrain_double = double and
+# ratio_double_f32 its ratio to PyTorch float32). For double precision, BENCH_GEMM=own
+# (default) uses advtrain's own product kernels, BENCH_GEMM=blas R's BLAS dgemm (option
+# advtrain.cnn_gemm), BENCH_GEMM=both times the two in turn (advtrain_double_blas and
+# own_over_blas, the double own kernels over dgemm). GFLOP/s and pct_peak are those of
+# the first variant.
 #
 # Reproduce (from the package root, advtrain installed in .lib):
 #   R_LIBS=.lib Rscript bench/cnn.R                       # R's BLAS (reference BLAS)
 #   LD_PRELOAD=/path/to/openblas-pthread/libblas.so.3 OPENBLAS_NUM_THREADS=1 \
 #     R_LIBS=.lib Rscript bench/cnn.R                     # OpenBLAS without touching the system
+#   BENCH_PRECISION=both R_LIBS=.lib Rscript bench/cnn.R  # single and double in turn
 # (the OpenBLAS library can be unpacked privately: apt-get download libopenblas0-pthread;
-#  dpkg -x libopenblas0-pthread_*.deb DIR). Options: BENCH_REPS (3), BENCH_TORCH (1), BENCH_GEMM (own).
+#  dpkg -x libopenblas0-pthread_*.deb DIR). Options: BENCH_REPS (3), BENCH_TORCH (1),
+#  BENCH_PRECISION (single), BENCH_GEMM (own).
 suppressPackageStartupMessages(library(advtrain))
 reps <- as.integer(Sys.getenv("BENCH_REPS", "3"))
 run_torch <- Sys.getenv("BENCH_TORCH", "1") == "1"
 gemms <- Sys.getenv("BENCH_GEMM", "own")
 gemms <- if (gemms == "both") c("own", "blas") else gemms
-cat("products:", paste(gemms, collapse = " and "), "\n")
+precs <- Sys.getenv("BENCH_PRECISION", "single")
+precs <- if (precs == "both") c("single", "double") else precs
+# variants timed in turn: precision x (double only) product kernels
+variants <- list()
+for (p in precs) {
+  if (p == "single") variants$single <- list(precision = "single", gemm = "own")
+  else for (g in gemms) variants[[if (g == "own") "double" else "double_blas"]] <-
+    list(precision = "double", gemm = g)
+}
+cat("variants:", paste(names(variants), collapse = ", "), "\n")
 
 cat("BLAS:", extSoftVersion()[["BLAS"]], "\n")
 cat("machine:", parallel::detectCores(), "cores; load average",
@@ -63,20 +78,21 @@ for (cf in configs) {
   for (th in 1:2) {
     # the product variants are timed in turn, repeat by repeat, so that they see the
     # same machine load
-    tt <- matrix(NA_real_, reps, length(gemms), dimnames = list(NULL, gemms))
-    for (r in seq_len(reps)) for (g in gemms) {
-      options(advtrain.cnn_gemm = g)
-      tt[r, g] <- system.time(
+    tt <- matrix(NA_real_, reps, length(variants), dimnames = list(NULL, names(variants)))
+    for (r in seq_len(reps)) for (v in names(variants)) {
+      options(advtrain.cnn_gemm = variants[[v]]$gemm)
+      tt[r, v] <- system.time(
         adv_cnn(x, y, cf$spec, eps = cf$eps, norm = cf$norm, attack = cf$attack,
                 steps = 10, epochs = 1, batch_size = 128, lr = 0.01, seed = 1,
-                threads = th, progress = FALSE))[["elapsed"]]
+                threads = th, progress = FALSE,
+                precision = variants[[v]]$precision))[["elapsed"]]
     }
     ips <- cf$n / apply(tt, 2, median)
     row <- data.frame(model = cf$model, mode = cf$mode, threads = th, advtrain = ips[[1]],
                       gflops = ips[[1]] * fl / 1e9)
-    if (length(gemms) == 2) {
-      row$advtrain_blas <- ips[[2]]
-      row$own_over_blas <- ips[[1]] / ips[[2]]
+    for (v in names(variants)[-1]) row[[paste0("advtrain_", v)]] <- ips[[v]]
+    if (all(c("double", "double_blas") %in% names(ips))) {
+      row$own_over_blas <- ips[["double"]] / ips[["double_blas"]]
     }
     rows[[length(rows) + 1]] <- row
   }
@@ -103,6 +119,9 @@ if (run_torch) {
     res$torch_f64 <- mapply(get, res$model, res$mode, res$threads, "float64")
     res$ratio_f32 <- res$advtrain / res$torch_f32
     res$ratio_f64 <- res$advtrain / res$torch_f64
+    if (!is.null(res$advtrain_double)) {
+      res$ratio_double_f32 <- res$advtrain_double / res$torch_f32
+    }
   } else {
     cat("PyTorch not available (apt-get install python3-torch; it runs under /usr/bin/python3)\n")
   }

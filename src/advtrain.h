@@ -89,16 +89,22 @@ typedef struct {
   double beta; /* relu: > 0 means Softplus(beta) derivative in the backward pass */
 } cnn_layer;
 typedef struct {
-  int nl, din, nout, loss, np;
-  int gemm; /* 1: the package's own product kernels, 0: R's BLAS dgemm */
+  int nl, din, nout, loss, np, kmax; /* kmax: largest k * k * c_in of a convolution */
+  int gemm; /* 0: R's BLAS dgemm, 1: own double kernels, 2: own single-precision kernel */
+  int isa;  /* own kernels compiled for: 2 AVX2/FMA (CPU has it), 1 baseline, 0 none */
   cnn_layer *L;
   size_t *aoff;   /* per-sample offset of each layer's input activation; aoff[nl] output */
-  size_t *poff;   /* per-sample offset of each pool layer's argmax storage */
-  size_t acttot, pooltot, colmax, gmax;
+  size_t acttot, colmax, gmax, wmax; /* wmax: most weights of a convolution */
 } cnn_net;
 typedef struct {
   double *act, *col, *dcol, *g1, *g2, *dz, *x0, *xa, *gx, *st;
-  int *arg;
+  /* single precision only (NULL otherwise): packed blocks, float copies of a layer's
+   * input and input gradient, strip pointer table */
+  float *pa, *pb, *fin, *fout;
+  const float **tab;
+  int *tdh, *tdw; /* tap tables of the fused convolutions */
+  ptrdiff_t *toff;
+  double *wt;     /* flipped, transposed kernel of a convolution's input gradient */
 } cnn_work;
 
 void cnn_net_from_sexp(SEXP arch, SEXP beta, int loss, cnn_net *net);
@@ -114,6 +120,8 @@ void cnn_attack_chunk(const cnn_net *net, const double *theta, int B, cnn_work *
                       const double *y, int norm, double eps, double alpha, int steps,
                       double xi, int clip, double lo, double hi, int use_start);
 void cnn_random_start(int n, int din, int norm, double eps, double *st);
+void cnn_mm_test(int gemm, int isa, int ta, int tb, int m, int n, int k, const double *a,
+                 int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
 /* the result list of one chunk of a trainer (src/lm.c) */
 SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,

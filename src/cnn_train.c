@@ -263,3 +263,17 @@ SEXP C_cnn_grad(SEXP arch, SEXP beta, SEXP loss, SEXP theta, SEXP x, SEXP y,
   UNPROTECT(nprot);
   return out;
 }
+
+/* For the tests: C <- op(A) op(B) + beta C through the product kernel selected by
+ * gemm (0 dgemm, 1 own double, 2 own single) and isa (1 baseline, 2 AVX2/FMA when the
+ * CPU has it, 0 the best available). ictrl: gemm, isa, ta, tb. */
+SEXP C_cnn_mm(SEXP ictrl, SEXP a, SEXP b, SEXP c, SEXP beta) {
+  const int *ic = INTEGER(ictrl);
+  int ta = ic[2], tb = ic[3];
+  int m = nrows(c), n = ncols(c), k = ta ? nrows(a) : ncols(a);
+  SEXP out = PROTECT(duplicate(c));
+  cnn_mm_test(ic[0], ic[1], ta, tb, m, n, k, REAL(a), nrows(a), REAL(b), nrows(b),
+              asReal(beta), REAL(out), m);
+  UNPROTECT(1);
+  return out;
+}

@@ -12,6 +12,7 @@ SEXP C_cnn_train_epoch(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEX
 SEXP C_cnn_forward(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_grad(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_cnn_mm(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_gd(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -37,6 +38,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(cnn_forward, 5),
     CALLDEF(cnn_attack, 9),
     CALLDEF(cnn_grad, 7),
+    CALLDEF(cnn_mm, 5),
     CALLDEF(lm_gd, 5),
     CALLDEF(lm_power, 4),
     CALLDEF(lm_exact, 5),

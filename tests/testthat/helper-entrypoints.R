@@ -75,6 +75,9 @@ entry_extras <- function() {
     py <- ns$prepare_y(factor(c(1, 2), levels = 1:2), 2L, plan$nout)
     theta <- ns$init_weights(plan, spec)
     out$cnn_grad <- list(plan$arch, plan$beta, py$loss, theta, px$x, py$y, 1L)
+    # the product kernels: single precision, best instruction set, C = A B
+    out$cnn_mm <- list(c(2L, 0L, 0L, 0L), matrix(runif(35), 7, 5), matrix(runif(15), 5, 3),
+                       matrix(0, 7, 3), 0)
   }
   out
 }
