@@ -38,6 +38,10 @@ describe <- function(x) {
   paste("an object of class", class(x)[1])
 }
 
+# The position of the first NA, NaN or infinite element of a numeric vector or matrix
+# (0 if none), without allocating (is.finite() would copy a whole data matrix).
+first_nonfinite <- function(x) .Call(C_check_finite, x)
+
 is_plain_numeric <- function(x) {
   (is.double(x) || is.integer(x)) && !is.factor(x) && !is.object(x)
 }
@@ -50,7 +54,7 @@ check_numeric <- function(x, len = NULL, min = -Inf, what = "a numeric vector",
   if (!is_plain_numeric(x) || length(x) == 0) {
     abort_arg("{.arg {arg}} must be {what}, not {describe(x)}.", arg, call)
   }
-  if (anyNA(x) || any(!is.finite(x))) {
+  if (first_nonfinite(x) > 0) {
     abort_arg("{.arg {arg}} must contain only finite values, not {describe(as.vector(x))}.",
               arg, call)
   }
@@ -136,15 +140,15 @@ check_matrix <- function(x, nrow = NULL, ncol = NULL, min_rows = 1,
   if (is.null(dim(x)) && is_plain_numeric(x) && !is.null(ncol) && ncol == 1) {
     x <- matrix(x, ncol = 1)
   }
-  if (!is.matrix(x) || !is_plain_numeric(as.vector(x)) || is.object(x)) {
+  if (!is.matrix(x) || !(is.double(x) || is.integer(x)) || is.object(x)) {
     abort_arg("{.arg {arg}} must be a numeric matrix, not {describe(x)}.", arg, call)
   }
   if (nrow(x) < min_rows || ncol(x) < 1) {
     abort_arg("{.arg {arg}} must have at least {min_rows} row{?s} and one column, not {nrow(x)} x {ncol(x)}.",
               arg, call)
   }
-  if (anyNA(x) || any(!is.finite(x))) {
-    pos <- which(!is.finite(x))[1]
+  pos <- first_nonfinite(x)
+  if (pos > 0) {
     abort_arg("{.arg {arg}} must contain only finite values; entry [{(pos - 1) %% nrow(x) + 1}, {(pos - 1) %/% nrow(x) + 1}] is {format(x[pos])}.",
               arg, call)
   }

@@ -198,12 +198,13 @@ prepare_x <- function(x, input = NULL, arg = "x", call = rlang::caller_env()) {
   d <- dim(x)
   if (is.data.frame(x)) x <- check_matrix(x, arg = arg, call = call)
   d <- dim(x)
-  if (!is.atomic(x) || !is_plain_numeric(as.vector(x)) || is.null(d) || !(length(d) %in% 2:4) ||
+  if (!is.atomic(x) || !(is.double(x) || is.integer(x)) || is.object(x) || is.null(d) ||
+      !(length(d) %in% 2:4) ||
       any(d == 0)) {
     abort_arg("{.arg {arg}} must be a numeric n x p matrix or an n x height x width (x channels) array, not {describe(x)}.",
               arg, call)
   }
-  if (anyNA(x) || any(!is.finite(x))) {
+  if (first_nonfinite(x) > 0) {
     abort_arg("{.arg {arg}} must contain only finite values.", arg, call)
   }
   n <- d[1]

@@ -22,6 +22,7 @@ SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_prep(SEXP, SEXP, SEXP);
+SEXP C_check_finite(SEXP);
 
 /* the detour through void (*)(void) is the sanctioned generic function pointer */
 /* Registered without the C_ prefix: useDynLib(.fixes = "C_") puts it back in R. */
@@ -29,6 +30,7 @@ SEXP C_lasso_prep(SEXP, SEXP, SEXP);
 
 static const R_CallMethodDef call_methods[] = {
     CALLDEF(risk_surrogate, 5),
+    CALLDEF(check_finite, 1),
     CALLDEF(optimum_l2, 4),
     CALLDEF(optimum_linf, 4),
     CALLDEF(linear_attack, 6),
