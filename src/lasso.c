@@ -82,7 +82,7 @@ static inline double soft(double z, double t) {
 static inline const double *col(const prob *P, int j) { return P->x + (size_t)j * P->n; }
 
 /* x'v with four partial sums in a fixed order (no dependence on threads). */
-static inline double dot4(const double *a, const double *b, int n) {
+static inline double dot4_k(const double *a, const double *b, int n) {
   double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
   int i = 0;
   for (; i + 4 <= n; i += 4) {
@@ -98,7 +98,7 @@ static inline double dot4(const double *a, const double *b, int n) {
 /* r += a x and r -= a x (r and x never overlap; restrict lets the compiler vectorise) */
 /* (unrolled by four so that -O2's straight-line vectoriser pairs the updates; each
  * element gets the same single operation as in a plain loop) */
-static inline void axpy_pos(double *restrict r, const double *restrict x, double a, int n) {
+static inline void axpy_pos_k(double *restrict r, const double *restrict x, double a, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     r[i] += a * x[i];
@@ -109,7 +109,7 @@ static inline void axpy_pos(double *restrict r, const double *restrict x, double
   for (; i < n; i++) r[i] += a * x[i];
 }
 
-static inline void axpy_neg(double *restrict r, const double *restrict x, double a, int n) {
+static inline void axpy_neg_k(double *restrict r, const double *restrict x, double a, int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     r[i] -= a * x[i];
@@ -118,6 +118,20 @@ static inline void axpy_neg(double *restrict r, const double *restrict x, double
     r[i + 3] -= a * x[i + 3];
   }
   for (; i < n; i++) r[i] -= a * x[i];
+}
+
+/* The three kernels above, compiled also for AVX2 where the loader can pick it
+ * (ADV_CLONES): the same operations in the same order, so the same results. */
+ADV_CLONES static double dot4(const double *a, const double *b, int n) {
+  return dot4_k(a, b, n);
+}
+ADV_CLONES static void axpy_pos(double *restrict r, const double *restrict x, double a,
+                                int n) {
+  axpy_pos_k(r, x, a, n);
+}
+ADV_CLONES static void axpy_neg(double *restrict r, const double *restrict x, double a,
+                                int n) {
+  axpy_neg_k(r, x, a, n);
 }
 
 /* out_j = x_j'v for every column, parallel over columns (deterministic). */
