@@ -26,15 +26,10 @@ enum nn2_attack { NN2_FGM = 1, NN2_PGD = 2 };
 #define NN2_SIMD
 #endif
 
-/* With GCC on x86-64 Linux (glibc) the two hot kernels are also compiled for AVX2 and the
- * loader picks the version the processor supports. The AVX2 version does the same
- * operations in the same order (no FMA), so the results are identical. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6 && defined(__x86_64__) && \
-    defined(__linux__) && defined(__GLIBC__) /* target_clones needs glibc's ifunc */
-#define NN2_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define NN2_CLONES
-#endif
+/* The two hot kernels are also compiled for AVX2 where the loader can pick it
+ * (ADV_CLONES in advtrain.h): the same operations in the same order (no FMA), so the
+ * results are identical. */
+#define NN2_CLONES ADV_CLONES
 /* the helpers of the cloned kernels must be inlined into each version */
 #ifdef __GNUC__
 #define NN2_INLINE static inline __attribute__((always_inline))
