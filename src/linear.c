@@ -136,7 +136,10 @@ size_t lin_work_size(int n, int d, int has_b) {
  * sum_i (r~_i x~_i - r_i x_i), into gd, and the scalars of lin_pass into s. The row is
  * read once: its residual, attack and gradient contribution are computed while it is
  * in cache. */
-static void lin_block(const double *restrict xt, const double *restrict y, int lo, int hi,
+/* Also compiled for AVX2 where the loader can pick it (ADV_CLONES): the SIMD reduction
+ * of lin_dot is then four lanes wide instead of two, so results may differ in the last
+ * bits between processors with and without AVX2, never between thread counts. */
+ADV_CLONES static void lin_block(const double *restrict xt, const double *restrict y, int lo, int hi,
                       int d, const double *restrict theta, double b, int has_b,
                       const lin_par *par, double tn2, double tn1, double *restrict g,
                       double *restrict gd, double *restrict s) {
