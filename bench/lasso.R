@@ -54,6 +54,20 @@ g <- glmnet(x, y, lambda = fit0$lambda / 2, thresh = 1e-14)
 m <- length(g$lambda)
 cat(sprintf("  max |coef difference| to glmnet (thresh 1e-14): %.2e; our max KKT residual %.1e\n",
             max(abs(as.matrix(coef(g)) - coef(fit0)[, seq_len(m)])), max(fit0$kkt)))
+# which of the two is off where they differ most: the KKT residual of each at that
+# lambda (glmnet's objective (1/2n)||r||^2 + lambda sum_j sd_j |b_j|, relative to sd(y))
+cg <- as.matrix(coef(g))
+cf <- coef(fit0)[, seq_len(m)]
+k <- which.max(apply(abs(cg - cf), 2, max))
+sdx <- sqrt(colMeans(sweep(x, 2, colMeans(x))^2))
+kkt_glm <- function(b) {
+  gr <- drop(crossprod(x, y - b[1] - drop(x %*% b[-1]))) / n
+  lam <- g$lambda[k]
+  v <- ifelse(b[-1] != 0, abs(gr - lam * sdx * sign(b[-1])), pmax(abs(gr) - lam * sdx, 0))
+  max(v / sdx) / stats::sd(y)
+}
+cat(sprintf("  at lambda %d of %d (df %d), KKT residual of glmnet %.1e, of adv_lasso %.1e\n",
+            k, m, sum(cf[-1, k] != 0), kkt_glm(cg[, k]), kkt_glm(cf[, k])))
 
 foldid <- sample(rep(1:10, length.out = n))
 t_cv0 <- med(cv_adv_lasso(x, y, eps = 0, foldid = foldid, threads = threads), max(1, reps %/% 2))
