@@ -63,20 +63,28 @@ set.seed(2)
 x <- matrix(rnorm(n * d), n, d)
 y <- drop(x %*% rep(0.02, d)) + rnorm(n)
 bytes <- 8 * n * d
-# the per-step cost, free of the fixed costs (checks, transposition), by difference
-short <- 5; long <- 45
+# the per-step cost, free of the fixed costs (checks, transposition), by difference;
+# the read, the short and the long run alternate within each repeat, so that a change
+# of load on a shared machine hits all three, and the ratio is a median over repeats
+short <- 5; long <- 85
 for (nth in unique(c(1L, threads))) {
   stream <- function() .Call(advtrain:::C_lm_stream, x, nth)
-  ts <- med_time(function() for (k in 1:10) stream(), reps) / 10
-  t_short <- med_time(function() adv_lm(x, y, eps = 0.5, xi = 0.1, eta = 1e-4,
-                                        iters = short, trace_every = long,
-                                        threads = nth), reps)
-  t_long <- med_time(function() adv_lm(x, y, eps = 0.5, xi = 0.1, eta = 1e-4,
-                                       iters = long, trace_every = long,
-                                       threads = nth), reps)
-  step <- (t_long - t_short) / (long - short)
-  cat(sprintf("  %d thread(s): STREAM-like read (sum of X) %.4f s = %.2f GB/s; adv_lm step %.4f s = %.2f GB/s counting one read of X: %.0f%% of the read bandwidth\n",
-              nth, ts, bytes / ts / 1e9, step, bytes / step / 1e9, 100 * ts / step))
+  run <- function(iters) {
+    adv_lm(x, y, eps = 0.5, xi = 0.1, eta = 1e-4, iters = iters, trace_every = long,
+           threads = nth)
+  }
+  m <- vapply(seq_len(max(reps, 7)), function(i) {
+    gc(FALSE)
+    ts <- system.time(for (k in 1:10) stream())[["elapsed"]] / 10
+    t_short <- system.time(run(short))[["elapsed"]]
+    t_long <- system.time(run(long))[["elapsed"]]
+    c(ts, (t_long - t_short) / (long - short))
+  }, numeric(2))
+  ts <- stats::median(m[1, ])
+  step <- stats::median(m[2, ])
+  pct <- stats::median(100 * m[1, ] / m[2, ])
+  cat(sprintf("  %d thread(s): STREAM-like read (sum of X) %.4f s = %.2f GB/s; adv_lm step %.4f s = %.2f GB/s counting one read of X: %.0f%% of the read bandwidth (median of %d paired repeats)\n",
+              nth, ts, bytes / ts / 1e9, step, bytes / step / 1e9, pct, ncol(m)))
 }
 xr <- sim <- NULL
 r_step <- med_time(function() gd_r(x, y, 0.5, 0.1, 1e-4, 3), max(3, reps %/% 2)) / 4

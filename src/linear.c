@@ -119,6 +119,7 @@ static inline double lin_dot(const double *restrict x, const double *restrict v,
 #define ADV_PREFETCH(p) ((void)(p))
 #endif
 static inline int lin_group(int d) {
+  if (d >= LIN_PREFETCH_D) return 4; /* long rows: four at a time, see lin_block */
   int m = 2048 / (d > 0 ? d : 1);
   return m < 1 ? 1 : m > LIN_GROUP ? LIN_GROUP : m;
 }
@@ -157,7 +158,30 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
     for (int i = lo; i < hi; i += gs) {
       int m = hi - i < gs ? hi - i : gs;
       const double *restrict xg = xt + (size_t)i * d;
-      for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
+      if (m == 4 && d >= LIN_PREFETCH_D) {
+        /* long rows, four at a time: theta is read once for the four dot products, and
+         * g once for the four updates below (theta, g and a row do not fit the
+         * first-level cache together) */
+        const double *restrict x0 = xg, *restrict x1 = x0 + d, *restrict x2 = x1 + d,
+                               *restrict x3 = x2 + d;
+        double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : s0, s1, s2, s3)
+#endif
+        for (int j = 0; j < d; j++) {
+          const double t = theta[j];
+          s0 += x0[j] * t;
+          s1 += x1[j] * t;
+          s2 += x2[j] * t;
+          s3 += x3[j] * t;
+        }
+        rr[0] = b - y[i] + s0;
+        rr[1] = b - y[i + 1] + s1;
+        rr[2] = b - y[i + 2] + s2;
+        rr[3] = b - y[i + 3] + s3;
+      } else {
+        for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
+      }
       for (int k = 0; k < m; k++) {
         double r = rr[k], alpha = 0, alpha0;
         double rt = attack_vec(r, tn2, tn1, norm, eps, xi, &alpha);
@@ -180,6 +204,22 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
             gd[j] += c2 * xr[j];
           }
         }
+      } else if (m == 4 && d >= LIN_PREFETCH_D) {
+        /* the four rows' updates in one pass over g, in row order for each element; while
+         * they are added in from the cache, the next four rows are requested */
+        const double *restrict x0 = xg, *restrict x1 = x0 + d, *restrict x2 = x1 + d,
+                               *restrict x3 = x2 + d;
+        const double c0 = rtt[0], c1 = rtt[1], c2 = rtt[2], c3 = rtt[3];
+        const double *nx = i + 4 < hi ? xg + 4 * (size_t)d : NULL;
+        int nrows_next = nx ? (hi - i - 4 < 4 ? hi - i - 4 : 4) : 0;
+        int j = 0;
+        for (; j + 8 <= d; j += 8) {
+          for (int q = 0; q < nrows_next; q++) ADV_PREFETCH(nx + (size_t)q * d + j);
+          for (int q = 0; q < 8; q++)
+            g[j + q] = g[j + q] + c0 * x0[j + q] + c1 * x1[j + q] + c2 * x2[j + q] +
+                       c3 * x3[j + q];
+        }
+        for (; j < d; j++) g[j] = g[j] + c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j];
       } else if (d >= LIN_PREFETCH_D && i + m < hi) {
         /* long rows: while the row just read is added in from the cache, ask for the
          * next row, so that reading memory does not pause during the update */

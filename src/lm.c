@@ -597,6 +597,25 @@ SEXP C_lm_exact(SEXP z, SEXP y, SEXP beta0, SEXP ctrl, SEXP ictrl) {
 /* Sum of all entries of x, read once, in blocks of the rows of a fixed partition: a
  * STREAM-like read used by bench/lm.R to measure the memory bandwidth that one pass
  * of Algorithm 1 is compared with. */
+/* Sum of v[lo..hi) with sixteen partial sums: enough independent additions (and, with
+ * AVX2, wide enough ones) that the loop waits on memory, not on the adder, so the time
+ * of a pass measures the read bandwidth. */
+ADV_CLONES static double stream_sum(const double *restrict v, R_xlen_t lo, R_xlen_t hi) {
+  double a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
+  double b0 = 0, b1 = 0, b2 = 0, b3 = 0, b4 = 0, b5 = 0, b6 = 0, b7 = 0;
+  R_xlen_t i = lo;
+  for (; i + 16 <= hi; i += 16) {
+    const double *restrict w = v + i;
+    a0 += w[0]; a1 += w[1]; a2 += w[2]; a3 += w[3];
+    a4 += w[4]; a5 += w[5]; a6 += w[6]; a7 += w[7];
+    b0 += w[8]; b1 += w[9]; b2 += w[10]; b3 += w[11];
+    b4 += w[12]; b5 += w[13]; b6 += w[14]; b7 += w[15];
+  }
+  for (; i < hi; i++) a0 += v[i];
+  return ((a0 + a1) + (a2 + a3)) + ((a4 + a5) + (a6 + a7)) +
+         (((b0 + b1) + (b2 + b3)) + ((b4 + b5) + (b6 + b7)));
+}
+
 SEXP C_lm_stream(SEXP x, SEXP threads) {
   R_xlen_t len = XLENGTH(x);
   int nth = adv_nthreads(threads);
@@ -606,19 +625,7 @@ SEXP C_lm_stream(SEXP x, SEXP threads) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static)
 #endif
-  for (R_xlen_t k = 0; k < nb; k++) {
-    R_xlen_t lo = len * k / nb, hi = len * (k + 1) / nb;
-    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    R_xlen_t i = lo;
-    for (; i + 4 <= hi; i += 4) {
-      s0 += v[i];
-      s1 += v[i + 1];
-      s2 += v[i + 2];
-      s3 += v[i + 3];
-    }
-    for (; i < hi; i++) s0 += v[i];
-    part[k] = (s0 + s1) + (s2 + s3);
-  }
+  for (R_xlen_t k = 0; k < nb; k++) part[k] = stream_sum(v, len * k / nb, len * (k + 1) / nb);
   (void)nth;
   double s = 0;
   for (R_xlen_t k = 0; k < nb; k++) s += part[k];
