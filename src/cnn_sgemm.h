@@ -18,60 +18,58 @@
  * straight into it (the adjoint col2im; C, ldc and acc are then unused); with cv->lw
  * set, A is the transpose of the virtual im2col matrix of cv->fin (weight gradients;
  * K must then be a multiple of SMR, which it is: B * positions). */
+/* The 16 x 6 register tile of the two kernels below: twelve vectors of eight floats,
+ * one step of the k loop (a: 16 floats of A, b: 6 floats of B), and the store. */
+#ifndef SK_TILE_INIT
+#define SK_TILE_INIT                                                                     \
+  v8f c00 = {0, 0, 0, 0, 0, 0, 0, 0}, c01 = c00, c02 = c00, c03 = c00, c04 = c00,        \
+      c05 = c00;                                                                         \
+  v8f c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00
+#define SK_TILE_STEP(a, b)                                                               \
+  do {                                                                                   \
+    v8f a0, a1;                                                                          \
+    LD8F(a0, (a));                                                                       \
+    LD8F(a1, (a) + 8);                                                                   \
+    float b0 = (b)[0], b1 = (b)[1], b2 = (b)[2], b3 = (b)[3], b4 = (b)[4], b5 = (b)[5];  \
+    c00 += a0 * b0; c10 += a1 * b0;                                                      \
+    c01 += a0 * b1; c11 += a1 * b1;                                                      \
+    c02 += a0 * b2; c12 += a1 * b2;                                                      \
+    c03 += a0 * b3; c13 += a1 * b3;                                                      \
+    c04 += a0 * b4; c14 += a1 * b4;                                                      \
+    c05 += a0 * b5; c15 += a1 * b5;                                                      \
+  } while (0)
+#define SK_TILE_STORE(t)                                                                 \
+  do {                                                                                   \
+    ST8F((t), c00); ST8F((t) + 8, c10);                                                  \
+    ST8F((t) + 16, c01); ST8F((t) + 24, c11);                                            \
+    ST8F((t) + 32, c02); ST8F((t) + 40, c12);                                            \
+    ST8F((t) + 48, c03); ST8F((t) + 56, c13);                                            \
+    ST8F((t) + 64, c04); ST8F((t) + 72, c14);                                            \
+    ST8F((t) + 80, c05); ST8F((t) + 88, c15);                                            \
+  } while (0)
+#endif
+
 GEMM_TARGET static void GEMM_NAME(skern)(int kc, const float *restrict a,
                                          const float *restrict b, float *restrict t) {
-  v8f c00 = {0, 0, 0, 0, 0, 0, 0, 0}, c01 = c00, c02 = c00, c03 = c00, c04 = c00,
-      c05 = c00;
-  v8f c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+  SK_TILE_INIT;
   for (int k = 0; k < kc; k++) {
-    v8f a0, a1;
-    LD8F(a0, a);
-    LD8F(a1, a + 8);
-    float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3], b4 = b[4], b5 = b[5];
-    c00 += a0 * b0; c10 += a1 * b0;
-    c01 += a0 * b1; c11 += a1 * b1;
-    c02 += a0 * b2; c12 += a1 * b2;
-    c03 += a0 * b3; c13 += a1 * b3;
-    c04 += a0 * b4; c14 += a1 * b4;
-    c05 += a0 * b5; c15 += a1 * b5;
+    SK_TILE_STEP(a, b);
     a += SMR;
     b += SNR;
   }
-  ST8F(t, c00); ST8F(t + 8, c10);
-  ST8F(t + 16, c01); ST8F(t + 24, c11);
-  ST8F(t + 32, c02); ST8F(t + 40, c12);
-  ST8F(t + 48, c03); ST8F(t + 56, c13);
-  ST8F(t + 64, c04); ST8F(t + 72, c14);
-  ST8F(t + 80, c05); ST8F(t + 88, c15);
+  SK_TILE_STORE(t);
 }
 
 /* the same with A read through a table of strip pointers (the virtual im2col matrix of
  * a float copy of the layer input: ap[k] points at the 16 samples under tap k) */
 GEMM_TARGET static void GEMM_NAME(skern_ind)(int kc, const float *const *restrict ap,
                                              const float *restrict b, float *restrict t) {
-  v8f c00 = {0, 0, 0, 0, 0, 0, 0, 0}, c01 = c00, c02 = c00, c03 = c00, c04 = c00,
-      c05 = c00;
-  v8f c10 = c00, c11 = c00, c12 = c00, c13 = c00, c14 = c00, c15 = c00;
+  SK_TILE_INIT;
   for (int k = 0; k < kc; k++) {
-    v8f a0, a1;
-    const float *a = ap[k];
-    LD8F(a0, a);
-    LD8F(a1, a + 8);
-    float b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3], b4 = b[4], b5 = b[5];
-    c00 += a0 * b0; c10 += a1 * b0;
-    c01 += a0 * b1; c11 += a1 * b1;
-    c02 += a0 * b2; c12 += a1 * b2;
-    c03 += a0 * b3; c13 += a1 * b3;
-    c04 += a0 * b4; c14 += a1 * b4;
-    c05 += a0 * b5; c15 += a1 * b5;
+    SK_TILE_STEP(ap[k], b);
     b += SNR;
   }
-  ST8F(t, c00); ST8F(t + 8, c10);
-  ST8F(t + 16, c01); ST8F(t + 24, c11);
-  ST8F(t + 32, c02); ST8F(t + 40, c12);
-  ST8F(t + 48, c03); ST8F(t + 56, c13);
-  ST8F(t + 64, c04); ST8F(t + 72, c14);
-  ST8F(t + 80, c05); ST8F(t + 88, c15);
+  SK_TILE_STORE(t);
 }
 
 GEMM_TARGET static void GEMM_NAME(sgemm)(int M, int N, int K, const double *restrict A,
