@@ -17,6 +17,8 @@
 #   Rscript inst/scripts/reproduce-figure4.R paper   # the paper's size: 1024 hidden,
 #                                                    # 2000 epochs, PGD-10, 30 replications
 #                                                    # (hours; n up to 1000)
+# Replications run through future.apply: any future::plan() set before sourcing this
+# file is used, or ADVTRAIN_WORKERS=k for k local R sessions.
 # Writes the table to stdout and to figure4-<size>.csv in the working directory.
 suppressPackageStartupMessages(library(advtrain))
 size <- commandArgs(trailingOnly = TRUE)[1]
@@ -36,9 +38,11 @@ threads <- adv_threads()
 
 d <- fashion_mnist(classes = c("T-shirt/top", "Trouser"))
 spec <- mlp_spec(hidden = cfg$hidden, classes = 2)
-rows <- list()
 t0 <- proc.time()[["elapsed"]]
-for (r in seq_len(cfg$reps)) {
+# One replication: every n, with and without the penalty. The seeds are set from (r, n)
+# inside, so the results are the same run in sequence or in parallel.
+one_rep <- function(r) {
+  rows <- list()
   for (n in cfg$n) {
     set.seed(1000 * r + n)
     # a balanced training sample of size n
@@ -58,7 +62,15 @@ for (r in seq_len(cfg$reps)) {
     }
   }
   message(sprintf("replication %d done (%.0f s)", r, proc.time()[["elapsed"]] - t0))
+  do.call(rbind, rows)
 }
+# Replications through future (sequential unless a plan is set; ADVTRAIN_WORKERS=k runs
+# them on k local R sessions, one thread each).
+if (nzchar(Sys.getenv("ADVTRAIN_WORKERS"))) {
+  future::plan("multisession", workers = as.integer(Sys.getenv("ADVTRAIN_WORKERS")))
+  threads <- 1L
+}
+rows <- future.apply::future_lapply(seq_len(cfg$reps), one_rep, future.seed = TRUE)
 res <- do.call(rbind, rows)
 agg <- function(v) c(mean = mean(v), se = if (length(v) > 1) sd(v) / sqrt(length(v)) else NA)
 tab <- do.call(rbind, lapply(split(res, list(res$lambda, res$n)), function(s) {
