@@ -229,22 +229,18 @@ lm_gd <- function(a) {
                a$trace_every, as.integer(!is.null(a$truth)), a$threads)
     .Call(C_lm_gd, xt, a$y, theta, ctrl, ictrl)
   }, a$init, a$iters, chunk)
-  theta <- run$theta
-  res <- run$res
-  traces <- run$traces
-  paths <- run$paths
-  tr <- do.call(cbind, traces)
-  if (res$status == 2L) {
+  tr <- run$trace
+  if (run$status == 2L) {
     auto <- if (is.null(a$eta)) step$eta else lm_step(xt, a)$eta
     lm_abort_diverged(tr, eta, auto, is.null(a$eta))
   }
-  trace <- lm_trace(tr, if (length(paths)) do.call(cbind, paths), a)
+  trace <- lm_trace(tr, run$path, a)
   last <- tr[, ncol(tr)]
-  stopped <- if (res$status == 1L) "interpolation" else "iters"
-  if (a$stop_at == "interpolation" && res$status != 1L) {
+  stopped <- if (run$status == 1L) "interpolation" else "iters"
+  if (a$stop_at == "interpolation" && run$status != 1L) {
     cli::cli_warn("The training residual did not reach the interpolation threshold of Theorem 5 in {a$iters} step{?s}; increase {.arg iters}.")
   }
-  fit <- lm_assemble(a, theta, trace)
+  fit <- lm_assemble(a, run$theta, trace)
   fit$eta <- eta
   fit$eta_auto <- is.null(a$eta)
   fit$lambda_max <- step$lambda_max
@@ -257,8 +253,9 @@ lm_gd <- function(a) {
 # Runs a C trainer in chunks of about `chunk` steps, so that long runs show progress and
 # stop promptly on an interrupt. call(t0, t_end, theta, cap) runs steps t0..t_end and
 # returns list(theta, trace, path, status, t_next, cap) (status 0 = carry on); cap is
-# the divergence threshold C fixes at the first step (NA before). Returns the last
-# result and the traces and paths of all chunks.
+# the divergence threshold C fixes at the first step (NA before). Returns the final
+# theta and status, the traces of all chunks bound column-wise, and their paths (NULL
+# when C records none).
 run_chunks <- function(call, theta, iters, chunk) {
   t0 <- 0L
   cap <- NA_real_
@@ -278,7 +275,8 @@ run_chunks <- function(call, theta, iters, chunk) {
     bar <- lm_progress(bar, started, t0, iters)
   }
   if (!is.null(bar)) cli::cli_progress_done(id = bar)
-  list(theta = theta, res = res, traces = traces, paths = paths)
+  list(theta = theta, status = res$status, trace = do.call(cbind, traces),
+       path = if (length(paths)) do.call(cbind, paths))
 }
 
 # A cli progress bar, only when interactive and the run looks longer than 2 s. The

@@ -269,18 +269,14 @@ nn2_fit <- function(args) {
     .Call(C_nn2_train, xt, args$y, theta, args$a, spec, ctrl, args$xtest,
           args$ytest, ictrl, args$threads)
   }, args$theta0, args$iters, chunk)
-  theta <- run$theta
-  res <- run$res
-  traces <- run$traces
-  paths <- run$paths
-  tr <- do.call(cbind, traces)
-  if (res$status == 2L) {
+  tr <- run$trace
+  if (run$status == 2L) {
     auto <- is.null(args$eta)
     args$eta <- NULL
     lm_abort_diverged(tr, eta, nn2_step(args)$eta, auto)
   }
-  trace <- nn2_trace(tr, if (want_path) do.call(cbind, paths), args)
-  nn2_assemble(args, theta, trace, eta)
+  trace <- nn2_trace(tr, run$path, args)
+  nn2_assemble(args, run$theta, trace, eta)
 }
 
 # The trace data frame from the 9 x k matrix of C; for the linear activation the
