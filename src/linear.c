@@ -111,7 +111,7 @@ static inline double lin_dot(const double *restrict x, const double *restrict v,
 /* Rows per group: enough to overlap the independent dot products of small rows, few
  * enough that a group stays in the first-level cache for its second use. */
 #define LIN_GROUP 8
-/* Rows at least this long are prefetched one group ahead (see lin_block). */
+/* Rows at least this long go four at a time, the next four prefetched (lin_block). */
 #define LIN_PREFETCH_D 256
 #if defined(__GNUC__) || defined(__clang__)
 #define ADV_PREFETCH(p) __builtin_prefetch((p), 0, 0)
@@ -220,21 +220,6 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
                        c3 * x3[j + q];
         }
         for (; j < d; j++) g[j] = g[j] + c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j];
-      } else if (d >= LIN_PREFETCH_D && i + m < hi) {
-        /* long rows: while the row just read is added in from the cache, ask for the
-         * next row, so that reading memory does not pause during the update */
-        const double *restrict nx = xg + (size_t)m * d;
-        for (int k = 0; k < m; k++) {
-          const double *restrict xr = xg + (size_t)k * d;
-          const double *restrict pf = nx + (size_t)k * d;
-          double c = rtt[k];
-          int j = 0;
-          for (; j + 8 <= d; j += 8) {
-            ADV_PREFETCH(pf + j);
-            for (int q = 0; q < 8; q++) g[j + q] += c * xr[j + q];
-          }
-          for (; j < d; j++) g[j] += c * xr[j];
-        }
       } else {
         for (int k = 0; k < m; k++) {
           const double *restrict xr = xg + (size_t)k * d;
