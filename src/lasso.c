@@ -561,25 +561,24 @@ static double as_obj(const prob *P, double lam, const double *theta, const doubl
   return s / P->n + lam * pen(P, theta);
 }
 
-static void as_remove_A(aset *S, int j) {
-  for (int q = 0; q < S->k; q++) {
-    if (S->A[q] == j) {
-      memmove(S->A + q, S->A + q + 1, (size_t)(S->k - q - 1) * sizeof(int));
-      S->k--;
-      break;
+/* Removes the value v from the list[0..*len) (keeping the order), if it is there. */
+static void list_remove(int *list, int *len, int v) {
+  for (int q = 0; q < *len; q++) {
+    if (list[q] == v) {
+      memmove(list + q, list + q + 1, (size_t)(*len - q - 1) * sizeof(int));
+      (*len)--;
+      return;
     }
   }
+}
+
+static void as_remove_A(aset *S, int j) {
+  list_remove(S->A, &S->k, j);
   S->inA[j] = 0;
 }
 
 static void as_remove_Z(aset *S, int i) {
-  for (int q = 0; q < S->z; q++) {
-    if (S->Z[q] == i) {
-      memmove(S->Z + q, S->Z + q + 1, (size_t)(S->z - q - 1) * sizeof(int));
-      S->z--;
-      break;
-    }
-  }
+  list_remove(S->Z, &S->z, i);
   S->inZ[i] = 0;
 }
 
