@@ -123,6 +123,10 @@ void cnn_random_start(int n, int din, int norm, double eps, double *st);
 void cnn_mm_test(int gemm, int isa, int ta, int tb, int m, int n, int k, const double *a,
                  int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
+/* C += A B' (src/cnn_layers.c: the own double kernels where available) */
+void adv_gemm_nt_acc(int m, int n, int k, const double *a, int lda, const double *b,
+                     int ldb, double *c, int ldc);
+
 /* the result list of one chunk of a trainer (src/lm.c) */
 SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,
                       const double *path, int p, int status, int t_next, double cap);

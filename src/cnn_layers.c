@@ -188,6 +188,28 @@ void cnn_mm_test(int gemm, int isa, int ta, int tb, int m, int n, int k, const d
   mm(&net, &w, ta, tb, m, n, k, a, lda, b, ldb, beta, c, ldc);
 }
 
+/* C += A B' with A m x k (lda), B n x k (ldb) and C m x n (ldc): the own double kernels
+ * (AVX2/FMA where the CPU has them), else R's dgemm. For the blocked Cholesky
+ * factorisation of src/lasso.c. */
+void adv_gemm_nt_acc(int m, int n, int k, const double *a, int lda, const double *b,
+                     int ldb, double *c, int ldc) {
+  if (m <= 0 || n <= 0 || k <= 0) return;
+#if defined(__GNUC__)
+  int level = own_gemm_level();
+#ifdef CNN_HAVE_AVX2
+  if (level == 2) {
+    gemm_nn_avx2(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, 1);
+    return;
+  }
+#endif
+  if (level == 1) {
+    gemm_nn_base(m, n, k, a, lda, b, (size_t)ldb, 1, c, ldc, 1);
+    return;
+  }
+#endif
+  adv_gemm(0, 1, m, n, k, 1.0, a, lda, b, ldb, 1.0, c, ldc);
+}
+
 /* fused im2col / col2im only with the single-precision kernel and a full chunk */
 static int fused(const cnn_net *net, int B) {
 #if defined(__GNUC__)

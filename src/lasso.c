@@ -530,7 +530,16 @@ typedef struct {
   double *Lf, f0;
   signed char *inF, *zF;      /* d: column in the factor; n: row pinned in it */
   int *fl, nfl, nfup, fvalid; /* its columns, their number, updates, usable */
+  /* screening of the inactive coordinates (as_kkt): G (d) from the last check over
+   * all columns, and the columns whose |G_j| came within a factor AS_SCREEN of their
+   * threshold then; checks in between look only at those and A */
+  double *G;
+  int gfull;        /* 1 once G holds a check over all columns */
+  int *scr, nscr;   /* the screened columns */
 } aset;
+
+/* A column is screened in when |G_j| >= AS_SCREEN t_j at the last full check. */
+#define AS_SCREEN 0.8
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
@@ -582,13 +591,16 @@ static void as_remove_Z(aset *S, int i) {
   S->inZ[i] = 0;
 }
 
-/* Full subgradient check. v (n) receives the loss derivative weights; G (d) the
+/* Subgradient check. v (n) receives the loss derivative weights; G (d) the
  * gradient. u (length S->z) holds the residual multipliers (clipped to [-1, 1] here).
- * Returns the relative KKT residual and the most violating inactive coordinate. */
-static double as_kkt(const prob *P, const aset *S, double lam, const double *theta,
-                     const double *r, const double *u, double *v, double *G,
-                     int *worst_j, double *worst_gj) {
+ * Returns the relative KKT residual and the most violating inactive coordinate.
+ * full = 0 looks only at the columns of A and the screened ones (S->scr); full = 1 at
+ * every column, and then rebuilds the screen. */
+static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
+                     const double *r, const double *u, double *v, int *worst_j,
+                     double *worst_gj, int full) {
   int n = P->n;
+  double *G = S->G;
   double N = attack_norm(P, theta), c = P->eps * N, E = 0;
   for (int i = 0; i < n; i++) {
     if (S->inZ[i]) continue;
@@ -601,14 +613,25 @@ static double as_kkt(const prob *P, const aset *S, double lam, const double *the
     double uq = u[q] > 1 ? 1 : (u[q] < -1 ? -1 : u[q]);
     v[S->Z[q]] = 2.0 * c / n * uq;
   }
-  xt_v(P, v, G);
+  int nj = full ? P->d : S->k + S->nscr;
+  if (full) {
+    xt_v(P, v, G);
+  } else {
+    for (int q = 0; q < S->k; q++) G[S->A[q]] = dot4(col(P, S->A[q]), v, n);
+    for (int q = 0; q < S->nscr; q++) {
+      int j = S->scr[q];
+      if (!S->inA[j]) G[j] = dot4(col(P, j), v, n);
+    }
+  }
   double gb = 0;
   for (int i = 0; i < n; i++) gb += v[i];
   double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;
   *worst_j = -1;
   double extra = P->norm == ADV_LINF ? 2 * P->eps * E / n : 0;
-  for (int j = 0; j < P->d; j++) {
-    if (P->excl[j]) continue;
+  for (int q = 0; q < nj; q++) {
+    /* every column, or A and then the screened columns not in A */
+    int j = full ? q : (q < S->k ? S->A[q] : S->scr[q - S->k]);
+    if (P->excl[j] || (!full && q >= S->k && S->inA[j])) continue;
     double viol;
     if (S->inA[j]) {
       double dn = P->norm == ADV_L2 ? (N > 0 ? theta[j] / N : 0) : S->sig[j];
@@ -631,6 +654,14 @@ static double as_kkt(const prob *P, const aset *S, double lam, const double *the
     }
     viol *= P->sc[j] / P->sy;
     if (viol > worst) worst = viol;
+  }
+  if (full) {
+    S->gfull = 1;
+    S->nscr = 0;
+    for (int j = 0; j < P->d; j++) {
+      if (S->inA[j] || P->excl[j]) continue;
+      if (fabs(G[j]) >= AS_SCREEN * (lam * P->w[j] + extra)) S->scr[S->nscr++] = j;
+    }
   }
   return worst;
 }
@@ -928,6 +959,50 @@ static int chol_rank1(double *L, int n, double *w, int from, double sgn) {
   return 1;
 }
 
+/* Lower Cholesky factor of the symmetric positive definite n x n matrix whose lower
+ * triangle is in L (column-major, leading dimension n), in place; 0 if a pivot is not
+ * positive. Right-looking and blocked: each block of CH_NB columns is factorised
+ * column by column, and the trailing lower triangle is updated by the package's own
+ * register-blocked product kernels (adv_gemm_nt_acc), several times faster here than
+ * LAPACK's dpotrf on the reference BLAS that R ships with. The upper triangle is left
+ * as scratch. */
+#define CH_NB 48
+static int chol_lower(double *L, int n) {
+  const void *vmax = vmaxget();
+  double *work = (double *)R_alloc((size_t)n * CH_NB + 1, sizeof(double));
+  for (int k0 = 0; k0 < n; k0 += CH_NB) {
+    int kb = n - k0 < CH_NB ? n - k0 : CH_NB, e = k0 + kb, m = n - e;
+    /* the diagonal block and the panel below it, one column at a time */
+    for (int j = k0; j < e; j++) {
+      double *cj = L + (size_t)j * n;
+      for (int p = k0; p < j; p++) axpy_neg(cj + j, L + (size_t)p * n + j, L[j + (size_t)p * n], n - j);
+      double dj = cj[j];
+      if (!(dj > 0) || !R_FINITE(dj)) {
+        vmaxset(vmax);
+        return 0;
+      }
+      dj = sqrt(dj);
+      cj[j] = dj;
+      double inv = 1.0 / dj;
+      for (int i = j + 1; i < n; i++) cj[i] *= inv;
+    }
+    if (m == 0) break;
+    /* trailing update L22 -= L21 L21', by blocks of columns, lower part only */
+    for (int p = 0; p < kb; p++) {
+      const double *src = L + (size_t)(k0 + p) * n + e;
+      double *dst = work + (size_t)p * m;
+      for (int i = 0; i < m; i++) dst[i] = -src[i];
+    }
+    for (int j0 = 0; j0 < m; j0 += 4 * CH_NB) {
+      int w = m - j0 < 4 * CH_NB ? m - j0 : 4 * CH_NB;
+      adv_gemm_nt_acc(m - j0, w, kb, work + j0, m, L + (size_t)k0 * n + e + j0, n,
+                      L + (size_t)(e + j0) * n + e + j0, n);
+    }
+  }
+  vmaxset(vmax);
+  return 1;
+}
+
 static int as_factor_build(const prob *P, aset *S, double f) {
   int n = P->n, info = 0;
   double *L = S->Lf;
@@ -943,7 +1018,7 @@ static int as_factor_build(const prob *P, aset *S, double f) {
     S->inF[S->gl[q]] = 1;
     S->fl[S->nfl++] = S->gl[q];
   }
-  F77_CALL(dpotrf)("L", &n, L, &n, &info FCONE);
+  info = !chol_lower(L, n);
   S->f0 = f;
   S->nfup = 0;
   S->fvalid = info == 0;
@@ -1200,7 +1275,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         memset(u, 0, sizeof(double));
         int wj;
         double wg;
-        *kkt = as_kkt(P, S, lam, theta, r, u, v, G, &wj, &wg);
+        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1);
         /* at theta = 0 the L2 condition is the ball condition checked above */
         *kkt = 0;
         break;
@@ -1364,7 +1439,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
       int wj;
       double wg;
-      *kkt = as_kkt(P, S, lam, theta, r, u, v, G, &wj, &wg);
+      /* the screened columns first; every column before declaring convergence */
+      int full = !S->gfull;
+      *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full);
+      if (*kkt <= P->thresh && !full) *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1);
       vmaxset(vmax);
       if (*kkt <= P->thresh) break;
       int wq = -1;
@@ -1386,7 +1464,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
           double ex = P->norm == ADV_LINF ? 2 * P->eps * Etot / n : 0;
           double t0 = lam * P->w[wj] + ex;
           wv = (fabs(wg) - t0) * P->sc[wj];
-          for (int j = 0; j < d; j++) {
+          /* (a violator has |G_j| > t_j, so it is among the screened columns) */
+          const double *G = S->G;
+          for (int q = 0; q < S->nscr; q++) {
+            int j = S->scr[q];
             if (S->inA[j] || P->excl[j] || j == wj) continue;
             double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
             if (vj > 0.5 * wv) {
@@ -1772,6 +1853,9 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.f0 = 1;
     S.gm = (double *)R_alloc((size_t)(S.gcap > 0 ? S.gcap : 1) * (S.gcap > 0 ? S.gcap : 1),
                              sizeof(double));
+    S.G = (double *)R_alloc(d, sizeof(double));
+    S.scr = (int *)R_alloc(d, sizeof(int));
+    S.gfull = S.nscr = 0;
     double *r = (double *)R_alloc(n, sizeof(double));
     for (int l = 0; l < nl; l++) {
       const void *vmax = vmaxget();
