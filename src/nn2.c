@@ -807,11 +807,11 @@ static void nn2_transpose(const double *a, int p, int q, double *b) {
 /* Whether FGM passes may use nn2_samples_fast() (the tests compare both kernels). */
 static int nn2_fast_allowed = 1;
 
-/* c(allowed before the call, available on this processor); on = NA only asks. */
+/* c(allowed before the call, available on this processor) as 0/1; on = NA only asks. */
 SEXP C_nn2_fast(SEXP on) {
-  SEXP out = PROTECT(allocVector(LGLSXP, 2));
-  LOGICAL(out)[0] = nn2_fast_allowed;
-  LOGICAL(out)[1] = nn2_fast_cpu();
+  SEXP out = PROTECT(allocVector(INTSXP, 2));
+  INTEGER(out)[0] = nn2_fast_allowed;
+  INTEGER(out)[1] = nn2_fast_cpu();
   int v = asLogical(on);
   if (v != NA_LOGICAL) nn2_fast_allowed = v;
   UNPROTECT(1);

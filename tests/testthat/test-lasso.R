@@ -396,21 +396,27 @@ test_that("eps > 0, L2, d > n: the row-space Newton solves agree with the full K
   # late on this path k + z exceeds n, where the solver switches to the n x n reduced
   # system (with its up/down-dated kernel x_A x_A'); many active-set changes go
   # through it. Both variants must meet the KKT conditions and agree.
-  dat <- lasso_data(30, 90, seed = 7, scales = FALSE)
-  for (ic in c(TRUE, FALSE)) {
-    fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 40, lambda_min_ratio = 1e-3,
-                     intercept = ic, standardize = ic)
-    full <- withr::with_options(list(advtrain.lasso_full_kkt = TRUE),
-      adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 40, lambda_min_ratio = 1e-3,
-                intercept = ic, standardize = ic))
-    expect_equal(max(fit$status), 0L)
-    expect_equal(max(full$status), 0L)
-    w <- if (ic) sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2)) else rep(1, 90)
-    expect_lte(max(path_kkt(fit, dat$x, dat$y, w, ic)), 1e-6)
-    expect_lte(max(abs(coef(fit) - coef(full))), 1e-6)
-    # the reduced system was in play: at the end k + 1 + (zero residuals) > n + 8
-    r <- dat$y - predict(fit, dat$x)[, 40]
-    expect_gt(fit$df[40] + sum(abs(r) < 1e-8), 30 + 8)
+  # n = 120 also takes the blocked Cholesky factorisation of the n x n system through
+  # several blocks of 48 columns and their trailing updates.
+  for (size in list(c(30, 90), c(120, 300))) {
+    n <- size[1]
+    d <- size[2]
+    dat <- lasso_data(n, d, seed = 7, scales = FALSE)
+    for (ic in if (n == 30) c(TRUE, FALSE) else TRUE) {
+      fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 40, lambda_min_ratio = 1e-3,
+                       intercept = ic, standardize = ic)
+      full <- withr::with_options(list(advtrain.lasso_full_kkt = TRUE),
+        adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 40, lambda_min_ratio = 1e-3,
+                  intercept = ic, standardize = ic))
+      expect_equal(max(fit$status), 0L)
+      expect_equal(max(full$status), 0L)
+      w <- if (ic) sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2)) else rep(1, d)
+      expect_lte(max(path_kkt(fit, dat$x, dat$y, w, ic)), 1e-6)
+      expect_lte(max(abs(coef(fit) - coef(full))), 1e-6)
+      # the reduced system was in play: at the end k + 1 + (zero residuals) > n + 8
+      r <- dat$y - predict(fit, dat$x)[, 40]
+      expect_gt(fit$df[40] + sum(abs(r) < 1e-8), n + 8)
+    }
   }
 })
 
