@@ -1187,22 +1187,18 @@ ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
   }
 }
 
+/* uh (2n, overwritten) holds u = x_A dN and h = x_A g_A, which the caller computes in
+ * the same pass over x_A as the gradient. */
 static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
-                     const double *grad, const double *a1, const double *r, double *out,
-                     double *resM, double *tout) {
+                     const double *grad, const double *a1, const double *r, double *uh,
+                     double *out, double *resM, double *tout) {
   int n = P->n, k = S->k, ic = P->intercept, p = k + ic;
   double eps = P->eps;
   as_kg_sync(P, S);
   const void *vmax = vmaxget();
-  double *u = (double *)R_alloc(n, sizeof(double));
-  double *h = (double *)R_alloc(n, sizeof(double));
-  memset(u, 0, n * sizeof(double));
-  memset(h, 0, n * sizeof(double));
+  double *u = uh, *h = uh + n;
   double dNg = 0, dn2 = 0;
   for (int q = 0; q < k; q++) {
-    const double *xq = col(P, S->A[q]);
-    axpy_pos(u, xq, dN[q], n);
-    axpy_pos(h, xq, grad[q], n);
     dNg += dN[q] * grad[q];
     dn2 += dN[q] * dN[q];
   }
@@ -1300,6 +1296,19 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
     int i = S->Z[q];
     out[p + q] = zeta[i] - 2.0 / n * t[i];
   }
+  /* ||H delta|| is only asked for at a manifold minimum, where the step is zero up to
+   * rounding: skip its pass over x_A when the step is clearly not (a skip can only
+   * cost one more step, never a wrong answer: convergence is decided by as_kkt) */
+  double dmx = ic ? fabs(db) / P->sy : 0;
+  for (int q = 0; q < k; q++) dmx = fmax(dmx, fabs(out[q]) * P->sc[S->A[q]] / P->sy);
+  memcpy(tout, t, n * sizeof(double)); /* the residual change of the step */
+  if (dmx > 1e-6) {
+    *resM = R_PosInf;
+    int okv = 1;
+    for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
+    vmaxset(vmax);
+    return okv;
+  }
   double *wv = u; /* u is no longer needed */
   double a1t = 0, sw = 0;
   for (int i = 0; i < n; i++) {
@@ -1315,7 +1324,6 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
   }
   if (ic) rm = fmax(rm, fabs(sw) / P->sy);
   *resM = rm;
-  memcpy(tout, t, n * sizeof(double)); /* the residual change of the step */
   int okv = 1;
   for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
   vmaxset(vmax);
@@ -1403,6 +1411,13 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     double *grad = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     int try_reduced = S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40;
+    /* the gradient, and for the row-space solve u = x_A dN and h = x_A g_A in the same
+     * pass over x_A (each column is still in cache for its two updates) */
+    double *uh = NULL;
+    if (try_reduced) {
+      uh = (double *)R_alloc(2 * (size_t)n, sizeof(double));
+      memset(uh, 0, 2 * (size_t)n * sizeof(double));
+    }
     for (int q = 0; q < p; q++) {
       double s2 = 0;
       if (q < k) {
@@ -1412,12 +1427,17 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       }
       grad[q] = 2.0 / n * s2 + 2 * P->eps * E / n * dN[q];
       if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
+      if (uh && q < k) {
+        const double *xq = col(P, S->A[q]);
+        axpy_pos(uh, xq, dN[q], n);
+        axpy_pos(uh + n, xq, grad[q], n);
+      }
     }
     double resM = 0;
     int reduced = 0;
     if (try_reduced) {
       double f = 2 * P->eps * E / n / N;
-      reduced = as_nspace(P, S, z, f, dN, grad, a1, r, rhs, &resM, dr);
+      reduced = as_nspace(P, S, z, f, dN, grad, a1, r, uh, rhs, &resM, dr);
     }
     if (!reduced) {
       /* s = [x_A, 1]'a1 for the full Hessian */
