@@ -45,7 +45,12 @@
  *   (O(n^2) per change instead of a dense O((k + z)^3) solve; late on a d >> n path
  *   k + z approaches 2n); its curvature term is frozen between refactorisations (a
  *   quasi-Newton step, with the manifold residual measured under the same Hessian so
- *   the stopping test stays exact). Issue 5's n = 500, d = 5000 path: 141 s -> ~6 s.
+ *   the stopping test stays exact). The factor is built by a blocked Cholesky on the
+ *   package's own product kernels (chol_lower), and its solves go four columns at a
+ *   time (chol_solve4). The subgradient check of the inactive coordinates looks only at
+ *   the columns that were close to their threshold at the last check over all columns
+ *   (screening, AS_SCREEN), and every column is checked before convergence is declared.
+ *   Issue 5's n = 500, d = 5000 path: 141 s -> ~6 s -> ~2.7 s (bench/lasso.R).
  *
  * - eps > 0, xi > 0: the surrogate loss is smooth (the attack vanishes smoothly with
  *   the residual), so accelerated proximal gradient (FISTA) with backtracking on the
