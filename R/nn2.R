@@ -348,11 +348,6 @@ nn2_eval <- function(x, y, theta, a, activation, slope = 1 / 4, eps = 0,
         as.integer(threads))
 }
 
-# The AVX2/FMA kernel of FGM passes (sigmoid, ReLU): nn2_fast(FALSE) turns it off
-# (for the tests that compare it with the portable kernel), nn2_fast(TRUE) back on;
-# returns c(allowed before the call, available on this processor).
-nn2_fast <- function(on = NA) .Call(C_nn2_fast, as.logical(on)) == 1L
-
 # Clean outputs f(x) of the network.
 nn2_forward <- function(x, theta, a, activation, slope, threads = 1L) {
   spec <- nn2_spec(activation, slope, 0, "l2", 0)

@@ -18,7 +18,6 @@ SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_stream(SEXP, SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
-SEXP C_nn2_fast(SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -47,7 +46,6 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(lm_exact, 5),
     CALLDEF(lm_stream, 2),
     CALLDEF(nn2_eval, 7),
-    CALLDEF(nn2_fast, 1),
     CALLDEF(nn2_train, 10),
     CALLDEF(lasso_path, 8),
     CALLDEF(lasso_surrogate, 7),

@@ -28,9 +28,7 @@ enum nn2_attack { NN2_FGM = 1, NN2_PGD = 2 };
 
 /* The two hot kernels are also compiled for AVX2 where the loader can pick it
  * (ADV_CLONES in advtrain.h): the same operations in the same order (no FMA), so the
- * results are identical. FGM passes of the sigmoid and ReLU networks, the training
- * hot path, go through nn2_samples_fast() where the processor has AVX2 and FMA: its
- * results may differ from these in the last bits (never with the thread count). */
+ * results are identical. */
 #define NN2_CLONES ADV_CLONES
 /* the helpers of the cloned kernels must be inlined into each version */
 #ifdef __GNUC__
@@ -46,8 +44,6 @@ typedef struct {
   double slope, eps, xi, scale; /* scale = 1 / sqrt(h) */
   const double *w, *a;
   double *beta; /* linear activation: theta a (length d), kept by nn2_linear_beta() */
-  int fast;     /* 1: FGM passes of sigmoid / ReLU use nn2_samples_fast() */
-  double *wt;   /* its copy of theta and a (nn2_fast_pack), refreshed by each pass */
 } nn2_net;
 
 /* The linear activation collapses the network to f(x) = slope h^{-1/2} x'beta with
@@ -309,211 +305,6 @@ static void nn2_samples_linear(const nn2_net *m, double eps, double xi, const do
   }
 }
 
-/* ---- the FGM pass for sigmoid and ReLU on AVX2 + FMA ----
- *
- * The hot loop of training in the paper's settings (Figure 6: d = 3, h = 50): per
- * sample, one fused pass over the hidden units computes z_j, phi(z_j), phi'(z_j), the
- * output and a_j phi'(z_j) at the clean point, the attack follows, and one more fused
- * pass does the same at the attacked point. Four units at a time in GCC vector
- * extensions, compiled for AVX2 and FMA and used only where the processor has both
- * (nn2_net.fast, asked on the main thread); the last one to three units go through
- * the same code with zero weights (a_j = 0, so they add nothing). The sigmoid is
- * nn2_sigmoid's formula, four lanes at once. Sums over units are taken in four lanes
- * and then added pairwise, and FMA contracts products, so results can differ from
- * the portable kernel in the last bits (never with the number of threads: each sample
- * is computed by one thread). */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6 && defined(__x86_64__)
-#define NN2_HAVE_FAST 1
-#define NN2_FAST __attribute__((target("avx2,fma")))
-typedef double nn2_v4 __attribute__((vector_size(32)));
-typedef long long nn2_i4 __attribute__((vector_size(32)));
-
-NN2_FAST static inline nn2_v4 nn2_ld4(const double *p) {
-  nn2_v4 v;
-  memcpy(&v, p, sizeof v);
-  return v;
-}
-
-NN2_FAST static inline void nn2_st4(double *p, nn2_v4 v) { memcpy(p, &v, sizeof v); }
-
-NN2_FAST static inline double nn2_hsum4(nn2_v4 v) { return (v[0] + v[1]) + (v[2] + v[3]); }
-
-NN2_FAST static inline nn2_v4 nn2_splat(double c) { return (nn2_v4){c, c, c, c}; }
-
-/* nn2_sigmoid() on four lanes, in two halves around the one division: the first
- * returns the denominator D + 2^k N and keeps what the second needs. */
-typedef struct {
-  nn2_v4 E, rO, p2, tk;
-} nn2_sig4;
-
-NN2_FAST static inline nn2_v4 nn2_sigmoid4_den(nn2_v4 z, nn2_sig4 *s) {
-  const nn2_i4 absmask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
-  const nn2_v4 shifter = nn2_splat(0x1.8p52), cap = nn2_splat(700.0);
-  nn2_v4 v = (nn2_v4)((nn2_i4)z & absmask);
-  nn2_i4 below = v < cap; /* all ones where v < 700 (and v is not NaN) */
-  v = (nn2_v4)(((nn2_i4)v & below) | ((nn2_i4)cap & ~below));
-  nn2_v4 t = -v * 1.4426950408889634074 + shifter, kf = t - shifter;
-  nn2_v4 r = (-v - kf * 6.93147180369123816490e-01) - kf * 1.90821492927058770002e-10;
-  nn2_v4 x = r * r;
-  s->E = 1.0 + x * (5.0 / 44.0 + x * (1.0 / 792.0 + x * (1.0 / 665280.0)));
-  s->rO = r * (0.5 + x * (1.0 / 66.0 + x * (1.0 / 15840.0)));
-  nn2_v4 N = s->E + s->rO, D = s->E - s->rO;
-  s->p2 = (nn2_v4)(((nn2_i4)t - (nn2_i4)shifter + 1023) << 52); /* 2^k */
-  s->tk = s->p2 * N;
-  return D + s->tk;
-}
-
-/* phi (returned) and phi' from the first half and inv = 1 / (D + 2^k N) */
-NN2_FAST static inline nn2_v4 nn2_sigmoid4_fin(nn2_v4 z, const nn2_sig4 *s, nn2_v4 inv,
-                                               nn2_v4 *dphi) {
-  const nn2_i4 absmask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
-  const nn2_v4 one = nn2_splat(1.0);
-  nn2_v4 num = s->E * (one - s->p2) - s->rO * (one + s->p2);
-  /* phi' = e / (1 + e)^2 = u (1 - u) with u = e / (1 + e) = 2^k N inv in [0, 1/2] */
-  nn2_v4 u = s->tk * inv;
-  *dphi = u - u * u;
-  nn2_v4 phi = 0.5 * num * inv;
-  return (nn2_v4)(((nn2_i4)phi & absmask) | ((nn2_i4)z & ~absmask));
-}
-
-/* Units per block of nn2_fast_units(): two vectors of four. */
-#define NN2_FB 8
-
-/* z for the two vectors of block wb at the input u */
-NN2_FAST static inline void nn2_fast_z(const double *wb, const double *u, int d, nn2_v4 *z1,
-                                       nn2_v4 *z2) {
-  nn2_v4 a1 = u[0] * nn2_ld4(wb), a2 = u[0] * nn2_ld4(wb + 4);
-  for (int k = 1; k < d; k++) {
-    a1 += u[k] * nn2_ld4(wb + NN2_FB * k);
-    a2 += u[k] * nn2_ld4(wb + NN2_FB * k + 4);
-  }
-  *z1 = a1;
-  *z2 = a2;
-}
-
-/* c[j0 .. j0 + 4) = v, or only the units below h */
-NN2_FAST static inline void nn2_fast_store(double *c, int j0, int h, nn2_v4 v) {
-  if (j0 + 4 <= h) {
-    nn2_st4(c + j0, v);
-  } else {
-    for (int l = 0; j0 + l < h; l++) c[j0 + l] = v[l];
-  }
-}
-
-/* One fused pass over the units at the input u (length d): c_j = a_j phi'(z_j) for
- * j < h, and the output h^{-1/2} sum_j a_j phi(z_j). wt holds, per block of eight
- * units, the d weight rows theta_k and then a (see nn2_fast_pack). For the sigmoid
- * the two vectors of a block share one division: with P = den1 den2 (both in
- * [0.8, 2.4], so P neither overflows nor underflows), 1/den1 = den2 / P and
- * 1/den2 = den1 / P (at most about one unit in the last place more error). */
-NN2_FAST static double nn2_fast_units(const nn2_net *m, const double *wt, const double *u,
-                                      double *c) {
-  const int d = m->d, h = m->h, nb = (h + NN2_FB - 1) / NN2_FB;
-  const nn2_i4 absmask = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX};
-  const nn2_v4 zero = nn2_splat(0.0), one = nn2_splat(1.0), sl = nn2_splat(m->slope);
-  nn2_v4 f1 = zero, f2 = zero;
-  for (int b = 0; b < nb; b++) {
-    const double *wb = wt + (size_t)b * NN2_FB * (d + 1);
-    nn2_v4 z1, z2, p1, p2, c1, c2;
-    nn2_fast_z(wb, u, d, &z1, &z2);
-    nn2_v4 a1 = nn2_ld4(wb + NN2_FB * d), a2 = nn2_ld4(wb + NN2_FB * d + 4);
-    if (m->act == NN2_SIGMOID) {
-      nn2_sig4 s1, s2;
-      nn2_v4 den1 = nn2_sigmoid4_den(z1, &s1), den2 = nn2_sigmoid4_den(z2, &s2);
-      nn2_v4 q = one / (den1 * den2), dp1, dp2;
-      p1 = nn2_sigmoid4_fin(z1, &s1, den2 * q, &dp1);
-      p2 = nn2_sigmoid4_fin(z2, &s2, den1 * q, &dp2);
-      c1 = a1 * dp1;
-      c2 = a2 * dp2;
-    } else { /* ReLU */
-      p1 = 0.5 * sl * (z1 + (nn2_v4)((nn2_i4)z1 & absmask));
-      p2 = 0.5 * sl * (z2 + (nn2_v4)((nn2_i4)z2 & absmask));
-      c1 = (nn2_v4)((nn2_i4)(a1 * sl) & (z1 >= zero));
-      c2 = (nn2_v4)((nn2_i4)(a2 * sl) & (z2 >= zero));
-    }
-    f1 += a1 * p1;
-    f2 += a2 * p2;
-    nn2_fast_store(c, NN2_FB * b, h, c1);
-    nn2_fast_store(c, NN2_FB * b + 4, h, c2);
-  }
-  return nn2_hsum4(f1 + f2) * m->scale;
-}
-
-/* g_k = f sum_j c_j theta_kj */
-NN2_FAST static void nn2_fast_grad(const nn2_net *m, const double *wt, const double *c,
-                                   double f, double *g) {
-  const int d = m->d, h = m->h, nb = (h + NN2_FB - 1) / NN2_FB;
-  double cp[NN2_FB];
-  for (int k = 0; k < d; k++) {
-    nn2_v4 acc1 = nn2_splat(0.0), acc2 = acc1;
-    for (int b = 0; b < nb; b++) {
-      const double *cb = c + (size_t)NN2_FB * b;
-      if (NN2_FB * b + NN2_FB > h) { /* the last, partial block: zero-padded */
-        for (int l = 0; l < NN2_FB; l++) cp[l] = NN2_FB * b + l < h ? cb[l] : 0.0;
-        cb = cp;
-      }
-      const double *wk = wt + (size_t)b * NN2_FB * (d + 1) + NN2_FB * k;
-      acc1 += nn2_ld4(cb) * nn2_ld4(wk);
-      acc2 += nn2_ld4(cb + 4) * nn2_ld4(wk + 4);
-    }
-    g[k] = f * nn2_hsum4(acc1 + acc2);
-  }
-}
-
-/* FGM samples i0 <= i < i1 with eps > 0 (what nn2_samples() computes). work holds
- * nn2_scratch(d, h) doubles. */
-NN2_FAST static void nn2_samples_fast(const nn2_net *m, double eps, double xi,
-                                      const double *x, const double *y, int i0, int i1,
-                                      double *work, const nn2_pass_out *p) {
-  const int d = m->d, h = m->h;
-  const double *wt = m->wt;
-  for (int i = i0; i < i1; i++) {
-    const double *xi_ = x + (size_t)i * d;
-    double *c0 = p->cstd ? p->cstd + (size_t)i * h : work;
-    double *c = p->cadv ? p->cadv + (size_t)i * h : work + h;
-    double *g = work + 2 * (size_t)h, *delta = g + d, *xa = delta + d;
-    if (p->delta) delta = p->delta + (size_t)i * d;
-    double r0 = nn2_fast_units(m, wt, xi_, c0) - y[i];
-    if (p->rclean) p->rclean[i] = r0;
-    nn2_fast_grad(m, wt, c0, 2.0 * r0 * m->scale, g);
-    if (p->gin) memcpy(p->gin + (size_t)i * d, g, (size_t)d * sizeof(double));
-    nn2_shrink(m->norm, g, d, eps, xi, delta);
-    for (int k = 0; k < d; k++) xa[k] = xi_[k] + delta[k];
-    double rt = nn2_fast_units(m, wt, xa, c) - y[i];
-    if (p->radv) p->radv[i] = rt;
-  }
-}
-
-/* The weights in the layout nn2_fast_units() reads: for each block of eight units,
- * the d rows theta_k (eight values each) and then a, zero-padded past h. */
-static size_t nn2_fast_size(int d, int h) {
-  return (size_t)(h + NN2_FB - 1) / NN2_FB * NN2_FB * (d + 1);
-}
-
-static void nn2_fast_pack(const nn2_net *m) {
-  const int d = m->d, h = m->h, nb = (h + NN2_FB - 1) / NN2_FB;
-  for (int b = 0; b < nb; b++) {
-    double *wb = m->wt + (size_t)b * NN2_FB * (d + 1);
-    for (int l = 0; l < NN2_FB; l++) {
-      int j = NN2_FB * b + l;
-      for (int k = 0; k < d; k++) wb[NN2_FB * k + l] = j < h ? m->w[(size_t)k * h + j] : 0.0;
-      wb[NN2_FB * d + l] = j < h ? m->a[j] : 0.0;
-    }
-  }
-}
-
-/* 1 when the processor has AVX2 and FMA (asked on the main thread) */
-static int nn2_fast_cpu(void) {
-  __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-}
-#else
-#define NN2_HAVE_FAST 0
-static size_t nn2_fast_size(int d, int h) { return (size_t)d * h; }
-static void nn2_fast_pack(const nn2_net *m) { (void)m; }
-static int nn2_fast_cpu(void) { return 0; }
-#endif
-
 /* Samples i0 <= i < i1 (x is d x n): attack each with strength eps and shrinkage xi
  * (FGM, or PGD-k of step 2 eps / k from the clean point) and record what p asks for.
  * work holds nn2_scratch(d, h) doubles. */
@@ -525,12 +316,6 @@ NN2_CLONES static void nn2_samples(const nn2_net *m, double eps, double xi,
     nn2_samples_linear(m, eps, xi, x, y, i0, i1, work, p);
     return;
   }
-#if NN2_HAVE_FAST
-  if (m->fast && m->attack == NN2_FGM && eps > 0) {
-    nn2_samples_fast(m, eps, xi, x, y, i0, i1, work, p);
-    return;
-  }
-#endif
   for (int i = i0; i < i1; i++) {
     const double *xi_ = x + (size_t)i * d;
     double *z0 = work, *z = work + h, *phi = work + 2 * (size_t)h;
@@ -592,7 +377,6 @@ static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
                      const nn2_pass_out *p) {
   const size_t sw = nn2_scratch(m->d, m->h);
   if (m->act == NN2_LINEAR) nn2_linear_beta(m);
-  if (m->fast) nn2_fast_pack(m);
   if (nth < 2 || (double)n * m->d * m->h < NN2_PAR_MIN) {
     nn2_samples(m, eps, xi, x, y, 0, n, scratch, p);
     return;
@@ -804,20 +588,6 @@ static void nn2_transpose(const double *a, int p, int q, double *b) {
     for (int i = 0; i < p; i++) b[j + (size_t)i * q] = a[i + (size_t)j * p];
 }
 
-/* Whether FGM passes may use nn2_samples_fast() (the tests compare both kernels). */
-static int nn2_fast_allowed = 1;
-
-/* c(allowed before the call, available on this processor) as 0/1; on = NA only asks. */
-SEXP C_nn2_fast(SEXP on) {
-  SEXP out = PROTECT(allocVector(INTSXP, 2));
-  INTEGER(out)[0] = nn2_fast_allowed;
-  INTEGER(out)[1] = nn2_fast_cpu();
-  int v = asLogical(on);
-  if (v != NA_LOGICAL) nn2_fast_allowed = v;
-  UNPROTECT(1);
-  return out;
-}
-
 /* spec = c(activation, slope, eps, norm, xi, attack, pgd_steps); the weights theta
  * (d x h) are copied transposed into R_alloc memory. */
 static void nn2_unpack(SEXP xt, SEXP theta, SEXP a, SEXP spec, nn2_net *m) {
@@ -839,9 +609,6 @@ static void nn2_unpack(SEXP xt, SEXP theta, SEXP a, SEXP spec, nn2_net *m) {
   nn2_transpose(REAL(theta), m->d, m->h, w);
   m->w = w;
   m->beta = (double *)R_alloc((size_t)m->d + 1, sizeof(double));
-  m->fast = nn2_fast_allowed && m->act != NN2_LINEAR && m->attack == NN2_FGM && nn2_fast_cpu();
-  m->wt = m->fast ? (double *)R_alloc(nn2_fast_size(m->d, m->h), sizeof(double))
-                  : NULL;
 }
 
 /* Everything about one set of samples at theta: with want = 0 only the clean outputs

@@ -67,8 +67,7 @@ entry_extras <- function() {
   x <- matrix(rnorm(30), 10, 3)
   y <- rnorm(10)
   out <- list(lm_stream = list(runif(1000), 2L),
-              lasso_surrogate = list(c(0.5, -0.2, 0.1), 0.1, x, y, 0.2, 2L, 0.3),
-              nn2_fast = list(NA)) # (NA only asks: changes nothing)
+              lasso_surrogate = list(c(0.5, -0.2, 0.1), 0.1, x, y, 0.2, 2L, 0.3))
   if (exists("cnn_plan", envir = ns)) {
     spec <- ns$cnn_spec(ns$conv(2, 3), ns$relu(), ns$pool(2), ns$dense(2))
     px <- ns$prepare_x(array(runif(2 * 36), c(2, 6, 6)))

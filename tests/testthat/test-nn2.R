@@ -223,50 +223,6 @@ test_that("Figures 12-13 setting: training loss falls as in standard training, a
   }
 })
 
-test_that("the AVX2/FMA kernel of FGM passes agrees with the portable kernel", {
-  fast <- advtrain:::nn2_fast
-  skip_if_not(fast()[2], "the processor lacks AVX2 or FMA")
-  on.exit(fast(TRUE))
-  set.seed(16)
-  n <- 40; d <- 3
-  x <- matrix(rnorm(n * d), n)
-  y <- rnorm(n)
-  both <- function(f) {
-    fast(FALSE)
-    slow_res <- f()
-    fast(TRUE)
-    list(slow = slow_res, fast = f())
-  }
-  for (h in c(1, 5, 8, 13, 50)) {
-    # scales from the lazy regime to saturation (|z| up to ~1000, past the cap of 700)
-    for (sc in c(0.01, 1, 300)) {
-      theta <- matrix(rnorm(d * h, sd = sc), d)
-      a <- runif(h, -1, 1)
-      for (act in c("sigmoid", "relu")) {
-        for (norm in c("l2", "linf")) {
-          r <- both(function() nn2_eval(x, y, theta, a, act, eps = 0.4, norm = norm,
-                                        xi = 0.05))
-          for (nm in c("f", "r_adv", "input_grad", "delta", "grad", "grad_std")) {
-            expect_equal(r$fast[[nm]], r$slow[[nm]], tolerance = 1e-12,
-                         label = sprintf("%s (h = %d, scale %g, %s, %s)", nm, h, sc, act, norm))
-          }
-        }
-      }
-    }
-  }
-  # whole training runs (the Figure 6 setting, shortened)
-  sim <- simulate_linear(100, rep(1, 3) / sqrt(3))
-  for (act in c("sigmoid", "relu")) {
-    r <- both(function() {
-      set.seed(4)
-      adv_nn2(sim$x, sim$y, h = 50, activation = act, eps = 0.5, xi = 0.01,
-              eta = if (act == "relu") 0.8 else 0.2, iters = 300, trace_every = 50)
-    })
-    expect_equal(coef(r$fast), coef(r$slow), tolerance = 1e-10)
-    expect_equal(r$fast$trace$loss_adv, r$slow$trace$loss_adv, tolerance = 1e-10)
-  }
-})
-
 test_that("results do not depend on the number of threads", {
   # large enough (n d h >= 4e6) for the passes to run in parallel
   set.seed(15)
