@@ -1098,6 +1098,15 @@ typedef double las_v4 __attribute__((vector_size(32)));
 /* macros, not functions: passing 32-byte vectors by value would change the ABI */
 #define LAS_LD(v, p) memcpy(&(v), (p), sizeof(las_v4))
 #define LAS_ST(p, v) memcpy((p), &(v), sizeof(las_v4))
+/* rows i..i+3 of the vector p and of the block's four columns c0..c3 */
+#define LAS_LD5(v, l0, l1, l2, l3, p, i) \
+  do {                                   \
+    LAS_LD(v, (p) + (i));                \
+    LAS_LD(l0, c0 + (i));                \
+    LAS_LD(l1, c1 + (i));                \
+    LAS_LD(l2, c2 + (i));                \
+    LAS_LD(l3, c3 + (i));                \
+  } while (0)
 #endif
 ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
   double *b[4];
@@ -1121,11 +1130,7 @@ ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
 #if defined(__GNUC__)
       for (; i + 4 <= n; i += 4) {
         las_v4 bv, l0, l1, l2, l3;
-        LAS_LD(bv, bq + i);
-        LAS_LD(l0, c0 + i);
-        LAS_LD(l1, c1 + i);
-        LAS_LD(l2, c2 + i);
-        LAS_LD(l3, c3 + i);
+        LAS_LD5(bv, l0, l1, l2, l3, bq, i);
         bv = bv - l0 * y0 - l1 * y1 - l2 * y2 - l3 * y3;
         LAS_ST(bq + i, bv);
       }
@@ -1160,11 +1165,7 @@ ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
       las_v4 a0 = {0, 0, 0, 0}, a1 = a0, a2 = a0, a3 = a0;
       for (; i + 4 <= n; i += 4) {
         las_v4 xv, l0, l1, l2, l3;
-        LAS_LD(xv, bq + i);
-        LAS_LD(l0, c0 + i);
-        LAS_LD(l1, c1 + i);
-        LAS_LD(l2, c2 + i);
-        LAS_LD(l3, c3 + i);
+        LAS_LD5(xv, l0, l1, l2, l3, bq, i);
         a0 += l0 * xv;
         a1 += l1 * xv;
         a2 += l2 * xv;
