@@ -545,6 +545,10 @@ typedef struct {
 
 /* A column is screened in when |G_j| >= AS_SCREEN t_j at the last full check. */
 #define AS_SCREEN 0.8
+/* as_solve acts on a violation by more than AS_MARGIN (relative KKT units, or
+ * |u_i| > 1 + AS_MARGIN) as soon as the manifold residual is below AS_LOOSE */
+#define AS_LOOSE 1e-6
+#define AS_MARGIN 1e-4
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
@@ -1308,7 +1312,7 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
   double dmx = ic ? fabs(db) / P->sy : 0;
   for (int q = 0; q < k; q++) dmx = fmax(dmx, fabs(out[q]) * P->sc[S->A[q]] / P->sy);
   memcpy(tout, t, n * sizeof(double)); /* the residual change of the step */
-  if (dmx > 1e-6) {
+  if (dmx > 1e-3) {
     *resM = R_PosInf;
     int okv = 1;
     for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
@@ -1349,6 +1353,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   double *bp = (double *)R_alloc(n, sizeof(double));
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
+  int loose_ok = 1, loose_i = -1, loose_j = -1; /* the loose checks (see below) */
 
   /* signs from the warm start */
   residuals(P, theta, *b, r);
@@ -1545,26 +1550,52 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       double scale = a < k ? P->sc[S->A[a]] : 1;
       dmax = fmax(dmax, fabs(delta[a]) * scale / P->sy);
     }
-    if (resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50) {
-      /* at the manifold minimum: check multipliers and inactive coordinates */
-      fresh = 0;
+    int tight = resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50;
+    /* Near the manifold minimum (resM <= AS_LOOSE) the multipliers are already accurate
+     * enough to act on a clear violation (by more than AS_MARGIN): freeing it there
+     * saves the last Newton steps to the minimum, which only a converged point needs.
+     * Smaller violations wait for the minimum itself. If a constraint so freed comes
+     * straight back, the loose checks stop for this lambda. */
+    int loose = !tight && loose_ok && resM <= AS_LOOSE;
+    if (tight || loose) {
+      /* at (or near) the manifold minimum: check multipliers and inactive coordinates */
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
       int wj;
       double wg;
-      /* the screened columns first; every column before declaring convergence */
-      int full = !S->gfull;
-      *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full);
-      if (*kkt <= P->thresh && !full) *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1);
-      vmaxset(vmax);
-      if (*kkt <= P->thresh) break;
+      double margin = tight ? 1e-12 : AS_MARGIN;
+      if (tight) {
+        fresh = 0;
+        /* the screened columns first; every column before declaring convergence */
+        int full = !S->gfull;
+        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full);
+        if (*kkt <= P->thresh && !full) *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1);
+        vmaxset(vmax);
+        if (*kkt <= P->thresh) break;
+      } else {
+        as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 0);
+        if (wj >= 0) { /* only a clear violation of the inactive coordinates counts */
+          double Et = 0, cc = P->eps * N;
+          for (int i = 0; i < n; i++) Et += S->inZ[i] ? cc : fabs(r[i]) + cc;
+          double ex = P->norm == ADV_LINF ? 2 * P->eps * Et / n : 0;
+          double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
+          if (!(vj > AS_MARGIN)) wj = -1;
+        }
+      }
       int wq = -1;
-      double umax = 1 + 1e-12;
+      double umax = 1 + margin;
       for (int q = 0; q < z; q++)
         if (fabs(u[q]) > umax) umax = fabs(u[q]), wq = q;
+      /* a loose check with nothing clear goes on with this Newton step */
+      if (tight || wq >= 0 || wj >= 0) {
+      if (loose) {
+        vmaxset(vmax);
+        fresh = 0;
+      }
       if (wq >= 0) {
         int i = S->Z[wq];
         S->rho[i] = u[wq] > 0 ? 1 : -1;
         as_remove_Z(S, i);
+        if (loose) loose_i = i;
       } else if (wj >= 0) {
         /* free the worst inactive coordinate; while that keeps working, also every
          * other one violating by at least half as much (fewer Newton solves when many
@@ -1592,6 +1623,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         S->A[S->k++] = wj;
         S->inA[wj] = 1;
         S->sig[wj] = wg > 0 ? -1 : 1;
+        if (loose) loose_j = wj;
       } else {
         /* violation only from round-off on the manifold: polish once more */
         fresh = 51;
@@ -1601,6 +1633,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         }
       }
       continue;
+      }
     }
     fresh++;
     /* step: ratio test on the signs of the free coefficients, then an exact line
@@ -1676,7 +1709,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (pin >= 0) {
       S->Z[S->z++] = pin;
       S->inZ[pin] = 1;
+      if (pin == loose_i) loose_ok = 0;
     } else if (hit) {
+      if (block == loose_j) loose_ok = 0;
       if (t == 0) batch = 0; /* a freed coordinate went the wrong way */
       as_remove_A(S, block);
     }
