@@ -1312,32 +1312,46 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
   double dmx = ic ? fabs(db) / P->sy : 0;
   for (int q = 0; q < k; q++) dmx = fmax(dmx, fabs(out[q]) * P->sc[S->A[q]] / P->sy);
   memcpy(tout, t, n * sizeof(double)); /* the residual change of the step */
-  if (dmx > 1e-3) {
-    *resM = R_PosInf;
-    int okv = 1;
-    for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
-    vmaxset(vmax);
-    return okv;
+  double rm = R_PosInf;
+  if (dmx <= 1e-3) {
+    double *wv = u; /* u is no longer needed */
+    double a1t = 0, sw = 0;
+    for (int i = 0; i < n; i++) {
+      wv[i] = 2.0 / n * t[i] + 2 * eps / n * a1[i] * sc;
+      a1t += a1[i] * t[i];
+      sw += wv[i];
+    }
+    double coef = 2 * eps / n * a1t + (2 * eps * eps - f) * sc;
+    rm = ic ? fabs(sw) / P->sy : 0;
+    for (int q = 0; q < k; q++) {
+      int j = S->A[q];
+      double hd = f * out[q] + dot4(col(P, j), wv, n) + dN[q] * coef;
+      rm = fmax(rm, fabs(hd) * P->sc[j] / P->sy);
+    }
   }
-  double *wv = u; /* u is no longer needed */
-  double a1t = 0, sw = 0;
-  for (int i = 0; i < n; i++) {
-    wv[i] = 2.0 / n * t[i] + 2 * eps / n * a1[i] * sc;
-    a1t += a1[i] * t[i];
-    sw += wv[i];
-  }
-  double coef = 2 * eps / n * a1t + (2 * eps * eps - f) * sc, rm = 0;
-  for (int q = 0; q < k; q++) {
-    int j = S->A[q];
-    double hd = f * out[q] + dot4(col(P, j), wv, n) + dN[q] * coef;
-    rm = fmax(rm, fabs(hd) * P->sc[j] / P->sy);
-  }
-  if (ic) rm = fmax(rm, fabs(sw) / P->sy);
   *resM = rm;
   int okv = 1;
   for (int a = 0; a < p + z && okv; a++) okv = R_FINITE(out[a]);
   vmaxset(vmax);
   return okv;
+}
+
+/* The L-infinity attack's share of the threshold of an inactive coordinate,
+ * 2 eps E / n with E = sum_i (|r_i| + c) (pinned residuals count as zero), c = eps N;
+ * zero for L2. */
+static double as_linf_extra(const prob *P, const aset *S, const double *r, double N) {
+  if (P->norm != ADV_LINF) return 0;
+  double E = 0, c = P->eps * N;
+  for (int i = 0; i < P->n; i++) E += S->inZ[i] ? c : fabs(r[i]) + c;
+  return 2 * P->eps * E / P->n;
+}
+
+/* [x_A, 1]'v, entry q: column A[q], or the intercept's column of ones for q = k */
+static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
+  if (q < S->k) return dot4(col(P, S->A[q]), v, P->n);
+  double s = 0;
+  for (int i = 0; i < P->n; i++) s += v[i];
+  return s;
 }
 
 /* One lambda of the true-attack problem by the active-set method. */
@@ -1430,13 +1444,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       memset(uh, 0, 2 * (size_t)n * sizeof(double));
     }
     for (int q = 0; q < p; q++) {
-      double s2 = 0;
-      if (q < k) {
-        s2 = dot4(col(P, S->A[q]), a2, n);
-      } else {
-        for (int i = 0; i < n; i++) s2 += a2[i];
-      }
-      grad[q] = 2.0 / n * s2 + 2 * P->eps * E / n * dN[q];
+      grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
       if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
       if (uh && q < k) {
         const double *xq = col(P, S->A[q]);
@@ -1451,18 +1459,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       reduced = as_nspace(P, S, z, f, dN, grad, a1, r, uh, rhs, &resM, dr);
     }
     if (!reduced) {
-      /* s = [x_A, 1]'a1 for the full Hessian */
-      for (int q = 0; q < p; q++) {
-        double s1 = 0;
-        if (q < k) {
-          s1 = dot4(col(P, S->A[q]), a1, n);
-        } else {
-          for (int i = 0; i < n; i++) s1 += a1[i];
-        }
-        sv[q] = s1;
-      }
-    }
-    if (!reduced) {
+    /* s = [x_A, 1]'a1 for the full Hessian */
+    for (int q = 0; q < p; q++) sv[q] = as_col_dot(P, S, q, a1);
     /* at least one element: R_alloc(0) is NULL, which memset may not be given */
     double *K = (double *)R_alloc(m > 0 ? (size_t)m * m : 1, sizeof(double));
     memset(K, 0, (size_t)m * m * sizeof(double));
@@ -1574,9 +1572,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       } else {
         as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 0);
         if (wj >= 0) { /* only a clear violation of the inactive coordinates counts */
-          double Et = 0, cc = P->eps * N;
-          for (int i = 0; i < n; i++) Et += S->inZ[i] ? cc : fabs(r[i]) + cc;
-          double ex = P->norm == ADV_LINF ? 2 * P->eps * Et / n : 0;
+          double ex = as_linf_extra(P, S, r, N);
           double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
           if (!(vj > AS_MARGIN)) wj = -1;
         }
@@ -1602,9 +1598,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
          * coordinates enter between two lambdas) */
         double wv = 0;
         if (batch) {
-          double Etot = 0, cc = P->eps * attack_norm(P, theta);
-          for (int i = 0; i < n; i++) Etot += S->inZ[i] ? cc : fabs(r[i]) + cc;
-          double ex = P->norm == ADV_LINF ? 2 * P->eps * Etot / n : 0;
+          double ex = as_linf_extra(P, S, r, N);
           double t0 = lam * P->w[wj] + ex;
           wv = (fabs(wg) - t0) * P->sc[wj];
           /* (a violator has |G_j| > t_j, so it is among the screened columns) */
