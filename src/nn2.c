@@ -248,8 +248,12 @@ NN2_INLINE void nn2_project(int norm, double *restrict delta, int d, double eps)
   }
 }
 
-/* Scratch doubles one sample needs. */
-static size_t nn2_scratch(int d, int h) { return 6 * (size_t)h + 3 * (size_t)d; }
+/* Scratch doubles one thread needs: one sample of nn2_samples(), or one block of
+ * four of nn2_blocks() (4 h vectors of four, and four doubles to align them). */
+static size_t nn2_scratch(int d, int h) {
+  size_t one = 6 * (size_t)h + 3 * (size_t)d, four = 16 * (size_t)h + 4;
+  return one > four ? one : four;
+}
 
 /* Per-sample arrays filled by a pass over n samples; NULL entries are skipped. */
 typedef struct {
@@ -259,6 +263,8 @@ typedef struct {
   double *delta;  /* the perturbation A (d per sample) */
   double *cadv;   /* a_j phi'(z_j) at the attacked point (h per sample) */
   double *cstd;   /* a_j phi'(z_j) at the clean point (h per sample) */
+  double *cblk;   /* nn2_blocks(): cadv in block layout (h vectors of 4 per block) */
+  double *ublk;   /* nn2_blocks(): the gradient's sample weights (d vectors per block) */
 } nn2_pass_out;
 
 /* The linear activation's samples i0 <= i < i1 with beta up to date: what
@@ -355,6 +361,400 @@ NN2_CLONES static void nn2_samples(const nn2_net *m, double eps, double xi,
   }
 }
 
+/* ------------------------------------------------- four samples at a time ---- */
+
+/* With GCC-style vectors, the sigmoid and ReLU networks under FGM (or no attack) and
+ * with few inputs (d <= NN2_BLOCK_DMAX) run four samples at a time, one per lane of a
+ * vector, looping over the hidden units: no sums across lanes inside a sample, no
+ * remainder loops over h, and the sigmoids of four samples share one vector division.
+ * (With d = 3 and h = 50, the per-sample kernel above spends much of its time on the
+ * ends of its short loops over h and on the reductions across them.) Each lane does
+ * what nn2_samples() does for its sample, except that sums over hidden units run in
+ * two interleaved running sums instead of eight partial sums, and that multiply-adds
+ * are fused where the processor has FMA: the last bits differ from nn2_samples(). The
+ * choice of kernel depends on the model, the attack and the processor, never on the
+ * number of threads. Samples 4b..4b+3 form block b; lanes past n carry x = 0, y = 0,
+ * so that their residuals, attacks and gradient terms are 0, and are never written
+ * out. */
+#if defined(__GNUC__)
+#define NN2_HAVE_BLOCKS 1
+#define NN2_BLOCK_DMAX 16
+typedef double nn2_v4 __attribute__((vector_size(32)));
+typedef unsigned long long nn2_u4 __attribute__((vector_size(32)));
+#define NN2_SPLAT(c) ((nn2_v4){(c), (c), (c), (c)})
+#define NN2_ABSM ((nn2_u4){~0ULL >> 1, ~0ULL >> 1, ~0ULL >> 1, ~0ULL >> 1})
+
+/* 32-byte aligned view of R_alloc memory that has 4 spare doubles */
+static double *nn2_align32(double *p) {
+  uintptr_t u = (uintptr_t)p;
+  return (double *)((u + 31) & ~(uintptr_t)31);
+}
+
+/* nn2_sigmoid() and nn2_cap700() on four lanes (by pointer: passing 32-byte vectors by
+ * value would change the ABI where AVX is off) */
+NN2_INLINE void nn2_sigmoid4(const nn2_v4 *zp, nn2_v4 *phi, nn2_v4 *dphi) {
+  const nn2_v4 z = *zp, cap = NN2_SPLAT(700.0), shifter = NN2_SPLAT(0x1.8p52);
+  const double log2e = 1.4426950408889634074;
+  const double ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
+  nn2_v4 v = (nn2_v4)((nn2_u4)z & NN2_ABSM);
+  nn2_u4 below = (nn2_u4)(v < cap); /* all ones where |z| < 700; NaN and Inf get 700 */
+  v = (nn2_v4)(((nn2_u4)v & below) | ((nn2_u4)cap & ~below));
+  nn2_v4 t = -v * log2e + shifter, kf = t - shifter;
+  nn2_v4 r = (-v - kf * ln2hi) - kf * ln2lo, x = r * r;
+  nn2_v4 E = 1.0 + x * (5.0 / 44.0 + x * (1.0 / 792.0 + x * (1.0 / 665280.0)));
+  nn2_v4 rO = r * (0.5 + x * (1.0 / 66.0 + x * (1.0 / 15840.0)));
+  nn2_v4 N = E + rO, D = E - rO;
+  nn2_v4 two_k = (nn2_v4)(((nn2_u4)t - (nn2_u4)shifter + 1023) << 52);
+  nn2_v4 tk = two_k * N, inv = 1.0 / (D + tk);
+  nn2_v4 num = E * (1.0 - two_k) - rO * (1.0 + two_k);
+  *dphi = tk * D * inv * inv;
+  nn2_v4 s = 0.5 * num * inv;
+  *phi = (nn2_v4)(((nn2_u4)s & NN2_ABSM) | ((nn2_u4)z & ~NN2_ABSM)); /* copysign(s, z) */
+}
+
+/* The block kernel's sigmoid in two stages, so that the division is not in the middle
+ * of a long chain of dependent operations (which would leave the processor room for
+ * few hidden units at once): nn2_sigmoid4()'s operations up to the division, giving
+ * phi = s / den and a_j phi' = q / den^2 ... */
+NN2_INLINE void nn2_sigmoid4_num(const nn2_v4 *zp, double aj, nn2_v4 *s, nn2_v4 *q,
+                                 nn2_v4 *den) {
+  const nn2_v4 z = *zp, cap = NN2_SPLAT(700.0), shifter = NN2_SPLAT(0x1.8p52);
+  const double log2e = 1.4426950408889634074;
+  const double ln2hi = 6.93147180369123816490e-01, ln2lo = 1.90821492927058770002e-10;
+  nn2_v4 v = (nn2_v4)((nn2_u4)z & NN2_ABSM);
+  nn2_u4 below = (nn2_u4)(v < cap);
+  v = (nn2_v4)(((nn2_u4)v & below) | ((nn2_u4)cap & ~below));
+  nn2_v4 t = -v * log2e + shifter, kf = t - shifter;
+  nn2_v4 r = (-v - kf * ln2hi) - kf * ln2lo, x = r * r, x2 = x * x;
+  /* E and O by Estrin's scheme: a shorter chain than Horner's */
+  nn2_v4 E = (1.0 + x * (5.0 / 44.0)) + x2 * (1.0 / 792.0 + x * (1.0 / 665280.0));
+  nn2_v4 rO = r * ((0.5 + x * (1.0 / 66.0)) + x2 * (1.0 / 15840.0));
+  nn2_v4 N = E + rO, D = E - rO;
+  nn2_u4 kb = (nn2_u4)t - (nn2_u4)shifter;
+  /* 2^k and 2^(k-1) from their bits (k >= -1010 here) */
+  nn2_v4 two_k = (nn2_v4)((kb + 1023) << 52), half_k = (nn2_v4)((kb + 1022) << 52);
+  nn2_v4 tk = two_k * N;
+  *den = D + tk;
+  *q = (aj * tk) * D;
+  /* num / 2 >= 0; the sign of z by flipping the sign bit */
+  nn2_v4 num = E * (0.5 - half_k) - rO * (0.5 + half_k);
+  *s = (nn2_v4)((nn2_u4)num ^ ((nn2_u4)z & ~NN2_ABSM));
+}
+
+/* ... and the division: phi and a_j phi' in place of s and q */
+NN2_INLINE void nn2_sigmoid4_div(nn2_v4 *s, nn2_v4 *q, const nn2_v4 *den) {
+  const nn2_v4 inv = 1.0 / *den;
+  *s = *s * inv;
+  *q = (*q * inv) * inv;
+}
+
+/* phi and c = a_j phi' on four lanes, as in nn2_output() */
+NN2_INLINE void nn2_act4(int act, double sl, double aj, const nn2_v4 *z, nn2_v4 *phi,
+                         nn2_v4 *c) {
+  if (act == NN2_SIGMOID) {
+    nn2_v4 dp;
+    nn2_sigmoid4(z, phi, &dp);
+    *c = aj * dp;
+  } else { /* ReLU */
+    nn2_v4 az = (nn2_v4)((nn2_u4)*z & NN2_ABSM);
+    *phi = 0.5 * sl * (*z + az);
+    *c = (nn2_v4)((nn2_u4)NN2_SPLAT(aj * sl) & (((nn2_u4)*z >> 63) - 1)); /* z >= 0 */
+  }
+}
+
+static int nn2_blocks_apply(const nn2_net *m, double eps) {
+  return m->act != NN2_LINEAR && (eps == 0 || m->attack == NN2_FGM) &&
+         m->d <= NN2_BLOCK_DMAX;
+}
+
+/* What a pass of nn2_blocks() needs besides the network. */
+typedef struct {
+  double eps, xi;
+  const double *x, *y;
+  int n;
+  const nn2_pass_out *p;
+} nn2_block_job;
+
+/* Blocks b0 <= b < b1 with d inputs (a constant where inlined for small d, so that the
+ * loops over inputs unroll and stay in registers): radv, rclean and delta as
+ * nn2_samples() records them; where p->cblk is not NULL (32-byte aligned, and then
+ * also p->ublk), what the fixed-attack gradient needs (nn2_grad_blk()): the vectors
+ * c~_j = a_j phi'(z~_j) at the attacked points (cblk + 4 (b h + j)) and the sample
+ * weights u_k = (2 h^{-1/2} / n) r~ x~_k (ublk + 4 (b d + k)), 0 in lanes past n. */
+NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
+                             double *work, const int act, const int d) {
+  const int h = m->h, n = jb->n;
+  const double *restrict w = m->w, *restrict a = m->a, sl = m->slope, sc = m->scale;
+  const double eps = jb->eps, *x = jb->x, *y = jb->y;
+  const nn2_pass_out *p = jb->p;
+  nn2_v4 *cblk = (nn2_v4 *)p->cblk, *ublk = (nn2_v4 *)p->ublk;
+  /* z (then z~), phi and a_j phi' per hidden unit; the inputs, the input gradient
+   * and the attack per input */
+  nn2_v4 *Z = (nn2_v4 *)nn2_align32(work), *P = Z + h, *C = P + h, *Q = C + h;
+  nn2_v4 X[NN2_BLOCK_DMAX], G[NN2_BLOCK_DMAX], G1[NN2_BLOCK_DMAX], Dl[NN2_BLOCK_DMAX];
+  const nn2_v4 zero = NN2_SPLAT(0.0);
+  for (int b = b0; b < b1; b++) {
+    const int i0 = 4 * b, nl = n - i0 < 4 ? n - i0 : 4;
+    nn2_v4 Y = zero;
+    for (int k = 0; k < d; k++) X[k] = Dl[k] = zero;
+    for (int l = 0; l < nl; l++) {
+      Y[l] = y[i0 + l];
+      for (int k = 0; k < d; k++) X[k][l] = x[(size_t)(i0 + l) * d + k];
+    }
+    /* The clean pass: z, phi and c, f and the input gradient's sums
+     * G_k = sum_j c_j theta_kj (sums over j in two interleaved running sums). The
+     * sigmoid runs in a loop of its own: its long chain of dependent operations
+     * leaves the processor room for several hidden units at once only there. */
+    nn2_v4 f0 = zero, f1 = zero, r0, rt;
+    for (int k = 0; k < d; k++) G[k] = G1[k] = zero;
+    if (act == NN2_RELU) {
+      int j = 0;
+      for (; j + 2 <= h; j += 2) {
+        nn2_v4 z = X[0] * w[j], z1 = X[0] * w[j + 1], phi, phi1;
+        for (int k = 1; k < d; k++) {
+          z = z + X[k] * w[(size_t)k * h + j];
+          z1 = z1 + X[k] * w[(size_t)k * h + j + 1];
+        }
+        Z[j] = z;
+        Z[j + 1] = z1;
+        nn2_act4(act, sl, a[j], &z, &phi, C + j);
+        nn2_act4(act, sl, a[j + 1], &z1, &phi1, C + j + 1);
+        f0 = f0 + a[j] * phi;
+        f1 = f1 + a[j + 1] * phi1;
+        for (int k = 0; k < d; k++) {
+          G[k] = G[k] + C[j] * w[(size_t)k * h + j];
+          G1[k] = G1[k] + C[j + 1] * w[(size_t)k * h + j + 1];
+        }
+      }
+      if (j < h) {
+        nn2_v4 z = X[0] * w[j], phi;
+        for (int k = 1; k < d; k++) z = z + X[k] * w[(size_t)k * h + j];
+        Z[j] = z;
+        nn2_act4(act, sl, a[j], &z, &phi, C + j);
+        f0 = f0 + a[j] * phi;
+        for (int k = 0; k < d; k++) G[k] = G[k] + C[j] * w[(size_t)k * h + j];
+      }
+    } else {
+      for (int j = 0; j < h; j++) {
+        nn2_v4 z = X[0] * w[j];
+        for (int k = 1; k < d; k++) z = z + X[k] * w[(size_t)k * h + j];
+        Z[j] = z;
+      }
+      for (int j = 0; j < h; j++) nn2_sigmoid4_num(Z + j, a[j], P + j, C + j, Q + j);
+      int j = 0;
+      for (; j + 2 <= h; j += 2) {
+        nn2_sigmoid4_div(P + j, C + j, Q + j);
+        nn2_sigmoid4_div(P + j + 1, C + j + 1, Q + j + 1);
+        f0 = f0 + a[j] * P[j];
+        f1 = f1 + a[j + 1] * P[j + 1];
+        for (int k = 0; k < d; k++) {
+          G[k] = G[k] + C[j] * w[(size_t)k * h + j];
+          G1[k] = G1[k] + C[j + 1] * w[(size_t)k * h + j + 1];
+        }
+      }
+      if (j < h) {
+        nn2_sigmoid4_div(P + j, C + j, Q + j);
+        f0 = f0 + a[j] * P[j];
+        for (int k = 0; k < d; k++) G[k] = G[k] + C[j] * w[(size_t)k * h + j];
+      }
+    }
+    r0 = rt = (f0 + f1) * sc - Y;
+    for (int k = 0; k < d; k++) { /* the input gradient, as nn2_input_grad() */
+      G[k] = 2.0 * r0 * sc * (G[k] + G1[k]);
+      Dl[k] = zero;
+    }
+    if (eps != 0) {
+      /* the attack, as nn2_shrink(); lanes past n have G = 0 and get delta = 0 */
+      if (m->norm == ADV_L2) {
+        nn2_v4 ss = zero, s;
+        for (int k = 0; k < d; k++) ss = ss + G[k] * G[k];
+        for (int l = 0; l < 4; l++)
+          s[l] = ss[l] > 0 ? eps / sqrt(ss[l] + jb->xi * jb->xi) : 0.0;
+        for (int k = 0; k < d; k++) Dl[k] = s * G[k];
+      } else {
+        for (int k = 0; k < d; k++) {
+          nn2_v4 ag = (nn2_v4)((nn2_u4)G[k] & NN2_ABSM);
+          nn2_u4 pos = (nn2_u4)(ag > zero);
+          Dl[k] = (nn2_v4)((nn2_u4)(eps * G[k] / (ag + jb->xi)) & pos);
+        }
+      }
+      /* the attacked pass: z~ = z + theta' delta, phi and c~ (straight to cblk), f */
+      nn2_v4 *Ct = cblk ? cblk + (size_t)b * h : C;
+      f0 = f1 = zero;
+      if (act == NN2_RELU) {
+        int j = 0;
+        for (; j + 2 <= h; j += 2) {
+          nn2_v4 z = Z[j], z1 = Z[j + 1], phi, phi1;
+          for (int k = 0; k < d; k++) {
+            z = z + Dl[k] * w[(size_t)k * h + j];
+            z1 = z1 + Dl[k] * w[(size_t)k * h + j + 1];
+          }
+          nn2_act4(act, sl, a[j], &z, &phi, Ct + j);
+          nn2_act4(act, sl, a[j + 1], &z1, &phi1, Ct + j + 1);
+          f0 = f0 + a[j] * phi;
+          f1 = f1 + a[j + 1] * phi1;
+        }
+        if (j < h) {
+          nn2_v4 z = Z[j], phi;
+          for (int k = 0; k < d; k++) z = z + Dl[k] * w[(size_t)k * h + j];
+          nn2_act4(act, sl, a[j], &z, &phi, Ct + j);
+          f0 = f0 + a[j] * phi;
+        }
+      } else {
+        for (int j = 0; j < h; j++) {
+          nn2_v4 z = Z[j];
+          for (int k = 0; k < d; k++) z = z + Dl[k] * w[(size_t)k * h + j];
+          Z[j] = z;
+        }
+        for (int j = 0; j < h; j++) nn2_sigmoid4_num(Z + j, a[j], P + j, Ct + j, Q + j);
+        int j = 0;
+        for (; j + 2 <= h; j += 2) {
+          nn2_sigmoid4_div(P + j, Ct + j, Q + j);
+          nn2_sigmoid4_div(P + j + 1, Ct + j + 1, Q + j + 1);
+          f0 = f0 + a[j] * P[j];
+          f1 = f1 + a[j + 1] * P[j + 1];
+        }
+        if (j < h) {
+          nn2_sigmoid4_div(P + j, Ct + j, Q + j);
+          f0 = f0 + a[j] * P[j];
+        }
+      }
+      rt = (f0 + f1) * sc - Y;
+    } else if (cblk) {
+      memcpy(cblk + (size_t)b * h, C, (size_t)h * sizeof(nn2_v4));
+    }
+    if (cblk) { /* lanes past n have r~ = 0 and x~ = 0, so u = 0 */
+      const double f2 = 2.0 * sc / n;
+      for (int k = 0; k < d; k++) ublk[(size_t)b * d + k] = f2 * rt * (X[k] + Dl[k]);
+    }
+    for (int l = 0; l < nl; l++) {
+      if (p->rclean) p->rclean[i0 + l] = r0[l];
+      if (p->radv) p->radv[i0 + l] = rt[l];
+      if (p->delta)
+        for (int k = 0; k < d; k++) p->delta[(size_t)(i0 + l) * d + k] = Dl[k][l];
+    }
+  }
+}
+
+/* nn2_blocks_d() for the activation and d at hand: the activation and small d as
+ * constants */
+#define NN2_BLOCKS_D(A)                                                          \
+  switch (m->d) {                                                                \
+  case 1: nn2_blocks_d(m, jb, b0, b1, work, A, 1); break;                        \
+  case 2: nn2_blocks_d(m, jb, b0, b1, work, A, 2); break;                        \
+  case 3: nn2_blocks_d(m, jb, b0, b1, work, A, 3); break;                        \
+  case 4: nn2_blocks_d(m, jb, b0, b1, work, A, 4); break;                        \
+  default: nn2_blocks_d(m, jb, b0, b1, work, A, m->d); break;                    \
+  }
+NN2_INLINE void nn2_blocks_any(const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
+                               double *work) {
+  if (m->act == NN2_SIGMOID) {
+    NN2_BLOCKS_D(NN2_SIGMOID)
+  } else {
+    NN2_BLOCKS_D(NN2_RELU)
+  }
+}
+#undef NN2_BLOCKS_D
+
+/* Columns j0 <= j < j1 of the fixed-attack gradient, G (h x d, transposed) with
+ * G_jk = sum_i u_ik c~_ij, from the block layout of nn2_blocks_d() over nb blocks: four
+ * hidden units at a time, each lane summing its samples block after block, the lanes
+ * added at the end in a fixed order. */
+NN2_INLINE void nn2_grad_blk_d(int d, int h, int nb, const nn2_v4 *ublk, const nn2_v4 *cblk,
+                               int j0, int j1, double *G) {
+  for (int j = j0; j < j1; j += 4) {
+    const int nj = j1 - j < 4 ? j1 - j : 4;
+    for (int k = 0; k < d; k++) {
+      nn2_v4 acc[4] = {NN2_SPLAT(0.0), NN2_SPLAT(0.0), NN2_SPLAT(0.0), NN2_SPLAT(0.0)};
+      if (nj == 4) {
+        for (int b = 0; b < nb; b++) {
+          const nn2_v4 u = ublk[(size_t)b * d + k], *c = cblk + (size_t)b * h + j;
+          acc[0] = acc[0] + u * c[0];
+          acc[1] = acc[1] + u * c[1];
+          acc[2] = acc[2] + u * c[2];
+          acc[3] = acc[3] + u * c[3];
+        }
+      } else {
+        for (int b = 0; b < nb; b++)
+          for (int q = 0; q < nj; q++)
+            acc[q] = acc[q] + ublk[(size_t)b * d + k] * cblk[(size_t)b * h + j + q];
+      }
+      for (int q = 0; q < nj; q++)
+        G[(size_t)k * h + j + q] = (acc[q][0] + acc[q][1]) + (acc[q][2] + acc[q][3]);
+    }
+  }
+}
+
+/* Each kernel in two versions: with AVX2 and FMA where the processor has them (picked
+ * at run time), and for the baseline instruction set. */
+#if defined(__x86_64__) && !defined(__clang__) && __GNUC__ >= 6
+#define NN2_FMA_VERSION 1
+__attribute__((target("avx2,fma"))) static void
+nn2_blocks_fma(const nn2_net *m, const nn2_block_job *jb, int b0, int b1, double *work) {
+  nn2_blocks_any(m, jb, b0, b1, work);
+}
+__attribute__((target("avx2,fma"))) static void
+nn2_grad_blk_fma(int d, int h, int nb, const nn2_v4 *ublk, const nn2_v4 *cblk, int j0,
+                 int j1, double *G) {
+  nn2_grad_blk_d(d, h, nb, ublk, cblk, j0, j1, G);
+}
+#endif
+static void nn2_blocks_base(const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
+                            double *work) {
+  nn2_blocks_any(m, jb, b0, b1, work);
+}
+static void nn2_grad_blk_base(int d, int h, int nb, const nn2_v4 *ublk, const nn2_v4 *cblk,
+                              int j0, int j1, double *G) {
+  nn2_grad_blk_d(d, h, nb, ublk, cblk, j0, j1, G);
+}
+
+/* 1 where the processor has AVX2 and FMA (asked once, outside parallel regions) */
+static int nn2_fma_have(void) {
+#ifdef NN2_FMA_VERSION
+  static int have = -1;
+  if (have < 0) {
+    __builtin_cpu_init();
+    have = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  }
+  return have;
+#else
+  return 0;
+#endif
+}
+
+/* set by the tests (C_nn2_kernels) to run the baseline versions on any processor */
+static int nn2_fma_off = 0;
+
+/* 1 where the FMA versions run */
+static int nn2_fma(void) { return nn2_fma_off ? 0 : nn2_fma_have(); }
+
+static void nn2_blocks(int fma, const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
+                       double *work) {
+#ifdef NN2_FMA_VERSION
+  if (fma) {
+    nn2_blocks_fma(m, jb, b0, b1, work);
+    return;
+  }
+#else
+  (void)fma;
+#endif
+  nn2_blocks_base(m, jb, b0, b1, work);
+}
+
+static void nn2_grad_blk_cols(int fma, int d, int h, int nb, const nn2_v4 *ublk,
+                              const nn2_v4 *cblk, int j0, int j1, double *G) {
+#ifdef NN2_FMA_VERSION
+  if (fma) {
+    nn2_grad_blk_fma(d, h, nb, ublk, cblk, j0, j1, G);
+    return;
+  }
+#else
+  (void)fma;
+#endif
+  nn2_grad_blk_base(d, h, nb, ublk, cblk, j0, j1, G);
+}
+#endif
+
 static inline int nn2_thread(void) {
 #ifdef _OPENMP
   return omp_get_thread_num();
@@ -377,6 +777,25 @@ static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
                      const nn2_pass_out *p) {
   const size_t sw = nn2_scratch(m->d, m->h);
   if (m->act == NN2_LINEAR) nn2_linear_beta(m);
+#ifdef NN2_HAVE_BLOCKS
+  /* four samples at a time where nothing per hidden unit of the clean point is asked */
+  if (nn2_blocks_apply(m, eps) && !p->gin && !p->cstd && !p->cadv) {
+    const int nb = (n + 3) / 4, per = NN2_BLOCK / 4, nc = (nb + per - 1) / per,
+              fma = nn2_fma();
+    const nn2_block_job jb = {eps, xi, x, y, n, p};
+    if (nth < 2 || (double)n * m->d * m->h < NN2_PAR_MIN) {
+      nn2_blocks(fma, m, &jb, 0, nb, scratch);
+      return;
+    }
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static)
+#endif
+    for (int c = 0; c < nc; c++)
+      nn2_blocks(fma, m, &jb, c * per, (c + 1) * per < nb ? (c + 1) * per : nb,
+                 scratch + (size_t)nn2_thread() * sw);
+    return;
+  }
+#endif
   if (nth < 2 || (double)n * m->d * m->h < NN2_PAR_MIN) {
     nn2_samples(m, eps, xi, x, y, 0, n, scratch, p);
     return;
@@ -468,6 +887,7 @@ typedef struct {
 /* Buffers of one training run, from R_alloc. */
 typedef struct {
   double *scratch, *radv, *rclean, *delta, *cadv, *cstd, *G, *Gstd, *rtest, *rtest0;
+  double *cblk, *ublk; /* nn2_blocks()'s gradient terms (32-byte aligned), or NULL */
 } nn2_work;
 
 static void nn2_work_alloc(const nn2_net *m, const nn2_job *jb, nn2_work *w) {
@@ -481,6 +901,14 @@ static void nn2_work_alloc(const nn2_net *m, const nn2_job *jb, nn2_work *w) {
   w->G = (double *)R_alloc(d * h, sizeof(double));
   w->Gstd = (double *)R_alloc(d * h, sizeof(double));
   w->rtest = w->rtest0 = NULL;
+  w->cblk = w->ublk = NULL;
+#ifdef NN2_HAVE_BLOCKS
+  if (nn2_blocks_apply(m, m->eps)) {
+    const size_t nb = (n + 3) / 4;
+    w->cblk = nn2_align32((double *)R_alloc(4 * nb * h + 4, sizeof(double)));
+    w->ublk = nn2_align32((double *)R_alloc(4 * nb * d + 4, sizeof(double)));
+  }
+#endif
   if (jb->nt > 0) {
     w->rtest = (double *)R_alloc(jb->nt, sizeof(double));
     w->rtest0 = (double *)R_alloc(jb->nt, sizeof(double));
@@ -498,16 +926,20 @@ static void nn2_record(const nn2_net *m, const nn2_job *jb, nn2_work *w, int t,
   double loss_std = nn2_meansq(w->rclean, n), loss_adv = loss_s;
   if (m->xi > 0 && m->eps > 0) {
     /* G is computed, so the training pass's attacked residuals may be overwritten */
-    nn2_pass_out p = {w->radv, NULL, NULL, NULL, NULL, NULL};
+    nn2_pass_out p = {w->radv, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
     nn2_pass(m, m->eps, 0.0, jb->x, jb->y, n, jb->nth, w->scratch, &p);
     loss_adv = nn2_meansq(w->radv, n);
   }
   double risk_adv = NA_REAL, risk_std = NA_REAL;
   if (jb->nt > 0) {
-    nn2_pass_out p = {w->rtest, w->rtest0, NULL, NULL, NULL, NULL};
+    nn2_pass_out p = {w->rtest, w->rtest0, NULL, NULL, NULL, NULL, NULL, NULL};
     nn2_pass(m, m->eps, 0.0, jb->xt, jb->yt, jb->nt, jb->nth, w->scratch, &p);
     risk_adv = nn2_meansq(w->rtest, jb->nt);
     risk_std = nn2_meansq(w->rtest0, jb->nt);
+  }
+  if (w->cblk) { /* the block kernel keeps nothing per hidden unit of the clean point */
+    nn2_pass_out p = {NULL, w->rclean, NULL, NULL, NULL, w->cstd, NULL, NULL};
+    nn2_pass(m, 0.0, 0.0, jb->x, jb->y, n, jb->nth, w->scratch, &p);
   }
   nn2_param_grad(m, jb->x, NULL, w->rclean, w->cstd, n, jb->nth, w->Gstd);
   double diff = 0;
@@ -533,6 +965,30 @@ static void nn2_record(const nn2_net *m, const nn2_job *jb, nn2_work *w, int t,
   }
 }
 
+#ifdef NN2_HAVE_BLOCKS
+/* The training pass and G (w->G) with the block kernel: the pass keeps c~ and the
+ * sample weights in block layout, then G is summed four hidden units at a time, in
+ * parallel over hidden units where the pass is (the same sums either way). */
+static void nn2_block_step(const nn2_net *m, const nn2_job *jb, nn2_work *w,
+                           nn2_pass_out *p) {
+  const int d = m->d, h = m->h, n = jb->n, nb = (n + 3) / 4, fma = nn2_fma();
+  p->cblk = w->cblk;
+  p->ublk = w->ublk;
+  nn2_pass(m, m->eps, m->xi, jb->x, jb->y, n, jb->nth, w->scratch, p);
+  const nn2_v4 *ub = (const nn2_v4 *)w->ublk, *cb = (const nn2_v4 *)w->cblk;
+  if (jb->nth < 2 || (double)n * d * h < NN2_PAR_MIN) {
+    nn2_grad_blk_cols(fma, d, h, nb, ub, cb, 0, h, w->G);
+    return;
+  }
+  const int ng = (h + 3) / 4;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(jb->nth) schedule(static)
+#endif
+  for (int g = 0; g < ng; g++)
+    nn2_grad_blk_cols(fma, d, h, nb, ub, cb, 4 * g, 4 * g + 4 < h ? 4 * g + 4 : h, w->G);
+}
+#endif
+
 /* Steps t0..t_end of Algorithm 1 from w = theta' (updated in place; m->w points to
  * it): attack at theta(t), hold the attack fixed, theta(t+1) = theta(t) - eta G.
  * One trace row per traced step (t a multiple of every, or the last step). The loss
@@ -543,15 +999,23 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
   const int d = m->d, h = m->h, n = jb->n;
   nn2_work w;
   nn2_work_alloc(m, jb, &w);
-  nn2_pass_out p = {w.radv, w.rclean, NULL, w.delta, w.cadv, w.cstd};
+  nn2_pass_out p = {w.radv, w.rclean, NULL, w.delta, w.cadv, w.cstd, NULL, NULL};
   if (m->act == NN2_LINEAR) p.cadv = p.cstd = NULL; /* the gradient does not need them */
+  if (w.cblk) p.cadv = p.cstd = p.delta = NULL; /* nn2_block_step() keeps its own */
   double per = 4.0 * n * d * h * (m->attack == NN2_PGD ? m->steps : 1) + n * h;
   double since_check = 0;
   int status = NN2_OK, rows = 0, t;
   for (t = jb->t0; t <= jb->t_end; t++) {
-    nn2_pass(m, m->eps, m->xi, jb->x, jb->y, n, jb->nth, w.scratch, &p);
+#ifdef NN2_HAVE_BLOCKS
+    if (w.cblk)
+      nn2_block_step(m, jb, &w, &p);
+    else
+#endif
+    {
+      nn2_pass(m, m->eps, m->xi, jb->x, jb->y, n, jb->nth, w.scratch, &p);
+      nn2_param_grad(m, jb->x, w.delta, w.radv, w.cadv, n, jb->nth, w.G);
+    }
     double loss = nn2_meansq(w.radv, n);
-    nn2_param_grad(m, jb->x, w.delta, w.radv, w.cadv, n, jb->nth, w.G);
     if (ISNAN(jb->cap)) jb->cap = 1e10 * fmax(loss, jb->ymsq);
     double gn = sqrt(nn2_sumsq(w.G, (size_t)d * h));
     int traced = t % jb->every == 0 || t == jb->iters;
@@ -581,6 +1045,31 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
 }
 
 /* ------------------------------------------------------------ .Call ---- */
+
+/* For the tests: c(whether the four-sample kernel is compiled, whether the processor
+ * has its AVX2/FMA version, whether that version was switched off); off = TRUE or
+ * FALSE switches it off or on, NA leaves it. */
+SEXP C_nn2_kernels(SEXP off) {
+  double prev = 0, blocks = 0;
+#ifdef NN2_HAVE_BLOCKS
+  blocks = 1;
+  prev = nn2_fma_off;
+  int o = asLogical(off);
+  if (o != NA_LOGICAL) nn2_fma_off = o;
+#else
+  (void)off;
+#endif
+  SEXP out = PROTECT(allocVector(REALSXP, 3));
+  REAL(out)[0] = blocks;
+#ifdef NN2_HAVE_BLOCKS
+  REAL(out)[1] = nn2_fma_have();
+#else
+  REAL(out)[1] = 0;
+#endif
+  REAL(out)[2] = prev;
+  UNPROTECT(1);
+  return out;
+}
 
 /* b (q x p) = a' for a p x q matrix */
 static void nn2_transpose(const double *a, int p, int q, double *b) {
@@ -626,7 +1115,7 @@ SEXP C_nn2_eval(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP want,
   if (!asLogical(want)) {
     double *yz = (double *)R_alloc(n > 0 ? n : 1, sizeof(double));
     for (int i = 0; i < n; i++) yz[i] = 0;
-    nn2_pass_out p = {NULL, REAL(f), NULL, NULL, NULL, NULL};
+    nn2_pass_out p = {NULL, REAL(f), NULL, NULL, NULL, NULL, NULL, NULL};
     nn2_pass(&m, 0.0, 0.0, REAL(xt), yz, n, nth, scratch, &p);
     UNPROTECT(nprot);
     return f;
@@ -639,7 +1128,7 @@ SEXP C_nn2_eval(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP want,
   nprot += 5;
   double *cadv = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
   double *cstd = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
-  nn2_pass_out p = {REAL(radv), REAL(f), REAL(gin), REAL(delta), cadv, cstd};
+  nn2_pass_out p = {REAL(radv), REAL(f), REAL(gin), REAL(delta), cadv, cstd, NULL, NULL};
   nn2_pass(&m, m.eps, m.xi, REAL(xt), REAL(y), n, nth, scratch, &p);
   double *gt = (double *)R_alloc((size_t)d * h, sizeof(double));
   nn2_param_grad(&m, REAL(xt), REAL(delta), REAL(radv), cadv, n, nth, gt);

@@ -108,6 +108,55 @@ test_that("the linear activation's O(d) kernel equals the general kernel (ReLU w
   expect_equal(fl$trace[cols], fr$trace[cols], tolerance = 1e-12)
 })
 
+# One training step of adv_nn2() (the four-sample kernel for sigmoid and ReLU networks
+# with FGM and d <= 16) against nn2_eval() (the per-sample kernel, checked against
+# finite differences above). n = 10 leaves a block with two empty lanes, h = 7 an odd
+# unit, d = 6 takes the kernel's general-d branch.
+check_block_kernel <- function() {
+  set.seed(16)
+  n <- 10; h <- 7
+  for (d in c(1, 3, 6)) {
+    x <- matrix(rnorm(n * d), n)
+    y <- rnorm(n)
+    theta <- matrix(rnorm(d * h), d)
+    a <- runif(h, -1, 1)
+    for (act in c("sigmoid", "relu")) for (norm in c("l2", "linf")) for (eps in c(0, 0.3)) {
+      lab <- sprintf("d = %d, %s, %s, eps = %g", d, act, norm, eps)
+      e <- nn2_eval(x, y, theta, a, act, eps = eps, norm = norm, xi = 0.1)
+      fit <- adv_nn2(x, y, a = a, activation = act, balance = FALSE, eps = eps,
+                     norm = norm, xi = 0.1, eta = 0.1, iters = 1, init = theta,
+                     trace_every = 1, threads = 1)
+      tr <- fit$trace[1, ]
+      expect_equal(tr$loss_surrogate, e$loss, tolerance = 1e-13, label = lab)
+      expect_equal(tr$loss_std, e$loss_std, tolerance = 1e-13, label = lab)
+      expect_equal(tr$grad_norm, sqrt(sum(e$grad^2)), tolerance = 1e-13, label = lab)
+      expect_equal(unname(coef(fit)), theta - 0.1 * e$grad, tolerance = 1e-13, label = lab)
+      expect_equal(unname(predict(fit, x)), net_r(x, coef(fit), a, act),
+                   tolerance = 1e-14, label = lab)
+    }
+  }
+  # saturated units (|z| far above 700) give phi = +-1/2 and phi' = 0 in both kernels
+  x <- matrix(c(rnorm(8), 900, -900, 1e300, -1e300), ncol = 1)
+  theta <- matrix(c(1, -2, 0.5), 1)
+  a <- c(0.3, -0.7, 0.2)
+  fit <- adv_nn2(x, numeric(12), a = a, eps = 0.1, eta = 0.1, iters = 1, init = theta,
+                 trace_every = 1, threads = 1)
+  e <- nn2_eval(x, numeric(12), theta, a, "sigmoid", eps = 0.1)
+  expect_equal(unname(coef(fit)), theta - 0.1 * e$grad, tolerance = 1e-13)
+  expect_equal(unname(predict(fit, x)), net_r(x, coef(fit), a, "sigmoid"), tolerance = 1e-14)
+}
+
+test_that("training's four-sample kernel equals the per-sample kernel", {
+  # both versions of the kernel where the processor has the AVX2/FMA one
+  kern <- .Call(advtrain:::C_nn2_kernels, NA)
+  skip_if(kern[1] == 0, "the four-sample kernel needs GCC-style vectors")
+  on.exit(.Call(advtrain:::C_nn2_kernels, kern[3] == 1))
+  for (off in if (kern[2] == 1) c(FALSE, TRUE) else TRUE) {
+    .Call(advtrain:::C_nn2_kernels, off)
+    check_block_kernel()
+  }
+})
+
 test_that("the linear network follows adv_lm() for beta = phi'(0) theta a / sqrt(h)", {
   set.seed(14)
   n <- 200; d <- 5; h <- 30
@@ -240,6 +289,21 @@ test_that("results do not depend on the number of threads", {
       expect_identical(coef(f1), coef(f2))
       expect_identical(f1$trace, f2$trace)
     }
+  }
+  # the four-sample kernel (d <= 16): its pass and its gradient run in parallel too
+  set.seed(17)
+  sim4 <- simulate_linear(20001, theta0 = c(1, -1, 0.5, 0))
+  for (act in c("sigmoid", "relu")) for (norm in c("l2", "linf")) {
+    fit <- function(threads) {
+      set.seed(4)
+      adv_nn2(sim4$x, sim4$y, h = 50, activation = act, eps = 0.3, norm = norm,
+              xi = 0.05, eta = 1, iters = 3, truth = sim4, n_test = 1000,
+              trace_every = 1, threads = threads)
+    }
+    f1 <- fit(1)
+    f2 <- fit(2)
+    expect_identical(coef(f1), coef(f2))
+    expect_identical(f1$trace, f2$trace)
   }
 })
 
