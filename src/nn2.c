@@ -771,6 +771,15 @@ static inline int nn2_thread(void) {
  * the thread count (nothing is summed across samples here anyway). */
 #define NN2_BLOCK 16
 
+/* The four-sample kernel's passes are shorter per sample, and one pass has one
+ * parallel region (its gradient is summed on one thread below NN2_PAR_MIN): they run
+ * in parallel from about this much work (see nn2_pass). Measured in the Figure 6
+ * setting (n = 100, h = 50, d = 3, work 1.35e5), elapsed time per training step on
+ * two otherwise idle cores: sigmoid 26.5 us on one thread, 17-18 us on two; ReLU
+ * (work 2.5e4) 9.5-13.7 us against 10-12 us, no gain. On a busy machine the two-thread
+ * sigmoid step took as long as the one-thread step. */
+#define NN2_BLOCK_PAR_MIN 1e5
+
 /* One pass over the samples (x is d x n). scratch holds nth * nn2_scratch(d, h). */
 static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
                      const double *y, int n, int nth, double *scratch,
@@ -780,19 +789,19 @@ static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
 #ifdef NN2_HAVE_BLOCKS
   /* four samples at a time where nothing per hidden unit of the clean point is asked */
   if (nn2_blocks_apply(m, eps) && !p->gin && !p->cstd && !p->cadv) {
-    const int nb = (n + 3) / 4, per = NN2_BLOCK / 4, nc = (nb + per - 1) / per,
-              fma = nn2_fma();
+    const int nb = (n + 3) / 4, fma = nn2_fma();
     const nn2_block_job jb = {eps, xi, x, y, n, p};
-    if (nth < 2 || (double)n * m->d * m->h < NN2_PAR_MIN) {
+    /* a sigmoid costs about as much as 24 multiply-adds, a ReLU 2 */
+    const double work = (double)n * m->h * (m->d + (m->act == NN2_SIGMOID ? 24 : 2));
+    if (nth < 2 || work < NN2_BLOCK_PAR_MIN) {
       nn2_blocks(fma, m, &jb, 0, nb, scratch);
       return;
     }
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(nth) schedule(static)
 #endif
-    for (int c = 0; c < nc; c++)
-      nn2_blocks(fma, m, &jb, c * per, (c + 1) * per < nb ? (c + 1) * per : nb,
-                 scratch + (size_t)nn2_thread() * sw);
+    for (int b = 0; b < nb; b++)
+      nn2_blocks(fma, m, &jb, b, b + 1, scratch + (size_t)nn2_thread() * sw);
     return;
   }
 #endif

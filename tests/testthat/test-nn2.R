@@ -290,14 +290,16 @@ test_that("results do not depend on the number of threads", {
       expect_identical(f1$trace, f2$trace)
     }
   }
-  # the four-sample kernel (d <= 16): its pass and its gradient run in parallel too
+  # the four-sample kernel (d <= 16): its pass and its gradient run in parallel too,
+  # and a sigmoid network's pass already in the Figure 6 setting (n = 101: a part block)
   set.seed(17)
   sim4 <- simulate_linear(20001, theta0 = c(1, -1, 0.5, 0))
-  for (act in c("sigmoid", "relu")) for (norm in c("l2", "linf")) {
+  sim6 <- simulate_linear(101, theta0 = rep(1, 3) / sqrt(3))
+  for (act in c("sigmoid", "relu")) for (norm in c("l2", "linf")) for (s in list(sim4, sim6)) {
     fit <- function(threads) {
       set.seed(4)
-      adv_nn2(sim4$x, sim4$y, h = 50, activation = act, eps = 0.3, norm = norm,
-              xi = 0.05, eta = 1, iters = 3, truth = sim4, n_test = 1000,
+      adv_nn2(s$x, s$y, h = 50, activation = act, eps = 0.3, norm = norm,
+              xi = 0.05, eta = 1, iters = 3, truth = s, n_test = 1000,
               trace_every = 1, threads = threads)
     }
     f1 <- fit(1)
