@@ -445,9 +445,14 @@ NN2_INLINE void nn2_relu4(double sl, double aj, const nn2_v4 *z, nn2_v4 *phi, nn
   *c = (nn2_v4)((nn2_u4)NN2_SPLAT(aj * sl) & (((nn2_u4)*z >> 63) - 1)); /* z >= 0 */
 }
 
+/* Which kernels run (set by the tests through C_nn2_kernels): 0 the four-sample kernel
+ * where it applies, in its AVX2/FMA version where the processor has one; 1 the same in
+ * its baseline version; 2 the per-sample kernel everywhere. */
+static int nn2_kernel_mode = 0;
+
 static int nn2_blocks_apply(const nn2_net *m, double eps) {
-  return m->act != NN2_LINEAR && (eps == 0 || m->attack == NN2_FGM) &&
-         m->d <= NN2_BLOCK_DMAX;
+  return nn2_kernel_mode != 2 && m->act != NN2_LINEAR &&
+         (eps == 0 || m->attack == NN2_FGM) && m->d <= NN2_BLOCK_DMAX;
 }
 
 /* the L2 attack's scale for |g|^2 = ss, as in nn2_shrink() */
@@ -627,6 +632,8 @@ NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, 
       for (int k = 0; k < d; k++) ublk[(size_t)b * d + k] = f2 * rt * (X[k] + Dl[k]);
     }
     for (int l = 0; l < nl; l++) {
+      if (p->gin)
+        for (int k = 0; k < d; k++) p->gin[(size_t)(i0 + l) * d + k] = G[k][l];
       if (p->rclean) p->rclean[i0 + l] = r0[l];
       if (p->radv) p->radv[i0 + l] = rt[l];
       if (p->delta)
@@ -721,11 +728,8 @@ static int nn2_fma_have(void) {
 #endif
 }
 
-/* set by the tests (C_nn2_kernels) to run the baseline versions on any processor */
-static int nn2_fma_off = 0;
-
 /* 1 where the FMA versions run */
-static int nn2_fma(void) { return nn2_fma_off ? 0 : nn2_fma_have(); }
+static int nn2_fma(void) { return nn2_kernel_mode == 0 && nn2_fma_have(); }
 
 static void nn2_blocks(int fma, const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
                        double *work) {
@@ -786,8 +790,8 @@ static void nn2_pass(const nn2_net *m, double eps, double xi, const double *x,
   const size_t sw = nn2_scratch(m->d, m->h);
   if (m->act == NN2_LINEAR) nn2_linear_beta(m);
 #ifdef NN2_HAVE_BLOCKS
-  /* four samples at a time where nothing per hidden unit of the clean point is asked */
-  if (nn2_blocks_apply(m, eps) && !p->gin && !p->cstd && !p->cadv) {
+  /* four samples at a time where nothing per hidden unit is asked in sample layout */
+  if (nn2_blocks_apply(m, eps) && !p->cstd && !p->cadv) {
     const int nb = (n + 3) / 4, fma = nn2_fma();
     const nn2_block_job jb = {eps, xi, x, y, n, p};
     /* a sigmoid costs about as much as 24 multiply-adds, a ReLU 2 */
@@ -892,6 +896,35 @@ typedef struct {
   int t0, t_end, iters, every, want_path, nth;
 } nn2_job;
 
+#ifdef NN2_HAVE_BLOCKS
+/* cblk and ublk for n samples: 32-byte aligned, from R_alloc */
+static void nn2_block_bufs(int n, int d, int h, double **cblk, double **ublk) {
+  const size_t nb = (n + 3) / 4;
+  *cblk = nn2_align32((double *)R_alloc(4 * nb * h + 4, sizeof(double)));
+  *ublk = nn2_align32((double *)R_alloc(4 * nb * d + 4, sizeof(double)));
+}
+
+/* The fixed-attack gradient G (h x d, transposed) from what a pass of the block kernel
+ * left in cblk and ublk: four hidden units at a time, in parallel over hidden units
+ * where the passes of the per-sample kernel would be (the same sums either way). */
+static void nn2_block_grad(const nn2_net *m, int n, int nth, const double *cblk,
+                           const double *ublk, double *G) {
+  const int d = m->d, h = m->h, nb = (n + 3) / 4, fma = nn2_fma();
+  const nn2_v4 *ub = (const nn2_v4 *)ublk, *cb = (const nn2_v4 *)cblk;
+  if (nth < 2 || (double)n * d * h < NN2_PAR_MIN) {
+    nn2_grad_blk_cols(fma, d, h, nb, ub, cb, 0, h, G);
+    return;
+  }
+  const int ng = (h + 3) / 4;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nth) schedule(static)
+#endif
+  for (int g = 0; g < ng; g++)
+    nn2_grad_blk_cols(fma, d, h, nb, ub, cb, 4 * g, 4 * g + 4 < h ? 4 * g + 4 : h, G);
+}
+
+#endif
+
 /* Buffers of one training run, from R_alloc. */
 typedef struct {
   double *scratch, *radv, *rclean, *delta, *cadv, *cstd, *G, *Gstd, *rtest, *rtest0;
@@ -904,24 +937,36 @@ static void nn2_work_alloc(const nn2_net *m, const nn2_job *jb, nn2_work *w) {
   w->radv = (double *)R_alloc(n, sizeof(double));
   w->rclean = (double *)R_alloc(n, sizeof(double));
   w->delta = (double *)R_alloc(n * d, sizeof(double));
-  w->cadv = (double *)R_alloc(n * h, sizeof(double));
-  w->cstd = (double *)R_alloc(n * h, sizeof(double));
   w->G = (double *)R_alloc(d * h, sizeof(double));
   w->Gstd = (double *)R_alloc(d * h, sizeof(double));
   w->rtest = w->rtest0 = NULL;
-  w->cblk = w->ublk = NULL;
+  w->cadv = w->cstd = w->cblk = w->ublk = NULL;
 #ifdef NN2_HAVE_BLOCKS
   if (nn2_blocks_apply(m, m->eps)) {
-    const size_t nb = (n + 3) / 4;
-    w->cblk = nn2_align32((double *)R_alloc(4 * nb * h + 4, sizeof(double)));
-    w->ublk = nn2_align32((double *)R_alloc(4 * nb * d + 4, sizeof(double)));
-  }
+    nn2_block_bufs(jb->n, m->d, m->h, &w->cblk, &w->ublk);
+  } else
 #endif
+  {
+    w->cadv = (double *)R_alloc(n * h, sizeof(double));
+    w->cstd = (double *)R_alloc(n * h, sizeof(double));
+  }
   if (jb->nt > 0) {
     w->rtest = (double *)R_alloc(jb->nt, sizeof(double));
     w->rtest0 = (double *)R_alloc(jb->nt, sizeof(double));
   }
 }
+
+#ifdef NN2_HAVE_BLOCKS
+/* One pass of the block kernel at strength eps (the training pass, or eps = 0 for the
+ * standard gradient) and its gradient G. */
+static void nn2_block_step(const nn2_net *m, const nn2_job *jb, nn2_work *w, double eps,
+                           nn2_pass_out *p, double *G) {
+  p->cblk = w->cblk;
+  p->ublk = w->ublk;
+  nn2_pass(m, eps, m->xi, jb->x, jb->y, jb->n, jb->nth, w->scratch, p);
+  nn2_block_grad(m, jb->n, jb->nth, w->cblk, w->ublk, G);
+}
+#endif
 
 /* One trace row at theta(t) (the columns of adv_lm's trace: iter, loss_surrogate,
  * loss_adv, loss_std, risk_adv, risk_std, theta_norm, grad_norm, grad_diff); the
@@ -945,11 +990,13 @@ static void nn2_record(const nn2_net *m, const nn2_job *jb, nn2_work *w, int t,
     risk_adv = nn2_meansq(w->rtest, jb->nt);
     risk_std = nn2_meansq(w->rtest0, jb->nt);
   }
-  if (w->cblk) { /* the block kernel keeps nothing per hidden unit of the clean point */
-    nn2_pass_out p = {NULL, w->rclean, NULL, NULL, NULL, w->cstd, NULL, NULL};
-    nn2_pass(m, 0.0, 0.0, jb->x, jb->y, n, jb->nth, w->scratch, &p);
-  }
-  nn2_param_grad(m, jb->x, NULL, w->rclean, w->cstd, n, jb->nth, w->Gstd);
+#ifdef NN2_HAVE_BLOCKS
+  if (w->cblk) { /* the standard gradient: a pass without attack (G is computed) */
+    nn2_pass_out p = {NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL};
+    nn2_block_step(m, jb, w, 0.0, &p, w->Gstd);
+  } else
+#endif
+    nn2_param_grad(m, jb->x, NULL, w->rclean, w->cstd, n, jb->nth, w->Gstd);
   double diff = 0;
   for (size_t k = 0; k < (size_t)d * h; k++) {
     double e = w->G[k] - w->Gstd[k];
@@ -973,30 +1020,6 @@ static void nn2_record(const nn2_net *m, const nn2_job *jb, nn2_work *w, int t,
   }
 }
 
-#ifdef NN2_HAVE_BLOCKS
-/* The training pass and G (w->G) with the block kernel: the pass keeps c~ and the
- * sample weights in block layout, then G is summed four hidden units at a time, in
- * parallel over hidden units where the pass is (the same sums either way). */
-static void nn2_block_step(const nn2_net *m, const nn2_job *jb, nn2_work *w,
-                           nn2_pass_out *p) {
-  const int d = m->d, h = m->h, n = jb->n, nb = (n + 3) / 4, fma = nn2_fma();
-  p->cblk = w->cblk;
-  p->ublk = w->ublk;
-  nn2_pass(m, m->eps, m->xi, jb->x, jb->y, n, jb->nth, w->scratch, p);
-  const nn2_v4 *ub = (const nn2_v4 *)w->ublk, *cb = (const nn2_v4 *)w->cblk;
-  if (jb->nth < 2 || (double)n * d * h < NN2_PAR_MIN) {
-    nn2_grad_blk_cols(fma, d, h, nb, ub, cb, 0, h, w->G);
-    return;
-  }
-  const int ng = (h + 3) / 4;
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(jb->nth) schedule(static)
-#endif
-  for (int g = 0; g < ng; g++)
-    nn2_grad_blk_cols(fma, d, h, nb, ub, cb, 4 * g, 4 * g + 4 < h ? 4 * g + 4 : h, w->G);
-}
-#endif
-
 /* Steps t0..t_end of Algorithm 1 from w = theta' (updated in place; m->w points to
  * it): attack at theta(t), hold the attack fixed, theta(t+1) = theta(t) - eta G.
  * One trace row per traced step (t a multiple of every, or the last step). The loss
@@ -1016,7 +1039,7 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
   for (t = jb->t0; t <= jb->t_end; t++) {
 #ifdef NN2_HAVE_BLOCKS
     if (w.cblk)
-      nn2_block_step(m, jb, &w, &p);
+      nn2_block_step(m, jb, &w, m->eps, &p, w.G);
     else
 #endif
     {
@@ -1055,26 +1078,24 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
 /* ------------------------------------------------------------ .Call ---- */
 
 /* For the tests: c(whether the four-sample kernel is compiled, whether the processor
- * has its AVX2/FMA version, whether that version was switched off); off = TRUE or
- * FALSE switches it off or on, NA leaves it. */
-SEXP C_nn2_kernels(SEXP off) {
-  double prev = 0, blocks = 0;
-#ifdef NN2_HAVE_BLOCKS
-  blocks = 1;
-  prev = nn2_fma_off;
-  int o = asLogical(off);
-  if (o != NA_LOGICAL) nn2_fma_off = o;
-#else
-  (void)off;
-#endif
+ * has its AVX2/FMA version, the kernel mode before the call); mode (see
+ * nn2_kernel_mode) sets it, NA leaves it. */
+SEXP C_nn2_kernels(SEXP mode) {
   SEXP out = PROTECT(allocVector(REALSXP, 3));
-  REAL(out)[0] = blocks;
 #ifdef NN2_HAVE_BLOCKS
+  REAL(out)[0] = 1;
   REAL(out)[1] = nn2_fma_have();
+  REAL(out)[2] = nn2_kernel_mode;
+  int md = asInteger(mode);
+  if (md != NA_INTEGER) {
+    if (md < 0 || md > 2) Rf_error("nn2 kernel mode must be 0, 1 or 2");
+    nn2_kernel_mode = md;
+  }
 #else
-  REAL(out)[1] = 0;
+  (void)mode;
+  REAL(out)[0] = REAL(out)[1] = 0;
+  REAL(out)[2] = 2;
 #endif
-  REAL(out)[2] = prev;
   UNPROTECT(1);
   return out;
 }
@@ -1134,15 +1155,29 @@ SEXP C_nn2_eval(SEXP xt, SEXP y, SEXP theta, SEXP a, SEXP spec, SEXP want,
   SEXP grad = PROTECT(allocMatrix(REALSXP, d, h));
   SEXP gstd = PROTECT(allocMatrix(REALSXP, d, h));
   nprot += 5;
-  double *cadv = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
-  double *cstd = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
-  nn2_pass_out p = {REAL(radv), REAL(f), REAL(gin), REAL(delta), cadv, cstd, NULL, NULL};
-  nn2_pass(&m, m.eps, m.xi, REAL(xt), REAL(y), n, nth, scratch, &p);
   double *gt = (double *)R_alloc((size_t)d * h, sizeof(double));
-  nn2_param_grad(&m, REAL(xt), REAL(delta), REAL(radv), cadv, n, nth, gt);
-  nn2_transpose(gt, h, d, REAL(grad));
-  nn2_param_grad(&m, REAL(xt), NULL, REAL(f), cstd, n, nth, gt);
-  nn2_transpose(gt, h, d, REAL(gstd));
+  nn2_pass_out p = {REAL(radv), REAL(f), REAL(gin), REAL(delta), NULL, NULL, NULL, NULL};
+#ifdef NN2_HAVE_BLOCKS
+  if (nn2_blocks_apply(&m, m.eps)) { /* as training computes them */
+    nn2_block_bufs(n, d, h, &p.cblk, &p.ublk);
+    nn2_pass(&m, m.eps, m.xi, REAL(xt), REAL(y), n, nth, scratch, &p);
+    nn2_block_grad(&m, n, nth, p.cblk, p.ublk, gt);
+    nn2_transpose(gt, h, d, REAL(grad));
+    nn2_pass_out p0 = {NULL, NULL, NULL, NULL, NULL, NULL, p.cblk, p.ublk};
+    nn2_pass(&m, 0.0, 0.0, REAL(xt), REAL(y), n, nth, scratch, &p0);
+    nn2_block_grad(&m, n, nth, p.cblk, p.ublk, gt);
+    nn2_transpose(gt, h, d, REAL(gstd));
+  } else
+#endif
+  {
+    p.cadv = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
+    p.cstd = (double *)R_alloc((size_t)n * h + 1, sizeof(double));
+    nn2_pass(&m, m.eps, m.xi, REAL(xt), REAL(y), n, nth, scratch, &p);
+    nn2_param_grad(&m, REAL(xt), REAL(delta), REAL(radv), p.cadv, n, nth, gt);
+    nn2_transpose(gt, h, d, REAL(grad));
+    nn2_param_grad(&m, REAL(xt), NULL, REAL(f), p.cstd, n, nth, gt);
+    nn2_transpose(gt, h, d, REAL(gstd));
+  }
   double loss = nn2_meansq(REAL(radv), n), loss_std = nn2_meansq(REAL(f), n);
   for (int i = 0; i < n; i++) REAL(f)[i] += REAL(y)[i]; /* residual -> output */
   const char *nms[] = {"f", "r_adv", "loss", "loss_std", "input_grad", "delta",

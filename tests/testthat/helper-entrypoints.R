@@ -66,7 +66,7 @@ entry_extras <- function() {
   set.seed(8)
   x <- matrix(rnorm(30), 10, 3)
   y <- rnorm(10)
-  out <- list(lm_stream = list(runif(1000), 2L), nn2_kernels = list(NA),
+  out <- list(lm_stream = list(runif(1000), 2L), nn2_kernels = list(NA_integer_),
               lasso_surrogate = list(c(0.5, -0.2, 0.1), 0.1, x, y, 0.2, 2L, 0.3))
   if (exists("cnn_plan", envir = ns)) {
     spec <- ns$cnn_spec(ns$conv(2, 3), ns$relu(), ns$pool(2), ns$dense(2))

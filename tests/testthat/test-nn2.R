@@ -10,53 +10,72 @@ phi_r <- list(
 )
 net_r <- function(x, theta, a, act) drop(phi_r[[act]](x %*% theta) %*% a) / sqrt(length(a))
 
+# Sigmoid and ReLU networks under FGM (or no attack) with d <= 16 run on a kernel that
+# takes four samples at a time, in an AVX2/FMA version where the processor has one;
+# the rest on the per-sample kernel. The kernel modes: 0 the four-sample kernel at its
+# best, 1 its baseline version, 2 the per-sample kernel everywhere. kernel_modes() are
+# those this build and processor have; with_kernel(mode, code) runs code in one.
+kernel_modes <- function() {
+  k <- .Call(advtrain:::C_nn2_kernels, NA_integer_)
+  c(if (k[1] == 1) 0L, if (k[1] == 1 && k[2] == 1) 1L, 2L)
+}
+with_kernel <- function(mode, code) {
+  old <- .Call(advtrain:::C_nn2_kernels, as.integer(mode))[3]
+  on.exit(.Call(advtrain:::C_nn2_kernels, as.integer(old)))
+  force(code)
+}
+
 test_that("the forward pass, input gradient and attack match R and finite differences", {
-  set.seed(11)
-  n <- 9; d <- 4; h <- 6
-  x <- matrix(rnorm(n * d), n)
-  y <- rnorm(n)
-  theta <- matrix(rnorm(d * h), d)
-  a <- runif(h, -1, 1)
-  for (act in names(phi_r)) {
-    e <- nn2_eval(x, y, theta, a, act, eps = 0.3, xi = 0.2)
-    expect_equal(e$f, net_r(x, theta, a, act), tolerance = 1e-14)
-    # input gradient of (f(x) - y)^2 at every sample, by central differences
-    for (i in seq_len(n)) {
-      fd <- num_grad(function(v) (net_r(matrix(v, 1), theta, a, act) - y[i])^2, x[i, ])
-      expect_equal(e$input_grad[, i], fd, tolerance = 1e-7)
+  for (mode in kernel_modes()) with_kernel(mode, {
+    set.seed(11)
+    n <- 9; d <- 4; h <- 6
+    x <- matrix(rnorm(n * d), n)
+    y <- rnorm(n)
+    theta <- matrix(rnorm(d * h), d)
+    a <- runif(h, -1, 1)
+    for (act in names(phi_r)) {
+      e <- nn2_eval(x, y, theta, a, act, eps = 0.3, xi = 0.2)
+      expect_equal(e$f, net_r(x, theta, a, act), tolerance = 1e-14)
+      # input gradient of (f(x) - y)^2 at every sample, by central differences
+      for (i in seq_len(n)) {
+        fd <- num_grad(function(v) (net_r(matrix(v, 1), theta, a, act) - y[i])^2, x[i, ])
+        expect_equal(e$input_grad[, i], fd, tolerance = 1e-7)
+      }
+      # the surrogate attack built from that gradient (MATH.md section 2)
+      g <- e$input_grad
+      l2 <- 0.3 * g / rep(sqrt(colSums(g^2) + 0.2^2), each = d)
+      expect_equal(e$delta, l2, tolerance = 1e-14)
+      einf <- nn2_eval(x, y, theta, a, act, eps = 0.3, norm = "linf", xi = 0.2)
+      expect_equal(einf$delta, 0.3 * g / (abs(g) + 0.2), tolerance = 1e-14)
+      # the attacked loss is the loss at x + A
+      expect_equal(e$loss, mean((net_r(x + t(e$delta), theta, a, act) - y)^2),
+                   tolerance = 1e-13)
     }
-    # the surrogate attack built from that gradient (MATH.md section 2)
-    g <- e$input_grad
-    l2 <- 0.3 * g / rep(sqrt(colSums(g^2) + 0.2^2), each = d)
-    expect_equal(e$delta, l2, tolerance = 1e-14)
-    einf <- nn2_eval(x, y, theta, a, act, eps = 0.3, norm = "linf", xi = 0.2)
-    expect_equal(einf$delta, 0.3 * g / (abs(g) + 0.2), tolerance = 1e-14)
-    # the attacked loss is the loss at x + A
-    expect_equal(e$loss, mean((net_r(x + t(e$delta), theta, a, act) - y)^2),
-                 tolerance = 1e-13)
-  }
+  })
 })
 
 test_that("the fixed-attack parameter gradient matches finite differences", {
-  set.seed(12)
-  n <- 12; d <- 3; h <- 5
-  x <- matrix(rnorm(n * d), n)
-  y <- rnorm(n)
-  theta <- matrix(rnorm(d * h, sd = 0.7), d)
-  a <- runif(h, -1, 1)
-  for (act in names(phi_r)) {
-    for (norm in c("l2", "linf")) {
-      e <- nn2_eval(x, y, theta, a, act, eps = 0.25, norm = norm, xi = 0.1)
-      xa <- x + t(e$delta)
-      if (act == "relu") expect_gt(min(abs(xa %*% theta)), 1e-4) # away from kinks
-      loss <- function(v) mean((net_r(xa, matrix(v, d), a, act) - y)^2)
-      expect_equal(as.vector(e$grad), num_grad(loss, as.vector(theta)), tolerance = 1e-7)
+  for (mode in kernel_modes()) with_kernel(mode, {
+    set.seed(12)
+    n <- 12; d <- 3; h <- 5
+    x <- matrix(rnorm(n * d), n)
+    y <- rnorm(n)
+    theta <- matrix(rnorm(d * h, sd = 0.7), d)
+    a <- runif(h, -1, 1)
+    for (act in names(phi_r)) {
+      for (norm in c("l2", "linf")) {
+        e <- nn2_eval(x, y, theta, a, act, eps = 0.25, norm = norm, xi = 0.1)
+        xa <- x + t(e$delta)
+        if (act == "relu") expect_gt(min(abs(xa %*% theta)), 1e-4) # away from kinks
+        loss <- function(v) mean((net_r(xa, matrix(v, d), a, act) - y)^2)
+        expect_equal(as.vector(e$grad), num_grad(loss, as.vector(theta)), tolerance = 1e-7)
+      }
+      # the standard gradient: no attack
+      loss0 <- function(v) mean((net_r(x, matrix(v, d), a, act) - y)^2)
+      expect_equal(as.vector(e$grad_std), num_grad(loss0, as.vector(theta)),
+                   tolerance = 1e-7)
     }
-    # the standard gradient: no attack
-    loss0 <- function(v) mean((net_r(x, matrix(v, d), a, act) - y)^2)
-    expect_equal(as.vector(e$grad_std), num_grad(loss0, as.vector(theta)),
-                 tolerance = 1e-7)
-  }
+  })
 })
 
 test_that("PGD stays in the eps-ball, and one PGD step is the true FGM attack", {
@@ -108,11 +127,11 @@ test_that("the linear activation's O(d) kernel equals the general kernel (ReLU w
   expect_equal(fl$trace[cols], fr$trace[cols], tolerance = 1e-12)
 })
 
-# One training step of adv_nn2() (the four-sample kernel for sigmoid and ReLU networks
-# with FGM and d <= 16) against nn2_eval() (the per-sample kernel, checked against
-# finite differences above). n = 10 leaves a block with two empty lanes, h = 7 an odd
+# The four-sample kernel (mode 0 or 1) against the per-sample one (mode 2): every
+# output of nn2_eval(), and one training step and predictions, which go through the
+# same kernel as nn2_eval(). n = 10 leaves a block with two empty lanes, h = 7 an odd
 # unit, d = 6 takes the kernel's general-d branch.
-check_block_kernel <- function() {
+check_block_kernel <- function(mode) {
   set.seed(16)
   n <- 10; h <- 7
   for (d in c(1, 3, 6)) {
@@ -121,40 +140,41 @@ check_block_kernel <- function() {
     theta <- matrix(rnorm(d * h), d)
     a <- runif(h, -1, 1)
     for (act in c("sigmoid", "relu")) for (norm in c("l2", "linf")) for (eps in c(0, 0.3)) {
-      lab <- sprintf("d = %d, %s, %s, eps = %g", d, act, norm, eps)
-      e <- nn2_eval(x, y, theta, a, act, eps = eps, norm = norm, xi = 0.1)
-      fit <- adv_nn2(x, y, a = a, activation = act, balance = FALSE, eps = eps,
-                     norm = norm, xi = 0.1, eta = 0.1, iters = 1, init = theta,
-                     trace_every = 1, threads = 1)
+      lab <- sprintf("mode %d, d = %d, %s, %s, eps = %g", mode, d, act, norm, eps)
+      e2 <- with_kernel(2, nn2_eval(x, y, theta, a, act, eps = eps, norm = norm, xi = 0.1))
+      with_kernel(mode, {
+        e <- nn2_eval(x, y, theta, a, act, eps = eps, norm = norm, xi = 0.1)
+        fit <- adv_nn2(x, y, a = a, activation = act, balance = FALSE, eps = eps,
+                       norm = norm, xi = 0.1, eta = 0.1, iters = 1, init = theta,
+                       trace_every = 1, threads = 1)
+        pred <- predict(fit, x)
+      })
+      for (nm in names(e2)) expect_equal(e[[nm]], e2[[nm]], tolerance = 1e-13,
+                                         label = paste(lab, nm))
       tr <- fit$trace[1, ]
-      expect_equal(tr$loss_surrogate, e$loss, tolerance = 1e-13, label = lab)
-      expect_equal(tr$loss_std, e$loss_std, tolerance = 1e-13, label = lab)
-      expect_equal(tr$grad_norm, sqrt(sum(e$grad^2)), tolerance = 1e-13, label = lab)
-      expect_equal(unname(coef(fit)), theta - 0.1 * e$grad, tolerance = 1e-13, label = lab)
-      expect_equal(unname(predict(fit, x)), net_r(x, coef(fit), a, act),
-                   tolerance = 1e-14, label = lab)
+      expect_equal(tr$loss_surrogate, e$loss, tolerance = 1e-15, label = lab)
+      expect_equal(tr$loss_std, e$loss_std, tolerance = 1e-15, label = lab)
+      expect_equal(tr$grad_norm, sqrt(sum(e$grad^2)), tolerance = 1e-15, label = lab)
+      expect_equal(tr$grad_diff, sqrt(sum((e$grad - e$grad_std)^2)), tolerance = 1e-13,
+                   label = lab)
+      expect_equal(unname(coef(fit)), theta - 0.1 * e$grad, tolerance = 1e-15, label = lab)
+      expect_equal(unname(pred), net_r(x, coef(fit), a, act), tolerance = 1e-14, label = lab)
     }
   }
   # saturated units (|z| far above 700) give phi = +-1/2 and phi' = 0 in both kernels
   x <- matrix(c(rnorm(8), 900, -900, 1e300, -1e300), ncol = 1)
   theta <- matrix(c(1, -2, 0.5), 1)
   a <- c(0.3, -0.7, 0.2)
-  fit <- adv_nn2(x, numeric(12), a = a, eps = 0.1, eta = 0.1, iters = 1, init = theta,
-                 trace_every = 1, threads = 1)
-  e <- nn2_eval(x, numeric(12), theta, a, "sigmoid", eps = 0.1)
-  expect_equal(unname(coef(fit)), theta - 0.1 * e$grad, tolerance = 1e-13)
-  expect_equal(unname(predict(fit, x)), net_r(x, coef(fit), a, "sigmoid"), tolerance = 1e-14)
+  e2 <- with_kernel(2, nn2_eval(x, numeric(12), theta, a, "sigmoid", eps = 0.1))
+  e <- with_kernel(mode, nn2_eval(x, numeric(12), theta, a, "sigmoid", eps = 0.1))
+  for (nm in names(e2)) expect_equal(e[[nm]], e2[[nm]], tolerance = 1e-13, label = nm)
+  expect_equal(e$f, net_r(x, theta, a, "sigmoid"), tolerance = 1e-14)
 }
 
-test_that("training's four-sample kernel equals the per-sample kernel", {
-  # both versions of the kernel where the processor has the AVX2/FMA one
-  kern <- .Call(advtrain:::C_nn2_kernels, NA)
-  skip_if(kern[1] == 0, "the four-sample kernel needs GCC-style vectors")
-  on.exit(.Call(advtrain:::C_nn2_kernels, kern[3] == 1))
-  for (off in if (kern[2] == 1) c(FALSE, TRUE) else TRUE) {
-    .Call(advtrain:::C_nn2_kernels, off)
-    check_block_kernel()
-  }
+test_that("the four-sample kernel equals the per-sample kernel", {
+  modes <- setdiff(kernel_modes(), 2L)
+  skip_if(length(modes) == 0, "the four-sample kernel needs GCC-style vectors")
+  for (mode in modes) check_block_kernel(mode)
 })
 
 test_that("the linear network follows adv_lm() for beta = phi'(0) theta a / sqrt(h)", {
