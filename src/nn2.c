@@ -438,6 +438,35 @@ NN2_INLINE void nn2_sigmoid4_div(nn2_v4 *s, nn2_v4 *q, const nn2_v4 *den) {
   *q = (*q * inv) * inv;
 }
 
+/* The sigmoid's second and third stages over the hidden units, after the first has
+ * left r and t in P and C: phi into P, a_j phi' into C (Q is scratch); f0 and f1 gain
+ * the two interleaved running sums of a_j phi_j, and, where G is not NULL, G and G1
+ * those of the input gradient's sums c_j theta_kj. */
+NN2_INLINE void nn2_sigmoid4_rest(const int d, int h, const double *restrict w,
+                                  const double *restrict a, nn2_v4 *restrict P,
+                                  nn2_v4 *restrict C, nn2_v4 *restrict Q, nn2_v4 *f0,
+                                  nn2_v4 *f1, nn2_v4 *G, nn2_v4 *G1) {
+  for (int j = 0; j < h; j++) nn2_sigmoid4_num(P + j, C + j, a[j], Q + j);
+  int j = 0;
+  for (; j + 2 <= h; j += 2) {
+    nn2_sigmoid4_div(P + j, C + j, Q + j);
+    nn2_sigmoid4_div(P + j + 1, C + j + 1, Q + j + 1);
+    *f0 = *f0 + a[j] * P[j];
+    *f1 = *f1 + a[j + 1] * P[j + 1];
+    if (G)
+      for (int k = 0; k < d; k++) {
+        G[k] = G[k] + C[j] * w[(size_t)k * h + j];
+        G1[k] = G1[k] + C[j + 1] * w[(size_t)k * h + j + 1];
+      }
+  }
+  if (j < h) {
+    nn2_sigmoid4_div(P + j, C + j, Q + j);
+    *f0 = *f0 + a[j] * P[j];
+    if (G)
+      for (int k = 0; k < d; k++) G[k] = G[k] + C[j] * w[(size_t)k * h + j];
+  }
+}
+
 /* ReLU's phi and c = a_j phi' on four lanes, as in nn2_output() */
 NN2_INLINE void nn2_relu4(double sl, double aj, const nn2_v4 *z, nn2_v4 *phi, nn2_v4 *c) {
   nn2_v4 az = (nn2_v4)((nn2_u4)*z & NN2_ABSM);
@@ -489,7 +518,6 @@ NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, 
   for (int b = b0; b < b1; b++) {
     const int i0 = 4 * b, nl = n - i0 < 4 ? n - i0 : 4;
     nn2_v4 Y = zero;
-    for (int k = 0; k < d; k++) Dl[k] = zero;
     if (nl == 4) { /* vectors from their four elements (lane by lane through memory
                       would stall the loads that follow) */
       const double *x0 = x + (size_t)i0 * d;
@@ -543,23 +571,7 @@ NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, 
         Z[j] = z;
         nn2_sigmoid4_red(&z, P + j, C + j);
       }
-      for (int j = 0; j < h; j++) nn2_sigmoid4_num(P + j, C + j, a[j], Q + j);
-      int j = 0;
-      for (; j + 2 <= h; j += 2) {
-        nn2_sigmoid4_div(P + j, C + j, Q + j);
-        nn2_sigmoid4_div(P + j + 1, C + j + 1, Q + j + 1);
-        f0 = f0 + a[j] * P[j];
-        f1 = f1 + a[j + 1] * P[j + 1];
-        for (int k = 0; k < d; k++) {
-          G[k] = G[k] + C[j] * w[(size_t)k * h + j];
-          G1[k] = G1[k] + C[j + 1] * w[(size_t)k * h + j + 1];
-        }
-      }
-      if (j < h) {
-        nn2_sigmoid4_div(P + j, C + j, Q + j);
-        f0 = f0 + a[j] * P[j];
-        for (int k = 0; k < d; k++) G[k] = G[k] + C[j] * w[(size_t)k * h + j];
-      }
+      nn2_sigmoid4_rest(d, h, w, a, P, C, Q, &f0, &f1, G, G1);
     }
     r0 = rt = (f0 + f1) * sc - Y;
     for (int k = 0; k < d; k++) { /* the input gradient, as nn2_input_grad() */
@@ -610,18 +622,7 @@ NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, 
           for (int k = 0; k < d; k++) z = z + Dl[k] * w[(size_t)k * h + j];
           nn2_sigmoid4_red(&z, P + j, Ct + j);
         }
-        for (int j = 0; j < h; j++) nn2_sigmoid4_num(P + j, Ct + j, a[j], Q + j);
-        int j = 0;
-        for (; j + 2 <= h; j += 2) {
-          nn2_sigmoid4_div(P + j, Ct + j, Q + j);
-          nn2_sigmoid4_div(P + j + 1, Ct + j + 1, Q + j + 1);
-          f0 = f0 + a[j] * P[j];
-          f1 = f1 + a[j + 1] * P[j + 1];
-        }
-        if (j < h) {
-          nn2_sigmoid4_div(P + j, Ct + j, Q + j);
-          f0 = f0 + a[j] * P[j];
-        }
+        nn2_sigmoid4_rest(d, h, w, a, P, Ct, Q, &f0, &f1, NULL, NULL);
       }
       rt = (f0 + f1) * sc - Y;
     } else if (cblk) {

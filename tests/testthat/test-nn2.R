@@ -25,14 +25,18 @@ with_kernel <- function(mode, code) {
   force(code)
 }
 
+# A small random network and data: x (n x d), y, theta (d x h, entries of sd sd), a.
+toy_net <- function(n, d, h, sd = 1) {
+  x <- matrix(rnorm(n * d), n)
+  y <- rnorm(n)
+  list(x = x, y = y, theta = matrix(rnorm(d * h, sd = sd), d), a = runif(h, -1, 1))
+}
+
 test_that("the forward pass, input gradient and attack match R and finite differences", {
   for (mode in kernel_modes()) with_kernel(mode, {
     set.seed(11)
-    n <- 9; d <- 4; h <- 6
-    x <- matrix(rnorm(n * d), n)
-    y <- rnorm(n)
-    theta <- matrix(rnorm(d * h), d)
-    a <- runif(h, -1, 1)
+    n <- 9; d <- 4
+    list2env(toy_net(n, d, 6), environment())
     for (act in names(phi_r)) {
       e <- nn2_eval(x, y, theta, a, act, eps = 0.3, xi = 0.2)
       expect_equal(e$f, net_r(x, theta, a, act), tolerance = 1e-14)
@@ -57,11 +61,8 @@ test_that("the forward pass, input gradient and attack match R and finite differ
 test_that("the fixed-attack parameter gradient matches finite differences", {
   for (mode in kernel_modes()) with_kernel(mode, {
     set.seed(12)
-    n <- 12; d <- 3; h <- 5
-    x <- matrix(rnorm(n * d), n)
-    y <- rnorm(n)
-    theta <- matrix(rnorm(d * h, sd = 0.7), d)
-    a <- runif(h, -1, 1)
+    d <- 3
+    list2env(toy_net(12, d, 5, sd = 0.7), environment())
     for (act in names(phi_r)) {
       for (norm in c("l2", "linf")) {
         e <- nn2_eval(x, y, theta, a, act, eps = 0.25, norm = norm, xi = 0.1)
@@ -80,11 +81,7 @@ test_that("the fixed-attack parameter gradient matches finite differences", {
 
 test_that("PGD stays in the eps-ball, and one PGD step is the true FGM attack", {
   set.seed(13)
-  n <- 20; d <- 5; h <- 8
-  x <- matrix(rnorm(n * d), n)
-  y <- rnorm(n)
-  theta <- matrix(rnorm(d * h), d)
-  a <- runif(h, -1, 1)
+  list2env(toy_net(20, 5, 8), environment())
   for (norm in c("l2", "linf")) {
     pgd <- nn2_eval(x, y, theta, a, "sigmoid", eps = 0.4, norm = norm, attack = "pgd",
                     pgd_steps = 7)
