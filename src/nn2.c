@@ -370,8 +370,9 @@ NN2_CLONES static void nn2_samples(const nn2_net *m, double eps, double xi,
  * (With d = 3 and h = 50, the per-sample kernel above spends much of its time on the
  * ends of its short loops over h and on the reductions across them.) Each lane does
  * what nn2_samples() does for its sample, except that sums over hidden units run in
- * two interleaved running sums instead of eight partial sums, and that multiply-adds
- * are fused where the processor has FMA: the last bits differ from nn2_samples(). The
+ * two interleaved running sums instead of eight partial sums, that the sigmoid's
+ * polynomials are evaluated in another order, and that multiply-adds are fused where
+ * the processor has FMA: the last bits differ from nn2_samples(). The
  * choice of kernel depends on the model, the attack and the processor, never on the
  * number of threads. Samples 4b..4b+3 form block b; lanes past n carry x = 0, y = 0,
  * so that their residuals, attacks and gradient terms are 0, and are never written
@@ -391,13 +392,14 @@ static double *nn2_align32(double *p) {
 }
 
 /* The sigmoid of nn2_sigmoid() and nn2_cap700() on four lanes, in three stages, each a
- * loop over the hidden units of its own (by pointer: passing 32-byte vectors by value
- * would change the ABI where AVX is off): the range reduction, the rest up to the division, the division. A loop over
- * one long chain of dependent operations leaves the processor room for few hidden
- * units at once; three loops over shorter chains keep more in flight (about 14% faster
- * than one loop in a standalone measurement). The operations are those of
- * nn2_sigmoid() but for the order of the polynomials (Estrin's scheme) and the way the
- * results are assembled, so the last bits may differ from it.
+ * loop over the hidden units of its own: the range reduction, the rest up to the
+ * division, the division. A loop over one long chain of dependent operations leaves
+ * the processor room for few hidden units at once; three loops over shorter chains
+ * keep more in flight (about 14% faster than one loop in a standalone measurement).
+ * The operations are those of nn2_sigmoid() but for the order of the polynomials
+ * (Estrin's scheme) and the way the results are assembled, so the last bits may differ
+ * from it. Vectors go by pointer: passing 32-byte vectors by value would change the
+ * ABI where AVX is off.
  * Stage 1: r = -min(|z|, 700) - k log 2 and the shifted t that holds k, with the sign
  * of z in t's sign bit (t is positive). */
 NN2_INLINE void nn2_sigmoid4_red(const nn2_v4 *zp, nn2_v4 *R, nn2_v4 *T) {
@@ -498,9 +500,9 @@ typedef struct {
 } nn2_block_job;
 
 /* Blocks b0 <= b < b1 with d inputs (a constant where inlined for small d, so that the
- * loops over inputs unroll and stay in registers): radv, rclean and delta as
+ * loops over inputs unroll and stay in registers): radv, rclean, gin and delta as
  * nn2_samples() records them; where p->cblk is not NULL (32-byte aligned, and then
- * also p->ublk), what the fixed-attack gradient needs (nn2_grad_blk()): the vectors
+ * also p->ublk), what the fixed-attack gradient needs (nn2_block_grad()): the vectors
  * c~_j = a_j phi'(z~_j) at the attacked points (cblk + 4 (b h + j)) and the sample
  * weights u_k = (2 h^{-1/2} / n) r~ x~_k (ublk + 4 (b d + k)), 0 in lanes past n. */
 NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
@@ -532,9 +534,8 @@ NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, 
       }
     }
     /* The clean pass: z, phi and c, f and the input gradient's sums
-     * G_k = sum_j c_j theta_kj (sums over j in two interleaved running sums). The
-     * sigmoid runs in a loop of its own: its long chain of dependent operations
-     * leaves the processor room for several hidden units at once only there. */
+     * G_k = sum_j c_j theta_kj (sums over j in two interleaved running sums). ReLU
+     * in one loop over the hidden units, the sigmoid in its three stages. */
     nn2_v4 f0 = zero, f1 = zero, r0, rt;
     for (int k = 0; k < d; k++) G[k] = G1[k] = zero;
     if (act == NN2_RELU) {
