@@ -132,10 +132,7 @@ check_block_kernel <- function(mode) {
   set.seed(16)
   n <- 10; h <- 7
   for (d in c(1, 3, 6)) {
-    x <- matrix(rnorm(n * d), n)
-    y <- rnorm(n)
-    theta <- matrix(rnorm(d * h), d)
-    a <- runif(h, -1, 1)
+    list2env(toy_net(n, d, h), environment())
     for (act in c("sigmoid", "relu")) for (norm in c("l2", "linf")) for (eps in c(0, 0.3)) {
       lab <- sprintf("mode %d, d = %d, %s, %s, eps = %g", mode, d, act, norm, eps)
       e2 <- with_kernel(2, nn2_eval(x, y, theta, a, act, eps = eps, norm = norm, xi = 0.1))
