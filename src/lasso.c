@@ -984,7 +984,8 @@ static int chol_lower(double *L, int n) {
     /* the diagonal block and the panel below it, one column at a time */
     for (int j = k0; j < e; j++) {
       double *cj = L + (size_t)j * n;
-      for (int p = k0; p < j; p++) axpy_neg(cj + j, L + (size_t)p * n + j, L[j + (size_t)p * n], n - j);
+      for (int p = k0; p < j; p++)
+        axpy_neg(cj + j, L + (size_t)p * n + j, L[j + (size_t)p * n], n - j);
       double dj = cj[j];
       if (!(dj > 0) || !R_FINITE(dj)) {
         vmaxset(vmax);
@@ -1583,50 +1584,50 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         if (fabs(u[q]) > umax) umax = fabs(u[q]), wq = q;
       /* a loose check with nothing clear goes on with this Newton step */
       if (tight || wq >= 0 || wj >= 0) {
-      if (loose) {
-        vmaxset(vmax);
-        fresh = 0;
-      }
-      if (wq >= 0) {
-        int i = S->Z[wq];
-        S->rho[i] = u[wq] > 0 ? 1 : -1;
-        as_remove_Z(S, i);
-        if (loose) loose_i = i;
-      } else if (wj >= 0) {
-        /* free the worst inactive coordinate; while that keeps working, also every
-         * other one violating by at least half as much (fewer Newton solves when many
-         * coordinates enter between two lambdas) */
-        double wv = 0;
-        if (batch) {
-          double ex = as_linf_extra(P, S, r, N);
-          double t0 = lam * P->w[wj] + ex;
-          wv = (fabs(wg) - t0) * P->sc[wj];
-          /* (a violator has |G_j| > t_j, so it is among the screened columns) */
-          const double *G = S->G;
-          for (int q = 0; q < S->nscr; q++) {
-            int j = S->scr[q];
-            if (S->inA[j] || P->excl[j] || j == wj) continue;
-            double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
-            if (vj > 0.5 * wv) {
-              S->A[S->k++] = j;
-              S->inA[j] = 1;
-              S->sig[j] = G[j] > 0 ? -1 : 1;
+        if (loose) {
+          vmaxset(vmax);
+          fresh = 0;
+        }
+        if (wq >= 0) {
+          int i = S->Z[wq];
+          S->rho[i] = u[wq] > 0 ? 1 : -1;
+          as_remove_Z(S, i);
+          if (loose) loose_i = i;
+        } else if (wj >= 0) {
+          /* free the worst inactive coordinate; while that keeps working, also every
+           * other one violating by at least half as much (fewer Newton solves when many
+           * coordinates enter between two lambdas) */
+          double wv = 0;
+          if (batch) {
+            double ex = as_linf_extra(P, S, r, N);
+            double t0 = lam * P->w[wj] + ex;
+            wv = (fabs(wg) - t0) * P->sc[wj];
+            /* (a violator has |G_j| > t_j, so it is among the screened columns) */
+            const double *G = S->G;
+            for (int q = 0; q < S->nscr; q++) {
+              int j = S->scr[q];
+              if (S->inA[j] || P->excl[j] || j == wj) continue;
+              double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
+              if (vj > 0.5 * wv) {
+                S->A[S->k++] = j;
+                S->inA[j] = 1;
+                S->sig[j] = G[j] > 0 ? -1 : 1;
+              }
             }
           }
+          S->A[S->k++] = wj;
+          S->inA[wj] = 1;
+          S->sig[wj] = wg > 0 ? -1 : 1;
+          if (loose) loose_j = wj;
+        } else {
+          /* violation only from round-off on the manifold: polish once more */
+          fresh = 51;
+          if (++stalls >= 3) {
+            status = ST_STALL;
+            break;
+          }
         }
-        S->A[S->k++] = wj;
-        S->inA[wj] = 1;
-        S->sig[wj] = wg > 0 ? -1 : 1;
-        if (loose) loose_j = wj;
-      } else {
-        /* violation only from round-off on the manifold: polish once more */
-        fresh = 51;
-        if (++stalls >= 3) {
-          status = ST_STALL;
-          break;
-        }
-      }
-      continue;
+        continue;
       }
     }
     fresh++;
