@@ -939,17 +939,17 @@ static void nn2_work_alloc(const nn2_net *m, const nn2_job *jb, nn2_work *w) {
   w->scratch = (double *)R_alloc(jb->nth * nn2_scratch(m->d, m->h), sizeof(double));
   w->radv = (double *)R_alloc(n, sizeof(double));
   w->rclean = (double *)R_alloc(n, sizeof(double));
-  w->delta = (double *)R_alloc(n * d, sizeof(double));
   w->G = (double *)R_alloc(d * h, sizeof(double));
   w->Gstd = (double *)R_alloc(d * h, sizeof(double));
   w->rtest = w->rtest0 = NULL;
-  w->cadv = w->cstd = w->cblk = w->ublk = NULL;
+  w->delta = w->cadv = w->cstd = w->cblk = w->ublk = NULL;
 #ifdef NN2_HAVE_BLOCKS
   if (nn2_blocks_apply(m, m->eps)) {
     nn2_block_bufs(jb->n, m->d, m->h, &w->cblk, &w->ublk);
   } else
 #endif
-  {
+  { /* the per-sample kernel's attacks and a_j phi' for its gradient */
+    w->delta = (double *)R_alloc(n * d, sizeof(double));
     w->cadv = (double *)R_alloc(n * h, sizeof(double));
     w->cstd = (double *)R_alloc(n * h, sizeof(double));
   }
@@ -1035,7 +1035,6 @@ static int nn2_train(const nn2_net *m, double *w_, nn2_job *jb, double *tr,
   nn2_work_alloc(m, jb, &w);
   nn2_pass_out p = {w.radv, w.rclean, NULL, w.delta, w.cadv, w.cstd, NULL, NULL};
   if (m->act == NN2_LINEAR) p.cadv = p.cstd = NULL; /* the gradient does not need them */
-  if (w.cblk) p.cadv = p.cstd = p.delta = NULL; /* nn2_block_step() keeps its own */
   double per = 4.0 * n * d * h * (m->attack == NN2_PGD ? m->steps : 1) + n * h;
   double since_check = 0;
   int status = NN2_OK, rows = 0, t;
