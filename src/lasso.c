@@ -545,10 +545,13 @@ typedef struct {
 
 /* A column is screened in when |G_j| >= AS_SCREEN t_j at the last full check. */
 #define AS_SCREEN 0.8
-/* as_solve acts on a violation by more than AS_MARGIN (relative KKT units, or
- * |u_i| > 1 + AS_MARGIN) as soon as the manifold residual is below AS_LOOSE */
+/* as_solve acts on a violation by more than AS_REL times the manifold residual resM
+ * (relative KKT units, or |u_i| > 1 + that) as soon as resM is below AS_LOOSE; at a
+ * check it frees every violator within a factor AS_BATCH of the worst */
 #define AS_LOOSE 1e-6
 #define AS_MARGIN 1e-4
+#define AS_REL 100
+#define AS_BATCH 0.1
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
@@ -869,11 +872,7 @@ static double as_line_search(const prob *P, const aset *S, as_line *L, const dou
 static void as_kg_col(const prob *P, aset *S, int j, double sgn) {
   int n = P->n;
   const double *xj = col(P, j);
-  for (int b = 0; b < n; b++) {
-    double v = sgn * xj[b];
-    double *Gb = S->kg + (size_t)b * n;
-    for (int a = 0; a <= b; a++) Gb[a] += v * xj[a];
-  }
+  for (int b = 0; b < n; b++) axpy_pos(S->kg + (size_t)b * n, xj, sgn * xj[b], b + 1);
 }
 
 static void as_kg_sync(const prob *P, aset *S) {
@@ -948,6 +947,45 @@ static int small_solve(double A[3][3], double *e, int ny) {
   return 1;
 }
 
+#if defined(__GNUC__)
+typedef double las_v4 __attribute__((vector_size(32)));
+/* macros, not functions: passing 32-byte vectors by value would change the ABI */
+#define LAS_LD(v, p) memcpy(&(v), (p), sizeof(las_v4))
+#define LAS_ST(p, v) memcpy((p), &(v), sizeof(las_v4))
+/* rows i..i+3 of the vector p and of the block's four columns c0..c3 */
+#define LAS_LD5(v, l0, l1, l2, l3, p, i) \
+  do {                                   \
+    LAS_LD(v, (p) + (i));                \
+    LAS_LD(l0, c0 + (i));                \
+    LAS_LD(l1, c1 + (i));                \
+    LAS_LD(l2, c2 + (i));                \
+    LAS_LD(l3, c3 + (i));                \
+  } while (0)
+#endif
+
+/* One column of a rank-one up/downdate (chol_rank1), rows lo..n-1: the rotation
+ * l = (L_jk + ss w_j) / c, w_j = c w_j - s l, with 1/c passed as ic. */
+ADV_CLONES static void chol_rot(double *restrict Lk, double *restrict w, int lo, int n,
+                                double ss, double ic, double c, double s) {
+  int j = lo;
+#if defined(__GNUC__)
+  for (; j + 4 <= n; j += 4) {
+    las_v4 lv, wv;
+    LAS_LD(lv, Lk + j);
+    LAS_LD(wv, w + j);
+    lv = (lv + ss * wv) * ic;
+    wv = c * wv - s * lv;
+    LAS_ST(Lk + j, lv);
+    LAS_ST(w + j, wv);
+  }
+#endif
+  for (; j < n; j++) {
+    double l = (Lk[j] + ss * w[j]) * ic;
+    w[j] = c * w[j] - s * l;
+    Lk[j] = l;
+  }
+}
+
 /* Rank-one update (sgn = 1: L L' + w w') or downdate (sgn = -1: L L' - w w') of a
  * lower Cholesky factor, from position `from` on (w is zero before it; w is
  * overwritten). Returns 0 when a downdate would lose positive definiteness. */
@@ -959,11 +997,7 @@ static int chol_rank1(double *L, int n, double *w, int from, double sgn) {
     if (!(r2 > 1e-14 * lkk * lkk)) return 0;
     double r = sqrt(r2), c = r / lkk, s = wk / lkk;
     Lk[k] = r;
-    for (int j = k + 1; j < n; j++) {
-      double l = (Lk[j] + sgn * s * w[j]) / c;
-      w[j] = c * w[j] - s * l;
-      Lk[j] = l;
-    }
+    chol_rot(Lk, w, k + 1, n, sgn * s, lkk / r, c, s);
   }
   return 1;
 }
@@ -1098,21 +1132,6 @@ static int as_factor_sync(const prob *P, aset *S, double f) {
  * four dot products per right-hand side in one pass, so each element of L is loaded
  * once per sweep and each element of B once per block (not once per column). With
  * GCC the loops over rows run on four-wide vectors; compiled also for AVX2. */
-#if defined(__GNUC__)
-typedef double las_v4 __attribute__((vector_size(32)));
-/* macros, not functions: passing 32-byte vectors by value would change the ABI */
-#define LAS_LD(v, p) memcpy(&(v), (p), sizeof(las_v4))
-#define LAS_ST(p, v) memcpy((p), &(v), sizeof(las_v4))
-/* rows i..i+3 of the vector p and of the block's four columns c0..c3 */
-#define LAS_LD5(v, l0, l1, l2, l3, p, i) \
-  do {                                   \
-    LAS_LD(v, (p) + (i));                \
-    LAS_LD(l0, c0 + (i));                \
-    LAS_LD(l1, c1 + (i));                \
-    LAS_LD(l2, c2 + (i));                \
-    LAS_LD(l3, c3 + (i));                \
-  } while (0)
-#endif
 ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
   double *b[4];
   for (int q = 0; q < nr; q++) b[q] = B + (size_t)q * n;
@@ -1368,7 +1387,12 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   double *bp = (double *)R_alloc(n, sizeof(double));
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
-  int loose_ok = 1, loose_i = -1, loose_j = -1; /* the loose checks (see below) */
+  int loose_ok = 1, zbatch = 1; /* the loose checks and the batched frees (see below) */
+  /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
+   * check: one coming straight back stops the loose checks or the batched frees */
+  signed char *zmark = (signed char *)R_alloc(n, 1), *jmark = (signed char *)R_alloc(d, 1);
+  memset(zmark, 0, n);
+  memset(jmark, 0, d);
 
   /* signs from the warm start */
   residuals(P, theta, *b, r);
@@ -1551,7 +1575,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     int tight = resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50;
     /* Near the manifold minimum (resM <= AS_LOOSE) the multipliers are already accurate
-     * enough to act on a clear violation (by more than AS_MARGIN): freeing it there
+     * enough to act on a clear violation (by more than AS_REL resM): freeing it there
      * saves the last Newton steps to the minimum, which only a converged point needs.
      * Smaller violations wait for the minimum itself. If a constraint so freed comes
      * straight back, the loose checks stop for this lambda. */
@@ -1561,7 +1585,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
       int wj;
       double wg;
-      double margin = tight ? 1e-12 : AS_MARGIN;
+      double margin = tight ? 1e-12 : fmin(AS_MARGIN, AS_REL * resM);
       if (tight) {
         fresh = 0;
         /* the screened columns first; every column before declaring convergence */
@@ -1575,7 +1599,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         if (wj >= 0) { /* only a clear violation of the inactive coordinates counts */
           double ex = as_linf_extra(P, S, r, N);
           double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
-          if (!(vj > AS_MARGIN)) wj = -1;
+          if (!(vj > margin)) wj = -1;
         }
       }
       int wq = -1;
@@ -1589,37 +1613,48 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
           fresh = 0;
         }
         if (wq >= 0) {
-          int i = S->Z[wq];
-          S->rho[i] = u[wq] > 0 ? 1 : -1;
-          as_remove_Z(S, i);
-          if (loose) loose_i = i;
-        } else if (wj >= 0) {
+          /* free the worst pinned residual; while that keeps working, also every other
+           * one whose multiplier is out of [-1, 1] by a fair share of the worst */
+          double cut = zbatch ? 1 + fmax(margin, AS_BATCH * (umax - 1)) : umax;
+          int nfree = 0;
+          for (int q = 0; q < z; q++)
+            if (q == wq || fabs(u[q]) > cut) bpi[nfree++] = S->Z[q], bp[nfree - 1] = u[q];
+          for (int q = 0; q < nfree; q++) {
+            int i = bpi[q];
+            S->rho[i] = bp[q] > 0 ? 1 : -1;
+            as_remove_Z(S, i);
+            zmark[i] = loose ? 2 : 1;
+          }
+        }
+        if (wj >= 0 && (wq < 0 || zbatch)) {
           /* free the worst inactive coordinate; while that keeps working, also every
-           * other one violating by at least half as much (fewer Newton solves when many
-           * coordinates enter between two lambdas) */
-          double wv = 0;
+           * other one violating by a fair share of the worst (fewer Newton solves when
+           * many coordinates enter between two lambdas) */
           if (batch) {
             double ex = as_linf_extra(P, S, r, N);
             double t0 = lam * P->w[wj] + ex;
-            wv = (fabs(wg) - t0) * P->sc[wj];
+            double wv = (fabs(wg) - t0) * P->sc[wj];
+            double cut = fmax(AS_BATCH * wv, tight ? 0 : margin * P->sy);
             /* (a violator has |G_j| > t_j, so it is among the screened columns) */
             const double *G = S->G;
             for (int q = 0; q < S->nscr; q++) {
               int j = S->scr[q];
               if (S->inA[j] || P->excl[j] || j == wj) continue;
               double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
-              if (vj > 0.5 * wv) {
+              if (vj > cut) {
                 S->A[S->k++] = j;
                 S->inA[j] = 1;
                 S->sig[j] = G[j] > 0 ? -1 : 1;
+                if (loose) jmark[j] = 1;
               }
             }
           }
           S->A[S->k++] = wj;
           S->inA[wj] = 1;
           S->sig[wj] = wg > 0 ? -1 : 1;
-          if (loose) loose_j = wj;
-        } else {
+          if (loose) jmark[wj] = 1;
+        }
+        if (wq < 0 && wj < 0) {
           /* violation only from round-off on the manifold: polish once more */
           fresh = 51;
           if (++stalls >= 3) {
@@ -1704,9 +1739,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (pin >= 0) {
       S->Z[S->z++] = pin;
       S->inZ[pin] = 1;
-      if (pin == loose_i) loose_ok = 0;
+      if (zmark[pin] == 2) loose_ok = 0;
+      if (zmark[pin]) zbatch = 0;
     } else if (hit) {
-      if (block == loose_j) loose_ok = 0;
+      if (jmark[block]) loose_ok = 0;
       if (t == 0) batch = 0; /* a freed coordinate went the wrong way */
       as_remove_A(S, block);
     }
