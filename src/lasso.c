@@ -527,7 +527,8 @@ typedef struct {
   /* row-space kernel X_A X_A' (n x n, upper triangle) for the reduced Newton solve
    * (as_nspace), up/down-dated by one column at a time */
   double *kg;                 /* NULL until first used */
-  signed char *inG;           /* d: column j is in kg */
+  signed char *inG;           /* d: sign of column j in kg and xws (0: not in them) */
+  double *xws;                /* n: x_A (w sigma)_A over the columns of kg */
   int *gl, ngl, nupd;         /* its columns, their number, updates since rebuilt */
   /* lower Cholesky factor of M0 = x_F x_F' + (n f0/2) D_F (as_nspace), with F the
    * columns, D_F the free rows and f0 the curvature it was built for; kept across
@@ -882,12 +883,14 @@ static void as_kg_sync(const prob *P, aset *S) {
   for (int q = 0; q < S->k; q++) changes += !S->inG[S->A[q]];
   if (S->nupd + changes > 256) {
     memset(S->kg, 0, (size_t)n * n * sizeof(double));
+    memset(S->xws, 0, n * sizeof(double));
     for (int q = 0; q < S->ngl; q++) S->inG[S->gl[q]] = 0;
     S->ngl = 0;
     for (int q = 0; q < S->k; q++) {
       int j = S->A[q];
       as_kg_col(P, S, j, 1.0);
-      S->inG[j] = 1;
+      axpy_pos(S->xws, col(P, j), P->w[j] * S->sig[j], n);
+      S->inG[j] = S->sig[j];
       S->gl[S->ngl++] = j;
     }
     S->nupd = 0;
@@ -898,8 +901,13 @@ static void as_kg_sync(const prob *P, aset *S) {
     int j = S->gl[q];
     if (S->inA[j]) {
       S->gl[w++] = j;
+      if (S->inG[j] != S->sig[j]) { /* left and came back with the other sign */
+        axpy_pos(S->xws, col(P, j), 2 * P->w[j] * S->sig[j], n);
+        S->inG[j] = S->sig[j];
+      }
     } else {
       as_kg_col(P, S, j, -1.0);
+      axpy_neg(S->xws, col(P, j), P->w[j] * S->inG[j], n);
       S->inG[j] = 0;
       S->nupd++;
     }
@@ -909,7 +917,8 @@ static void as_kg_sync(const prob *P, aset *S) {
     int j = S->A[q];
     if (S->inG[j]) continue;
     as_kg_col(P, S, j, 1.0);
-    S->inG[j] = 1;
+    axpy_pos(S->xws, col(P, j), P->w[j] * S->sig[j], n);
+    S->inG[j] = S->sig[j];
     S->gl[S->ngl++] = j;
     S->nupd++;
   }
@@ -1217,21 +1226,109 @@ ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
   }
 }
 
-/* uh (2n, overwritten) holds u = x_A dN and h = x_A g_A, which the caller computes in
- * the same pass over x_A as the gradient. */
-static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
-                     const double *grad, const double *a1, const double *r, double *uh,
-                     double *out, double *resM, double *tout) {
+/* oa = G a and oc = G c in one pass over the symmetric G, of which the upper
+ * triangle is stored (column b holds rows 0..b). */
+ADV_CLONES static void symv2_upper(const double *G, int n, const double *a,
+                                   const double *c, double *restrict oa,
+                                   double *restrict oc) {
+  memset(oa, 0, n * sizeof(double));
+  memset(oc, 0, n * sizeof(double));
+  for (int b = 0; b < n; b++) {
+    const double *Gb = G + (size_t)b * n;
+    const double ab = a[b], cb = c[b];
+    double sa = 0, sc = 0;
+    int i = 0;
+#if defined(__GNUC__)
+    las_v4 va = {0, 0, 0, 0}, vc = va;
+    for (; i + 4 <= b; i += 4) {
+      las_v4 g, xa, xc, ya, yc;
+      LAS_LD(g, Gb + i);
+      LAS_LD(xa, a + i);
+      LAS_LD(xc, c + i);
+      LAS_LD(ya, oa + i);
+      LAS_LD(yc, oc + i);
+      va += g * xa;
+      vc += g * xc;
+      ya += g * ab;
+      yc += g * cb;
+      LAS_ST(oa + i, ya);
+      LAS_ST(oc + i, yc);
+    }
+    sa = (va[0] + va[1]) + (va[2] + va[3]);
+    sc = (vc[0] + vc[1]) + (vc[2] + vc[3]);
+#endif
+    for (; i < b; i++) {
+      sa += Gb[i] * a[i];
+      sc += Gb[i] * c[i];
+      oa[i] += Gb[i] * ab;
+      oc[i] += Gb[i] * cb;
+    }
+    oa[b] += sa + Gb[b] * ab;
+    oc[b] += sc + Gb[b] * cb;
+  }
+}
+
+/* x'a and x'c in one pass over x (four partial sums each, in a fixed order). */
+ADV_CLONES static void dot2(const double *x, const double *a, const double *c, int n,
+                            double *xa, double *xc) {
+  int i = 0;
+  double sa = 0, sc = 0;
+#if defined(__GNUC__)
+  las_v4 va = {0, 0, 0, 0}, vc = va;
+  for (; i + 4 <= n; i += 4) {
+    las_v4 xv, av, cv;
+    LAS_LD(xv, x + i);
+    LAS_LD(av, a + i);
+    LAS_LD(cv, c + i);
+    va += xv * av;
+    vc += xv * cv;
+  }
+  sa = (va[0] + va[1]) + (va[2] + va[3]);
+  sc = (vc[0] + vc[1]) + (vc[2] + vc[3]);
+#endif
+  for (; i < n; i++) {
+    sa += x[i] * a[i];
+    sc += x[i] * c[i];
+  }
+  *xa = sa;
+  *xc = sc;
+}
+
+/* The row-space Newton step. Everything the n x n system needs before the solve comes
+ * from n-vectors and one pass over G = x_A x_A' (G a2 and G a1), not from x_A:
+ *   u = x_A dN = x_A theta_A / N = (r - b + y) / N,
+ *   h = x_A g_A = (2/n) G a2 + (2 eps E/n) u + lam x_A (w sigma)_A,
+ * the last vector kept up to date with A (as_kg_sync). After the solve a single pass
+ * over x_A gives the gradient g_A (x_q'a2, returned in grad), the step delta_A
+ * (x_q'zeta) and the residual change t = [x_A, 1] delta. */
+static int as_nspace(const prob *P, aset *S, int z, double f, double lam, double E,
+                     double N, double b0, const double *dN, const double *a1, const double *a2,
+                     const double *r, double *grad, double *out, double *resM,
+                     double *tout) {
   int n = P->n, k = S->k, ic = P->intercept, p = k + ic;
   double eps = P->eps;
   as_kg_sync(P, S);
   const void *vmax = vmaxget();
-  double *u = uh, *h = uh + n;
-  double dNg = 0, dn2 = 0;
+  double *u = (double *)R_alloc(n, sizeof(double));
+  double *h = (double *)R_alloc(n, sizeof(double));
+  double *Ga1 = (double *)R_alloc(n, sizeof(double));
+  double dn2 = 0, dNw = 0;
   for (int q = 0; q < k; q++) {
-    dNg += dN[q] * grad[q];
+    int j = S->A[q];
     dn2 += dN[q] * dN[q];
+    dNw += dN[q] * P->w[j] * S->sig[j];
   }
+  symv2_upper(S->kg, n, a2, a1, h, Ga1);
+  double ua2 = 0, sa2 = 0, gE = 2 * eps * E / n;
+  for (int i = 0; i < n; i++) {
+    u[i] = (r[i] - b0 + P->y[i]) / N;
+    h[i] = 2.0 / n * h[i] + gE * u[i] + lam * S->xws[i];
+    ua2 += u[i] * a2[i];
+    sa2 += a2[i];
+  }
+  /* dN'g_A and the intercept's gradient */
+  double dNg = 2.0 / n * ua2 + gE * dn2 + lam * dNw;
+  if (ic) grad[k] = 2.0 / n * sa2;
   /* the factor of M0 = G + (n f0 / 2) D: updated, or rebuilt with f0 = f */
   if (!as_factor_sync(P, S, f)) {
     vmaxset(vmax);
@@ -1251,15 +1348,6 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
     Wc[i] = S->inZ[i] ? f * r[i] - h[i] : -h[i];
   }
   chol_solve4(M, n, W, nr);
-  /* G a1 from the upper triangle */
-  double *Ga1 = (double *)R_alloc(n, sizeof(double));
-  memset(Ga1, 0, n * sizeof(double));
-  const double *G = S->kg;
-  for (int b = 0; b < n; b++) {
-    const double *Gb = G + (size_t)b * n; /* upper part of column b: rows 0..b */
-    Ga1[b] += dot4(Gb, a1, b + 1);
-    axpy_pos(Ga1, Gb, a1[b], b);
-  }
   double a1h = 0, a1u = 0, a11 = 0;
   for (int i = 0; i < n; i++) a1h += a1[i] * h[i], a1u += a1[i] * u[i], a11 += a1[i];
   /* border rows: Cr (ny x n) with coefficients Dm on (delta_b, s, omega), rhs e */
@@ -1315,8 +1403,12 @@ static int as_nspace(const prob *P, aset *S, int z, double f, const double *dN,
   for (int i = 0; i < n; i++) t[i] = db;
   double sc = 0;
   for (int q = 0; q < k; q++) {
-    const double *xq = col(P, S->A[q]);
-    double dq = -(grad[q] + dot4(xq, zeta, n) + dN[q] * om) / f;
+    int j = S->A[q];
+    const double *xq = col(P, j);
+    double xa2, xz;
+    dot2(xq, a2, zeta, n, &xa2, &xz);
+    grad[q] = 2.0 / n * xa2 + gE * dN[q] + lam * P->w[j] * S->sig[j];
+    double dq = -(grad[q] + xz + dN[q] * om) / f;
     out[q] = dq;
     axpy_pos(t, xq, dq, n);
     sc += dN[q] * dq;
@@ -1461,27 +1553,17 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     double *grad = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     int try_reduced = S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40;
-    /* the gradient, and for the row-space solve u = x_A dN and h = x_A g_A in the same
-     * pass over x_A (each column is still in cache for its two updates) */
-    double *uh = NULL;
-    if (try_reduced) {
-      uh = (double *)R_alloc(2 * (size_t)n, sizeof(double));
-      memset(uh, 0, 2 * (size_t)n * sizeof(double));
-    }
-    for (int q = 0; q < p; q++) {
-      grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
-      if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
-      if (uh && q < k) {
-        const double *xq = col(P, S->A[q]);
-        axpy_pos(uh, xq, dN[q], n);
-        axpy_pos(uh + n, xq, grad[q], n);
-      }
-    }
     double resM = 0;
     int reduced = 0;
-    if (try_reduced) {
+    if (try_reduced) { /* (it also returns the gradient) */
       double f = 2 * P->eps * E / n / N;
-      reduced = as_nspace(P, S, z, f, dN, grad, a1, r, uh, rhs, &resM, dr);
+      reduced = as_nspace(P, S, z, f, lam, E, N, *b, dN, a1, a2, r, grad, rhs, &resM, dr);
+    }
+    if (!reduced) {
+      for (int q = 0; q < p; q++) {
+        grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
+        if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
+      }
     }
     if (!reduced) {
     /* s = [x_A, 1]'a1 for the full Hessian */
@@ -1750,7 +1832,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       int j = S->A[q];
       if (theta[j] != 0) S->sig[j] = (signed char)adv_sign(theta[j]);
     }
-    residuals(P, theta, *b, r);
+    /* the residuals of the step's end point: r + t dr, recomputed from theta now and
+     * then against drift */
+    if (it % 32 == 0) residuals(P, theta, *b, r);
+    else memcpy(r, rt, n * sizeof(double));
   }
   *iters = it;
   return status;
@@ -2018,6 +2103,7 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
                                          : NULL;
     S.inG = (signed char *)R_alloc(d, 1);
     memset(S.inG, 0, d);
+    S.xws = S.kg ? (double *)R_alloc(n, sizeof(double)) : NULL;
     S.gl = (int *)R_alloc(d, sizeof(int));
     S.ngl = 0;
     S.nupd = 1 << 29; /* rebuilt on first use */
