@@ -553,6 +553,7 @@ typedef struct {
 #define AS_MARGIN 1e-4
 #define AS_REL 100
 #define AS_BATCH 0.1
+#define AS_WRONGWAY 3
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
@@ -1479,7 +1480,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   double *bp = (double *)R_alloc(n, sizeof(double));
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
-  int loose_ok = 1, zbatch = 1; /* the loose checks and the batched frees (see below) */
+  int loose_ok = 1, zbatch = 1, wrongway = 0; /* loose checks, batched frees (below) */
   /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
    * check: one coming straight back stops the loose checks or the batched frees */
   signed char *zmark = (signed char *)R_alloc(n, 1), *jmark = (signed char *)R_alloc(d, 1);
@@ -1765,6 +1766,21 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         if (t < 0) t = 0;
         if (t < tmax) tmax = t, block = j;
       }
+    }
+    if (tmax == 0 && batch) {
+      /* coordinates freed in a batch whose step goes the wrong way from zero: drop
+       * them all at once (no move, so F is unchanged); after AS_WRONGWAY such batches
+       * free one at a time for the rest of this lambda */
+      int w = 0;
+      for (int q = 0; q < k; q++) {
+        int j = S->A[q];
+        if (theta[j] == 0 && S->sig[j] * delta[q] < 0) S->inA[j] = 0;
+        else S->A[w++] = j;
+      }
+      S->k = w;
+      batch = ++wrongway < AS_WRONGWAY;
+      vmaxset(vmax);
+      continue;
     }
     as_line ls;
     as_line_init(P, S, lam, theta, delta, r, dr, &ls);
