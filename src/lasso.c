@@ -877,12 +877,16 @@ static void as_kg_col(const prob *P, aset *S, int j, double sgn) {
   for (int b = 0; b < n; b++) axpy_pos(S->kg + (size_t)b * n, xj, sgn * xj[b], b + 1);
 }
 
+/* G and x_A (w sigma)_A are rebuilt from scratch after this many one-column changes
+ * (against the drift of the updates: about 1e-16 relative each; a rebuild of G costs
+ * about as much as k updates) */
+#define AS_KG_REBUILD 2048
 static void as_kg_sync(const prob *P, aset *S) {
   int n = P->n;
   int changes = 0;
   for (int q = 0; q < S->ngl; q++) changes += !S->inA[S->gl[q]];
   for (int q = 0; q < S->k; q++) changes += !S->inG[S->A[q]];
-  if (S->nupd + changes > 256) {
+  if (S->nupd + changes > AS_KG_REBUILD) {
     memset(S->kg, 0, (size_t)n * n * sizeof(double));
     memset(S->xws, 0, n * sizeof(double));
     for (int q = 0; q < S->ngl; q++) S->inG[S->gl[q]] = 0;
