@@ -542,6 +542,11 @@ typedef struct {
   double *G;
   int gfull;        /* 1 once G holds a check over all columns */
   int *scr, nscr;   /* the screened columns */
+  /* safe skipping in the checks over all columns: Gref = x'vref at the last one that
+   * computed every column, and the column norms; |x_j'v| <= |Gref_j| +
+   * ||x_j|| ||v - vref|| bounds the others */
+  double *Gref, *vref, *xn;
+  int *todo; /* scratch (d) */
 } aset;
 
 /* A column is screened in when |G_j| >= AS_SCREEN t_j at the last full check. */
@@ -627,9 +632,48 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
     double uq = u[q] > 1 ? 1 : (u[q] < -1 ? -1 : u[q]);
     v[S->Z[q]] = 2.0 * c / n * uq;
   }
+  double extra = P->norm == ADV_LINF ? 2 * P->eps * E / n : 0;
   int nj = full ? P->d : S->k + S->nscr;
+  /* full: the columns that the bound certifies below AS_SCREEN of their threshold
+   * are skipped, with G_j set to 0 (neither violating nor screened); when more than a
+   * third would be computed anyway, all are, and the reference is renewed */
   if (full) {
-    xt_v(P, v, G);
+    double D = 0, vn = 0;
+    for (int i = 0; i < n; i++) {
+      double dv = v[i] - S->vref[i];
+      D += dv * dv;
+      vn += v[i] * v[i];
+    }
+    D = sqrt(D) + 1e-12 * sqrt(vn);
+    int m = 0, nrest = 0;
+    if (S->gfull) {
+      for (int j = 0; j < P->d; j++) {
+        if (P->excl[j]) continue;
+        nrest++;
+        if (S->inA[j] ||
+            fabs(S->Gref[j]) + S->xn[j] * D >= AS_SCREEN * (lam * P->w[j] + extra))
+          S->todo[m++] = j;
+      }
+    }
+    if (!S->gfull || 3 * m > nrest) {
+      xt_v(P, v, G);
+      memcpy(S->Gref, G, P->d * sizeof(double));
+      memcpy(S->vref, v, n * sizeof(double));
+    } else {
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(P->nth) schedule(static) if ((double)n * m > 1e5)
+#endif
+      for (int q = 0; q < m; q++) G[S->todo[q]] = dot4(col(P, S->todo[q]), v, n);
+      /* mark the skipped columns: G_j = 0 meets every threshold and screen test */
+      int q = 0;
+      for (int j = 0; j < P->d; j++) {
+        if (q < m && S->todo[q] == j) {
+          q++;
+          continue;
+        }
+        G[j] = 0;
+      }
+    }
   } else {
     for (int q = 0; q < S->k; q++) G[S->A[q]] = dot4(col(P, S->A[q]), v, n);
     for (int q = 0; q < S->nscr; q++) {
@@ -641,7 +685,6 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
   for (int i = 0; i < n; i++) gb += v[i];
   double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;
   *worst_j = -1;
-  double extra = P->norm == ADV_LINF ? 2 * P->eps * E / n : 0;
   for (int q = 0; q < nj; q++) {
     /* every column, or A and then the screened columns not in A */
     int j = full ? q : (q < S->k ? S->A[q] : S->scr[q - S->k]);
@@ -2138,6 +2181,11 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.gm = (double *)R_alloc((size_t)(S.gcap > 0 ? S.gcap : 1) * (S.gcap > 0 ? S.gcap : 1),
                              sizeof(double));
     S.G = (double *)R_alloc(d, sizeof(double));
+    S.Gref = (double *)R_alloc(d, sizeof(double));
+    S.vref = (double *)R_alloc(n, sizeof(double));
+    S.xn = (double *)R_alloc(d, sizeof(double));
+    S.todo = (int *)R_alloc(d, sizeof(int));
+    for (int j = 0; j < d; j++) S.xn[j] = sqrt(dot4(col(&P, j), col(&P, j), n));
     S.scr = (int *)R_alloc(d, sizeof(int));
     S.gfull = S.nscr = 0;
     double *r = (double *)R_alloc(n, sizeof(double));
