@@ -1016,6 +1016,8 @@ typedef double las_v4 __attribute__((vector_size(32)));
 /* macros, not functions: passing 32-byte vectors by value would change the ABI */
 #define LAS_LD(v, p) memcpy(&(v), (p), sizeof(las_v4))
 #define LAS_ST(p, v) memcpy((p), &(v), sizeof(las_v4))
+/* the sum of the four lanes, in a fixed order */
+#define LAS_HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 /* rows i..i+3 of the vector p and of the block's four columns c0..c3 */
 #define LAS_LD5(v, l0, l1, l2, l3, p, i) \
   do {                                   \
@@ -1281,48 +1283,6 @@ ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
   }
 }
 
-/* oa = G a and oc = G c in one pass over the symmetric G, of which the upper
- * triangle is stored (column b holds rows 0..b). */
-ADV_CLONES static void symv2_upper(const double *G, int n, const double *a,
-                                   const double *c, double *restrict oa,
-                                   double *restrict oc) {
-  memset(oa, 0, n * sizeof(double));
-  memset(oc, 0, n * sizeof(double));
-  for (int b = 0; b < n; b++) {
-    const double *Gb = G + (size_t)b * n;
-    const double ab = a[b], cb = c[b];
-    double sa = 0, sc = 0;
-    int i = 0;
-#if defined(__GNUC__)
-    las_v4 va = {0, 0, 0, 0}, vc = va;
-    for (; i + 4 <= b; i += 4) {
-      las_v4 g, xa, xc, ya, yc;
-      LAS_LD(g, Gb + i);
-      LAS_LD(xa, a + i);
-      LAS_LD(xc, c + i);
-      LAS_LD(ya, oa + i);
-      LAS_LD(yc, oc + i);
-      va += g * xa;
-      vc += g * xc;
-      ya += g * ab;
-      yc += g * cb;
-      LAS_ST(oa + i, ya);
-      LAS_ST(oc + i, yc);
-    }
-    sa = (va[0] + va[1]) + (va[2] + va[3]);
-    sc = (vc[0] + vc[1]) + (vc[2] + vc[3]);
-#endif
-    for (; i < b; i++) {
-      sa += Gb[i] * a[i];
-      sc += Gb[i] * c[i];
-      oa[i] += Gb[i] * ab;
-      oc[i] += Gb[i] * cb;
-    }
-    oa[b] += sa + Gb[b] * ab;
-    oc[b] += sc + Gb[b] * cb;
-  }
-}
-
 /* x'a and x'c in one pass over x (four partial sums each, in a fixed order). */
 ADV_CLONES static void dot2(const double *x, const double *a, const double *c, int n,
                             double *xa, double *xc) {
@@ -1338,8 +1298,8 @@ ADV_CLONES static void dot2(const double *x, const double *a, const double *c, i
     va += xv * av;
     vc += xv * cv;
   }
-  sa = (va[0] + va[1]) + (va[2] + va[3]);
-  sc = (vc[0] + vc[1]) + (vc[2] + vc[3]);
+  sa = LAS_HSUM(va);
+  sc = LAS_HSUM(vc);
 #endif
   for (; i < n; i++) {
     sa += x[i] * a[i];
@@ -1347,6 +1307,24 @@ ADV_CLONES static void dot2(const double *x, const double *a, const double *c, i
   }
   *xa = sa;
   *xc = sc;
+}
+
+/* oa = G a and oc = G c in one pass over the symmetric G, of which the upper
+ * triangle is stored (column b holds rows 0..b): each column is read from memory once
+ * for its two dot products and its two updates (the second read is from cache). */
+static void symv2_upper(const double *G, int n, const double *a, const double *c,
+                        double *restrict oa, double *restrict oc) {
+  memset(oa, 0, n * sizeof(double));
+  memset(oc, 0, n * sizeof(double));
+  for (int b = 0; b < n; b++) {
+    const double *Gb = G + (size_t)b * n;
+    double sa, sc;
+    dot2(Gb, a, c, b, &sa, &sc);
+    axpy_pos(oa, Gb, a[b], b);
+    axpy_pos(oc, Gb, c[b], b);
+    oa[b] += sa + Gb[b] * a[b];
+    oc[b] += sc + Gb[b] * c[b];
+  }
 }
 
 /* The row-space Newton step. Everything the n x n system needs before the solve comes
