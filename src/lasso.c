@@ -596,6 +596,28 @@ static double as_obj(const prob *P, double lam, const double *theta, const doubl
   return s / P->n + lam * pen(P, theta);
 }
 
+/* The attack norm and as_obj over the columns of A only (theta is zero elsewhere):
+ * O(k), not O(d), for the steps of as_solve. */
+static double attack_norm_A(const prob *P, const aset *S, const double *theta) {
+  double s = 0;
+  for (int q = 0; q < S->k; q++) {
+    double t = theta[S->A[q]];
+    s += P->norm == ADV_L2 ? t * t : fabs(t);
+  }
+  return P->norm == ADV_L2 ? sqrt(s) : s;
+}
+
+static double as_obj_A(const prob *P, const aset *S, double lam, const double *theta,
+                       const double *r) {
+  double c = P->eps * attack_norm_A(P, S, theta), s = 0, pn = 0;
+  for (int i = 0; i < P->n; i++) {
+    double e = fabs(r[i]) + c;
+    s += e * e;
+  }
+  for (int q = 0; q < S->k; q++) pn += P->w[S->A[q]] * fabs(theta[S->A[q]]);
+  return s / P->n + lam * pn;
+}
+
 /* Removes the value v from the list[0..*len) (keeping the order), if it is there. */
 static void list_remove(int *list, int *len, int v) {
   for (int q = 0; q < *len; q++) {
@@ -1554,7 +1576,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     const void *vmax = vmaxget();
     int k = S->k, p = k + ic, z = S->z, m = p + z;
-    double N = attack_norm(P, theta), c = P->eps * N;
+    double N = attack_norm_A(P, S, theta), c = P->eps * N;
     /* dN/dbeta (zero for the intercept) */
     double *dN = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     for (int q = 0; q < k; q++) {
@@ -1815,17 +1837,17 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     as_line ls;
     as_line_init(P, S, lam, theta, delta, r, dr, &ls);
-    double f0 = as_obj(P, lam, theta, r);
+    double f0 = as_obj_A(P, S, lam, theta, r);
     int pin = -1, nflip = 0;
     double t = as_line_search(P, S, &ls, r, dr, tmax, bp, bpi, &pin, flip, &nflip);
     int hit = 0, ok = (t > 0) || pin >= 0 || (block >= 0 && tmax == 0);
     if (ok) {
-      memcpy(tht, theta, d * sizeof(double));
-      for (int q = 0; q < k; q++) tht[S->A[q]] += t * delta[q];
+      /* (tht is read and written only on A; theta is zero outside A) */
+      for (int q = 0; q < k; q++) tht[S->A[q]] = theta[S->A[q]] + t * delta[q];
       hit = block >= 0 && t == tmax && pin < 0;
       if (hit) tht[block] = 0;
       for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
-      ok = as_obj(P, lam, tht, rt) <= f0 + 1e-13 * fabs(f0);
+      ok = as_obj_A(P, S, lam, tht, rt) <= f0 + 1e-13 * fabs(f0);
     }
     if (!ok) {
       /* Close to the manifold minimum the derivative formula drowns in rounding:
@@ -1845,12 +1867,11 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       for (int a = 0; a < p; a++) gd += grad[a] * delta[a];
       t = tm;
       for (int bt = 0; bt < 60 && !ok; bt++, t /= 2) {
-        memcpy(tht, theta, d * sizeof(double));
-        for (int q = 0; q < k; q++) tht[S->A[q]] += t * delta[q];
+        for (int q = 0; q < k; q++) tht[S->A[q]] = theta[S->A[q]] + t * delta[q];
         hit = t == tm && rblock < 0 && block >= 0;
         if (hit) tht[block] = 0;
         for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
-        ok = as_obj(P, lam, tht, rt) <= f0 + 1e-4 * t * gd + 1e-13 * fabs(f0);
+        ok = as_obj_A(P, S, lam, tht, rt) <= f0 + 1e-4 * t * gd + 1e-13 * fabs(f0);
         if (ok) break;
       }
       if (!ok) {
@@ -1861,7 +1882,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       }
       if (t == tm && rblock >= 0) pin = rblock;
     }
-    memcpy(theta, tht, d * sizeof(double));
+    for (int q = 0; q < k; q++) theta[S->A[q]] = tht[S->A[q]];
     if (ic) *b += t * delta[k];
     vmaxset(vmax);
     for (int q = 0; q < nflip; q++) S->rho[flip[q]] = (signed char)-S->rho[flip[q]];
