@@ -1337,20 +1337,46 @@ ADV_CLONES static void dot2(const double *x, const double *a, const double *c, i
 }
 
 /* oa = G a and oc = G c in one pass over the symmetric G, of which the upper
- * triangle is stored (column b holds rows 0..b): each column is read from memory once
- * for its two dot products and its two updates (the second read is from cache). */
-static void symv2_upper(const double *G, int n, const double *a, const double *c,
-                        double *restrict oa, double *restrict oc) {
+ * triangle is stored (column b holds rows 0..b): each element of a column serves its
+ * two dot products and its two updates in one loop. */
+ADV_CLONES static void symv2_upper(const double *G, int n, const double *a,
+                                   const double *c, double *restrict oa,
+                                   double *restrict oc) {
   memset(oa, 0, n * sizeof(double));
   memset(oc, 0, n * sizeof(double));
   for (int b = 0; b < n; b++) {
     const double *Gb = G + (size_t)b * n;
-    double sa, sc;
-    dot2(Gb, a, c, b, &sa, &sc);
-    axpy_pos(oa, Gb, a[b], b);
-    axpy_pos(oc, Gb, c[b], b);
-    oa[b] += sa + Gb[b] * a[b];
-    oc[b] += sc + Gb[b] * c[b];
+    const double ab = a[b], cb = c[b];
+    double sa = 0, sc = 0;
+    int i = 0;
+#if defined(__GNUC__)
+    las_v4 va = {0, 0, 0, 0}, vc = va;
+    for (; i + 4 <= b; i += 4) {
+      las_v4 g, xa, xc, ya, yc;
+      LAS_LD(g, Gb + i);
+      LAS_LD(xa, a + i);
+      LAS_LD(xc, c + i);
+      LAS_LD(ya, oa + i);
+      LAS_LD(yc, oc + i);
+      va += g * xa;
+      vc += g * xc;
+      ya += g * ab;
+      yc += g * cb;
+      LAS_ST(oa + i, ya);
+      LAS_ST(oc + i, yc);
+    }
+    sa = LAS_HSUM(va);
+    sc = LAS_HSUM(vc);
+#endif
+    for (; i < b; i++) { /* the last rows above the diagonal */
+      const double g = Gb[i];
+      oa[i] += g * ab;
+      oc[i] += g * cb;
+      sa += g * a[i];
+      sc += g * c[i];
+    }
+    oa[b] += sa + Gb[b] * ab;
+    oc[b] += sc + Gb[b] * cb;
   }
 }
 
