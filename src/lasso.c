@@ -2190,7 +2190,12 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     memset(S.inZ, 0, n);
     memset(S.rho, 1, n);
     S.k = S.z = 0;
-    S.gcap = d < 1536 ? d : 1536;
+    /* Gram cache slots: with the row-space solve (L2, n <= 2048) the dense KKT solve
+     * only runs while k + 1 + z <= 40, so a few hundred slots do (columns past them
+     * are computed directly) */
+    int rowspace = P.norm == ADV_L2 && n <= 2048;
+    int gmax = rowspace && !P.full_kkt ? 256 : 1536;
+    S.gcap = d < gmax ? d : gmax;
     S.gk = 0;
     S.gpos = (int *)R_alloc(d, sizeof(int));
     for (int j = 0; j < d; j++) S.gpos[j] = -1;
@@ -2198,8 +2203,7 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.gsum = (double *)R_alloc(S.gcap > 0 ? S.gcap : 1, sizeof(double));
     /* the row-space kernel for as_nspace (allocated here: scratch memory of as_solve
      * is released after every lambda) */
-    S.kg = P.norm == ADV_L2 && n <= 2048 ? (double *)R_alloc((size_t)n * n, sizeof(double))
-                                         : NULL;
+    S.kg = rowspace ? (double *)R_alloc((size_t)n * n, sizeof(double)) : NULL;
     S.inG = (signed char *)R_alloc(d, 1);
     memset(S.inG, 0, d);
     S.xws = S.kg ? (double *)R_alloc(n, sizeof(double)) : NULL;
