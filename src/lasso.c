@@ -57,7 +57,7 @@
  *   last check over all columns (screening, AS_SCREEN), and every column is checked
  *   before convergence is declared, except those that a Cauchy-Schwarz bound from the
  *   last complete check certifies below their threshold.
- *   Issue 5's n = 500, d = 5000 path: 141 s -> ~6 s -> ~2.7 s -> ~1.9 s (bench/lasso.R).
+ *   Issue 5's n = 500, d = 5000 path: 141 s -> ~6 s -> ~2.7 s -> ~1.4 s (bench/lasso.R).
  *
  * - eps > 0, xi > 0: the surrogate loss is smooth (the attack vanishes smoothly with
  *   the residual), so accelerated proximal gradient (FISTA) with backtracking on the
