@@ -554,6 +554,9 @@ typedef struct {
    * ||x_j|| ||v - vref|| bounds the others */
   double *Gref, *vref, *xn;
   int *todo; /* scratch (d) */
+  /* scratch of as_nspace (7n) and as_factor_sync (n), allocated once per path: the
+   * steps allocate nothing (R_alloc per step fed the garbage collector) */
+  double *ns_scr, *fs_w;
 } aset;
 
 /* A column is screened in when |G_j| >= AS_SCREEN t_j at the last full check. */
@@ -1176,8 +1179,7 @@ static int as_factor_sync(const prob *P, aset *S, double f) {
   for (int q = 0; q < S->k; q++) changes += !S->inF[S->A[q]];
   for (int i = 0; i < n; i++) changes += S->zF[i] != S->inZ[i];
   if (S->nfup + changes > 64) return as_factor_build(P, S, f);
-  const void *vmax = vmaxget();
-  double *w = (double *)R_alloc(n, sizeof(double));
+  double *w = S->fs_w;
   int ok = 1, wr = 0;
   for (int q = 0; q < S->nfl && ok; q++) { /* columns that left A */
     int j = S->fl[q];
@@ -1213,7 +1215,6 @@ static int as_factor_sync(const prob *P, aset *S, double f) {
     chol_rank1(S->Lf, n, w, i, 1.0);
     S->zF[i] = 0;
   }
-  vmaxset(vmax);
   S->nfup += changes;
   if (!ok) return as_factor_build(P, S, f);
   return 1;
@@ -1395,9 +1396,7 @@ static int as_nspace(const prob *P, aset *S, int z, double f, double lam, double
   double eps = P->eps;
   as_kg_sync(P, S);
   const void *vmax = vmaxget();
-  double *u = (double *)R_alloc(n, sizeof(double));
-  double *h = (double *)R_alloc(n, sizeof(double));
-  double *Ga1 = (double *)R_alloc(n, sizeof(double));
+  double *u = S->ns_scr, *h = u + n, *Ga1 = h + n;
   double dn2 = 0, dNw = 0;
   for (int q = 0; q < k; q++) {
     int j = S->A[q];
@@ -1425,7 +1424,7 @@ static int as_nspace(const prob *P, aset *S, int z, double f, double lam, double
 
   /* right-hand sides: the border columns (delta_b if ic, s, omega) and c */
   int ny = 2 + ic, nr = ny + 1;
-  double *W = (double *)R_alloc((size_t)n * nr, sizeof(double));
+  double *W = Ga1 + n; /* (4n: nr <= 4) */
   double *Wb = W, *Ws = W + (size_t)ic * n, *Wo = Ws + n, *Wc = Wo + n;
   for (int i = 0; i < n; i++) {
     if (ic) Wb[i] = -f;
@@ -1570,6 +1569,13 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
    * check: one coming straight back stops the loose checks or the batched frees */
   signed char *zmark = (signed char *)R_alloc(n, 1);
   signed char *jmark = (signed char *)R_alloc(d, 1);
+  /* per-step vectors, at their largest sizes (p <= d + 1, m <= d + 1 + n) */
+  double *dN = (double *)R_alloc(d + 1, sizeof(double));
+  double *grad = (double *)R_alloc(d + 1, sizeof(double));
+  double *sv = (double *)R_alloc(d + 1, sizeof(double));
+  double *rhs = (double *)R_alloc(d + 1 + (size_t)n, sizeof(double));
+  double *a1 = (double *)R_alloc(n, sizeof(double));
+  double *a2 = (double *)R_alloc(n, sizeof(double));
   memset(zmark, 0, n);
   memset(jmark, 0, d);
 
@@ -1609,7 +1615,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     int k = S->k, p = k + ic, z = S->z, m = p + z;
     double N = attack_norm_A(P, S, theta), c = P->eps * N;
     /* dN/dbeta (zero for the intercept) */
-    double *dN = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     for (int q = 0; q < k; q++) {
       int j = S->A[q];
       dN[q] = P->norm == ADV_L2 ? (N > 0 ? theta[j] / N : 0) : S->sig[j];
@@ -1622,8 +1627,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
      * by a constant once the gradient gets -(2/n) C'(-r_Z), so the step is the same,
      * and so are the multipliers: H'delta + g' + C'mu = H delta + g + C'mu. */
     int nf = n - z;
-    double *a1 = (double *)R_alloc(n, sizeof(double));
-    double *a2 = (double *)R_alloc(n, sizeof(double));
     double E = z * c;
     for (int i = 0; i < n; i++) {
       if (S->inZ[i]) {
@@ -1636,9 +1639,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       a2[i] = S->rho[i] * e;
       E += e;
     }
-    double *rhs = (double *)R_alloc(m > 0 ? m : 1, sizeof(double));
-    double *grad = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
-    double *sv = (double *)R_alloc(p > 0 ? p : 1, sizeof(double));
     int try_reduced = S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40;
     double resM = 0;
     int reduced = 0;
@@ -2225,6 +2225,8 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.vref = (double *)R_alloc(n, sizeof(double));
     S.xn = (double *)R_alloc(d, sizeof(double));
     S.todo = (int *)R_alloc(d, sizeof(int));
+    S.ns_scr = S.kg ? (double *)R_alloc(7 * (size_t)n, sizeof(double)) : NULL;
+    S.fs_w = S.kg ? (double *)R_alloc(n, sizeof(double)) : NULL;
     for (int j = 0; j < d; j++) S.xn[j] = sqrt(dot4(col(&P, j), col(&P, j), n));
     S.scr = (int *)R_alloc(d, sizeof(int));
     S.gfull = S.nscr = 0;
