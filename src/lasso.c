@@ -670,15 +670,15 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
    * are skipped, with G_j set to 0 (neither violating nor screened); when more than a
    * third would be computed anyway, all are, and the reference is renewed */
   if (full) {
-    double D = 0, vn = 0;
-    for (int i = 0; i < n; i++) {
-      double dv = v[i] - S->vref[i];
-      D += dv * dv;
-      vn += v[i] * v[i];
-    }
-    D = sqrt(D) + 1e-12 * sqrt(vn);
     int m = 0, nrest = 0;
-    if (S->gfull) {
+    if (S->gfull) { /* (vref and Gref are set once gfull is) */
+      double D = 0, vn = 0;
+      for (int i = 0; i < n; i++) {
+        double dv = v[i] - S->vref[i];
+        D += dv * dv;
+        vn += v[i] * v[i];
+      }
+      D = sqrt(D) + 1e-12 * sqrt(vn);
       for (int j = 0; j < P->d; j++) {
         if (P->excl[j]) continue;
         nrest++;
