@@ -168,20 +168,24 @@ static void residuals(const prob *P, const double *theta, double b, double *r) {
   }
 }
 
-static double pen(const prob *P, const double *theta) {
+/* The penalty and the attack norm over the m listed coordinates (all d when idx is
+ * NULL); the active-set steps pass A, outside which theta is zero. */
+static double pen(const prob *P, const double *theta, const int *idx, int m) {
   double s = 0;
-  for (int j = 0; j < P->d; j++) s += P->w[j] * fabs(theta[j]);
+  for (int q = 0; q < m; q++) {
+    int j = idx ? idx[q] : q;
+    s += P->w[j] * fabs(theta[j]);
+  }
   return s;
 }
 
-static double attack_norm(const prob *P, const double *theta) {
+static double attack_norm(const prob *P, const double *theta, const int *idx, int m) {
   double s = 0;
-  if (P->norm == ADV_L2) {
-    for (int j = 0; j < P->d; j++) s += theta[j] * theta[j];
-    return sqrt(s);
+  for (int q = 0; q < m; q++) {
+    double t = theta[idx ? idx[q] : q];
+    s += P->norm == ADV_L2 ? t * t : fabs(t);
   }
-  for (int j = 0; j < P->d; j++) s += fabs(theta[j]);
-  return s;
+  return P->norm == ADV_L2 ? sqrt(s) : s;
 }
 
 /* ===================================================================== eps = 0 === */
@@ -565,7 +569,6 @@ typedef struct {
  * (relative KKT units, or |u_i| > 1 + that) as soon as resM is below AS_LOOSE; at a
  * check it frees every violator within a factor AS_BATCH of the worst */
 #define AS_LOOSE 1e-6
-#define AS_MARGIN 1e-4
 #define AS_REL 100
 #define AS_BATCH 0.1
 #define AS_WRONGWAY 3
@@ -590,35 +593,15 @@ static int as_gram_slot(const prob *P, aset *S, int j) {
 }
 
 /* F at (theta, b) from its residuals; the true (xi = 0) adversarial objective */
-static double as_obj(const prob *P, double lam, const double *theta, const double *r) {
-  double c = P->eps * attack_norm(P, theta), s = 0;
+/* F at theta, with theta zero outside the m listed coordinates (all when idx is NULL) */
+static double as_obj(const prob *P, double lam, const double *theta, const double *r,
+                     const int *idx, int m) {
+  double c = P->eps * attack_norm(P, theta, idx, m), s = 0;
   for (int i = 0; i < P->n; i++) {
     double e = fabs(r[i]) + c;
     s += e * e;
   }
-  return s / P->n + lam * pen(P, theta);
-}
-
-/* The attack norm and as_obj over the columns of A only (theta is zero elsewhere):
- * O(k), not O(d), for the steps of as_solve. */
-static double attack_norm_A(const prob *P, const aset *S, const double *theta) {
-  double s = 0;
-  for (int q = 0; q < S->k; q++) {
-    double t = theta[S->A[q]];
-    s += P->norm == ADV_L2 ? t * t : fabs(t);
-  }
-  return P->norm == ADV_L2 ? sqrt(s) : s;
-}
-
-static double as_obj_A(const prob *P, const aset *S, double lam, const double *theta,
-                       const double *r) {
-  double c = P->eps * attack_norm_A(P, S, theta), s = 0, pn = 0;
-  for (int i = 0; i < P->n; i++) {
-    double e = fabs(r[i]) + c;
-    s += e * e;
-  }
-  for (int q = 0; q < S->k; q++) pn += P->w[S->A[q]] * fabs(theta[S->A[q]]);
-  return s / P->n + lam * pn;
+  return s / P->n + lam * pen(P, theta, idx, m);
 }
 
 /* Removes the value v from the list[0..*len) (keeping the order), if it is there. */
@@ -652,7 +635,7 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
                      double *worst_gj, int full) {
   int n = P->n;
   double *G = S->G;
-  double N = attack_norm(P, theta), c = P->eps * N, E = 0;
+  double N = attack_norm(P, theta, NULL, P->d), c = P->eps * N, E = 0;
   for (int i = 0; i < n; i++) {
     if (S->inZ[i]) continue;
     double e = S->rho[i] * r[i] + c;
@@ -780,14 +763,14 @@ static int as_zero_start(const prob *P, aset *S, double lam, double *theta, doub
   for (int j = 0; j < d; j++) smax = fmax(smax, P->sc[j]);
   /* zero is optimal up to the tolerance (this is how lambda_max is defined) */
   if ((qn - 2 * P->eps * m) * smax / P->sy <= P->thresh) return 0;
-  double slope = -(qn - 2 * P->eps * m), f0 = as_obj(P, lam, theta, r);
+  double slope = -(qn - 2 * P->eps * m), f0 = as_obj(P, lam, theta, r, NULL, d);
   double tau = 1;
   double *th = (double *)R_alloc(d, sizeof(double));
   double *rr = (double *)R_alloc(n, sizeof(double));
   for (int tries = 0; tries < 200; tries++, tau /= 2) {
     for (int j = 0; j < d; j++) th[j] = -tau * G[j] / qn;
     residuals(P, th, *b, rr);
-    if (as_obj(P, lam, th, rr) <= f0 + 0.25 * tau * slope) break;
+    if (as_obj(P, lam, th, rr, NULL, d) <= f0 + 0.25 * tau * slope) break;
   }
   S->k = 0;
   for (int j = 0; j < d; j++) {
@@ -1289,10 +1272,10 @@ ADV_CLONES static void chol_solve4(const double *L, int n, double *B, int nr) {
         a2 += l2 * xv;
         a3 += l3 * xv;
       }
-      s0 = (a0[0] + a0[1]) + (a0[2] + a0[3]);
-      s1 = (a1[0] + a1[1]) + (a1[2] + a1[3]);
-      s2 = (a2[0] + a2[1]) + (a2[2] + a2[3]);
-      s3 = (a3[0] + a3[1]) + (a3[2] + a3[3]);
+      s0 = LAS_HSUM(a0);
+      s1 = LAS_HSUM(a1);
+      s2 = LAS_HSUM(a2);
+      s3 = LAS_HSUM(a3);
 #endif
       for (; i < n; i++) {
         double xi = bq[i];
@@ -1613,7 +1596,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     const void *vmax = vmaxget();
     int k = S->k, p = k + ic, z = S->z, m = p + z;
-    double N = attack_norm_A(P, S, theta), c = P->eps * N;
+    double N = attack_norm(P, theta, S->A, S->k), c = P->eps * N;
     /* dN/dbeta (zero for the intercept) */
     for (int q = 0; q < k; q++) {
       int j = S->A[q];
@@ -1752,7 +1735,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
       int wj;
       double wg;
-      double margin = tight ? 1e-12 : fmin(AS_MARGIN, AS_REL * resM);
+      double margin = tight ? 1e-12 : AS_REL * resM; /* (<= 1e-4: resM <= AS_LOOSE) */
       if (tight) {
         fresh = 0;
         /* the screened columns first; every column before declaring convergence */
@@ -1784,8 +1767,11 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
            * one whose multiplier is out of [-1, 1] by a fair share of the worst */
           double cut = zbatch ? 1 + fmax(margin, AS_BATCH * (umax - 1)) : umax;
           int nfree = 0;
-          for (int q = 0; q < z; q++)
-            if (q == wq || fabs(u[q]) > cut) bpi[nfree++] = S->Z[q], bp[nfree - 1] = u[q];
+          for (int q = 0; q < z; q++) {
+            if (q != wq && !(fabs(u[q]) > cut)) continue;
+            bpi[nfree] = S->Z[q];
+            bp[nfree++] = u[q];
+          }
           for (int q = 0; q < nfree; q++) {
             int i = bpi[q];
             S->rho[i] = bp[q] > 0 ? 1 : -1;
@@ -1868,7 +1854,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     as_line ls;
     as_line_init(P, S, lam, theta, delta, r, dr, &ls);
-    double f0 = as_obj_A(P, S, lam, theta, r);
+    double f0 = as_obj(P, lam, theta, r, S->A, S->k);
     int pin = -1, nflip = 0;
     double t = as_line_search(P, S, &ls, r, dr, tmax, bp, bpi, &pin, flip, &nflip);
     int hit = 0, ok = (t > 0) || pin >= 0 || (block >= 0 && tmax == 0);
@@ -1878,7 +1864,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       hit = block >= 0 && t == tmax && pin < 0;
       if (hit) tht[block] = 0;
       for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
-      ok = as_obj_A(P, S, lam, tht, rt) <= f0 + 1e-13 * fabs(f0);
+      ok = as_obj(P, lam, tht, rt, S->A, S->k) <= f0 + 1e-13 * fabs(f0);
     }
     if (!ok) {
       /* Close to the manifold minimum the derivative formula drowns in rounding:
@@ -1902,7 +1888,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         hit = t == tm && rblock < 0 && block >= 0;
         if (hit) tht[block] = 0;
         for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
-        ok = as_obj_A(P, S, lam, tht, rt) <= f0 + 1e-4 * t * gd + 1e-13 * fabs(f0);
+        ok = as_obj(P, lam, tht, rt, S->A, S->k) <= f0 + 1e-4 * t * gd + 1e-13 * fabs(f0);
         if (ok) break;
       }
       if (!ok) {
