@@ -572,6 +572,7 @@ typedef struct {
 #define AS_REL 100
 #define AS_BATCH 0.1
 #define AS_WRONGWAY 3
+#define AS_PRE 1e-4
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
@@ -629,10 +630,12 @@ static void as_remove_Z(aset *S, int i) {
  * gradient. u (length S->z) holds the residual multipliers (clipped to [-1, 1] here).
  * Returns the relative KKT residual and the most violating inactive coordinate.
  * full = 0 looks only at the columns of A and the screened ones (S->scr); full = 1 at
- * every column, and then rebuilds the screen. */
+ * every column, and then rebuilds the screen. resA (unless NULL) receives the share of
+ * the residual from the columns of A and the intercept: the stationarity on the
+ * manifold, with the multipliers u. */
 static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
                      const double *r, const double *u, double *v, int *worst_j,
-                     double *worst_gj, int full) {
+                     double *worst_gj, int full, double *resA) {
   int n = P->n;
   double *G = S->G;
   double N = attack_norm(P, theta, NULL, P->d), c = P->eps * N, E = 0;
@@ -698,7 +701,7 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
   }
   double gb = 0;
   for (int i = 0; i < n; i++) gb += v[i];
-  double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;
+  double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0, wA = worst;
   *worst_j = -1;
   for (int q = 0; q < nj; q++) {
     /* every column, or A and then the screened columns not in A */
@@ -726,7 +729,9 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
     }
     viol *= P->sc[j] / P->sy;
     if (viol > worst) worst = viol;
+    if (S->inA[j] && viol > wA) wA = viol;
   }
+  if (resA) *resA = wA;
   if (full) {
     S->gfull = 1;
     S->nscr = 0;
@@ -1534,6 +1539,74 @@ static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
   return s;
 }
 
+/* Acts on a check's findings (as_solve): frees the worst pinned residual whose
+ * multiplier u is out of [-1, 1] by more than margin, and the worst inactive coordinate
+ * wj (G_j = wg) if there is one; while batching works (zbatch, batch) also every other
+ * violator within a factor AS_BATCH of the worst. A loose check (below the manifold
+ * minimum) counts only clear violations, by more than margin, and marks what it frees
+ * in zmark (2) and jmark; a tight one marks residuals with 1. Returns whether anything
+ * was freed. bp, bpi: scratch (n). */
+static int as_free(const prob *P, aset *S, double lam, const double *r, double N,
+                   const double *u, int z, int wj, double wg, double margin, int tight,
+                   int loose, int zbatch, int batch, signed char *zmark,
+                   signed char *jmark, double *bp, int *bpi) {
+  if (wj >= 0 && !tight) { /* only a clear violation of the inactive coordinates counts */
+    double ex = as_linf_extra(P, S, r, N);
+    double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
+    if (!(vj > margin)) wj = -1;
+  }
+  int wq = -1;
+  double umax = 1 + margin;
+  for (int q = 0; q < z; q++)
+    if (fabs(u[q]) > umax) umax = fabs(u[q]), wq = q;
+  if (wq >= 0) {
+    /* free the worst pinned residual; while that keeps working, also every other
+     * one whose multiplier is out of [-1, 1] by a fair share of the worst */
+    double cut = zbatch ? 1 + fmax(margin, AS_BATCH * (umax - 1)) : umax;
+    int nfree = 0;
+    for (int q = 0; q < z; q++) {
+      if (q != wq && !(fabs(u[q]) > cut)) continue;
+      bpi[nfree] = S->Z[q];
+      bp[nfree++] = u[q];
+    }
+    for (int q = 0; q < nfree; q++) {
+      int i = bpi[q];
+      S->rho[i] = bp[q] > 0 ? 1 : -1;
+      as_remove_Z(S, i);
+      zmark[i] = loose ? 2 : 1;
+    }
+  }
+  if (wj >= 0 && (wq < 0 || zbatch)) {
+    /* free the worst inactive coordinate; while that keeps working, also every
+     * other one violating by a fair share of the worst (fewer Newton solves when
+     * many coordinates enter between two lambdas) */
+    if (batch) {
+      double ex = as_linf_extra(P, S, r, N);
+      double t0 = lam * P->w[wj] + ex;
+      double wv = (fabs(wg) - t0) * P->sc[wj];
+      double cut = fmax(AS_BATCH * wv, tight ? 0 : margin * P->sy);
+      /* (a violator has |G_j| > t_j, so it is among the screened columns) */
+      const double *G = S->G;
+      for (int q = 0; q < S->nscr; q++) {
+        int j = S->scr[q];
+        if (S->inA[j] || P->excl[j] || j == wj) continue;
+        double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
+        if (vj > cut) {
+          S->A[S->k++] = j;
+          S->inA[j] = 1;
+          S->sig[j] = G[j] > 0 ? -1 : 1;
+          if (loose) jmark[j] = 1;
+        }
+      }
+    }
+    S->A[S->k++] = wj;
+    S->inA[wj] = 1;
+    S->sig[wj] = wg > 0 ? -1 : 1;
+    if (loose) jmark[wj] = 1;
+  }
+  return wq >= 0 || wj >= 0;
+}
+
 /* One lambda of the true-attack problem by the active-set method. */
 static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b,
                     double *r, double *kkt, int *iters) {
@@ -1548,6 +1621,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
   int loose_ok = 1, zbatch = 1, wrongway = 0; /* loose checks, batched frees (below) */
+  int lfull = 1; /* the first loose check of a lambda looks at every column */
   /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
    * check: one coming straight back stops the loose checks or the batched frees */
   signed char *zmark = (signed char *)R_alloc(n, 1);
@@ -1587,7 +1661,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         memset(u, 0, sizeof(double));
         int wj;
         double wg;
-        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1);
+        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1, NULL);
         /* at theta = 0 the L2 condition is the ball condition checked above */
         *kkt = 0;
         break;
@@ -1740,74 +1814,23 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         fresh = 0;
         /* the screened columns first; every column before declaring convergence */
         int full = !S->gfull;
-        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full);
-        if (*kkt <= P->thresh && !full) *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1);
+        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full, NULL);
+        if (*kkt <= P->thresh && !full) *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1, NULL);
         vmaxset(vmax);
         if (*kkt <= P->thresh) break;
       } else {
-        as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 0);
-        if (wj >= 0) { /* only a clear violation of the inactive coordinates counts */
-          double ex = as_linf_extra(P, S, r, N);
-          double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
-          if (!(vj > margin)) wj = -1;
-        }
+        as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, lfull, NULL);
+        lfull = 0;
       }
-      int wq = -1;
-      double umax = 1 + margin;
-      for (int q = 0; q < z; q++)
-        if (fabs(u[q]) > umax) umax = fabs(u[q]), wq = q;
+      int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, zbatch, batch,
+                        zmark, jmark, bp, bpi);
       /* a loose check with nothing clear goes on with this Newton step */
-      if (tight || wq >= 0 || wj >= 0) {
+      if (tight || act) {
         if (loose) {
           vmaxset(vmax);
           fresh = 0;
         }
-        if (wq >= 0) {
-          /* free the worst pinned residual; while that keeps working, also every other
-           * one whose multiplier is out of [-1, 1] by a fair share of the worst */
-          double cut = zbatch ? 1 + fmax(margin, AS_BATCH * (umax - 1)) : umax;
-          int nfree = 0;
-          for (int q = 0; q < z; q++) {
-            if (q != wq && !(fabs(u[q]) > cut)) continue;
-            bpi[nfree] = S->Z[q];
-            bp[nfree++] = u[q];
-          }
-          for (int q = 0; q < nfree; q++) {
-            int i = bpi[q];
-            S->rho[i] = bp[q] > 0 ? 1 : -1;
-            as_remove_Z(S, i);
-            zmark[i] = loose ? 2 : 1;
-          }
-        }
-        if (wj >= 0 && (wq < 0 || zbatch)) {
-          /* free the worst inactive coordinate; while that keeps working, also every
-           * other one violating by a fair share of the worst (fewer Newton solves when
-           * many coordinates enter between two lambdas) */
-          if (batch) {
-            double ex = as_linf_extra(P, S, r, N);
-            double t0 = lam * P->w[wj] + ex;
-            double wv = (fabs(wg) - t0) * P->sc[wj];
-            double cut = fmax(AS_BATCH * wv, tight ? 0 : margin * P->sy);
-            /* (a violator has |G_j| > t_j, so it is among the screened columns) */
-            const double *G = S->G;
-            for (int q = 0; q < S->nscr; q++) {
-              int j = S->scr[q];
-              if (S->inA[j] || P->excl[j] || j == wj) continue;
-              double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
-              if (vj > cut) {
-                S->A[S->k++] = j;
-                S->inA[j] = 1;
-                S->sig[j] = G[j] > 0 ? -1 : 1;
-                if (loose) jmark[j] = 1;
-              }
-            }
-          }
-          S->A[S->k++] = wj;
-          S->inA[wj] = 1;
-          S->sig[wj] = wg > 0 ? -1 : 1;
-          if (loose) jmark[wj] = 1;
-        }
-        if (wq < 0 && wj < 0) {
+        if (!act) {
           /* violation only from round-off on the manifold: polish once more */
           fresh = 51;
           if (++stalls >= 3) {
@@ -1921,6 +1944,27 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
      * then against drift */
     if (it % 32 == 0) residuals(P, theta, *b, r);
     else memcpy(r, rt, n * sizeof(double));
+    /* After a full Newton step on an unchanged manifold the solve's multipliers are
+     * the estimates at the new point: check there at once. as_kkt measures the true
+     * KKT residual with them, so convergence can be declared, or clear violations
+     * acted on, without the solve at the new point that would otherwise come first
+     * (that solve still follows when this check finds nothing to do). */
+    if (t == 1 && pin < 0 && !hit && nflip == 0 && resM <= AS_PRE) {
+      double Nn = attack_norm(P, theta, S->A, S->k), cn = P->eps * Nn, rA;
+      for (int q = 0; q < z; q++) u[q] = cn > 0 ? n * mu[q] / (2 * cn) : 0;
+      int wj, full = lfull || !S->gfull;
+      double wg, kk = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full, &rA);
+      if (kk <= P->thresh && !full) kk = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1, &rA);
+      if (kk <= P->thresh) {
+        *kkt = kk;
+        break;
+      }
+      if (full) lfull = 0;
+      if (loose_ok && rA <= AS_LOOSE &&
+          as_free(P, S, lam, r, Nn, u, z, wj, wg, AS_REL * rA, 0, 1, zbatch, batch, zmark,
+                  jmark, bp, bpi))
+        fresh = 0;
+    }
   }
   *iters = it;
   return status;
