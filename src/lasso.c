@@ -531,6 +531,10 @@ typedef struct {
   int *Z, z;         /* pinned residuals */
   signed char *inZ;  /* n */
   signed char *rho;  /* sign of the other residuals */
+  /* pinned rows whose residual is not yet zero (as_solve's predicted pins): the Newton
+   * step takes them to zero at t = 1; until then the line search counts them as free */
+  signed char *spec;
+  int nspec;
   /* Gram cache over all rows, by column: x_j'x_l for the columns seen in A so far
    * (slot order), and the column sums x_j'1 for the intercept */
   int *gpos, *gcol, gk, gcap; /* slot of column j or -1; column of each slot */
@@ -573,6 +577,11 @@ typedef struct {
 #define AS_BATCH 0.1
 #define AS_WRONGWAY 3
 #define AS_PRE 1e-4
+#define AS_SPEC_MIN 2
+#define AS_SPEC_STEPS 16
+#ifndef AS_SPEC_TIMES
+#define AS_SPEC_TIMES 1000
+#endif
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
@@ -624,6 +633,25 @@ static void as_remove_A(aset *S, int j) {
 static void as_remove_Z(aset *S, int i) {
   list_remove(S->Z, &S->z, i);
   S->inZ[i] = 0;
+}
+
+/* Frees the predicted pins that did not reach zero (keeping the order of the others);
+ * each keeps the sign of its residual. */
+static void as_spec_release(aset *S, const double *r) {
+  if (!S->nspec) return;
+  int w = 0;
+  for (int q = 0; q < S->z; q++) {
+    int i = S->Z[q];
+    if (!S->spec[i]) {
+      S->Z[w++] = i;
+      continue;
+    }
+    S->spec[i] = 0;
+    S->inZ[i] = 0;
+    S->rho[i] = r[i] >= 0 ? 1 : -1;
+  }
+  S->z = w;
+  S->nspec = 0;
 }
 
 /* Subgradient check. v (n) receives the loss derivative weights; G (d) the
@@ -809,7 +837,9 @@ static int as_zero_start(const prob *P, aset *S, double lam, double *theta, doub
  * the derivative changes sign (the residual is then pinned), or finds the root of
  * F' inside a piece by bisection. Passing kinks instead of pinning every residual
  * the step meets avoids pinning residuals that the next multiplier check would free
- * again (each costing a KKT solve). */
+ * again (each costing a KKT solve). Predicted pins (S->spec: pinned in the Newton
+ * system, which takes them to zero at t = 1, but not yet zero) count as free rows
+ * here; their kinks are at t = 1, the end of the search. */
 typedef struct {
   double R1, R2, S1, S2, a0, a1, a2, lpd, eps, n;
   int l2;
@@ -821,7 +851,7 @@ static void as_line_init(const prob *P, const aset *S, double lam, const double 
   int n = P->n;
   L->R1 = L->R2 = L->S1 = L->S2 = 0;
   for (int i = 0; i < n; i++) {
-    if (S->inZ[i]) continue;
+    if (S->inZ[i] && !S->spec[i]) continue;
     L->R1 += r[i] * dr[i];
     L->R2 += dr[i] * dr[i];
     L->S1 += S->rho[i] * dr[i];
@@ -885,7 +915,7 @@ static double as_line_search(const prob *P, const aset *S, as_line *L, const dou
   *nflip = 0;
   if (!(as_line_deriv(L, 0) < 0)) return 0;
   for (int i = 0; i < n; i++) {
-    if (S->inZ[i] || !(S->rho[i] * dr[i] < 0)) continue;
+    if (S->inZ[i] || !(S->rho[i] * dr[i] < 0)) continue; /* (predicted pins: t = 1) */
     double t = -r[i] / dr[i];
     if (t < 0) t = 0;
     if (t < tmax) bp[nb] = t, bpi[nb] = i, nb++;
@@ -1622,6 +1652,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
   int loose_ok = 1, zbatch = 1, wrongway = 0; /* loose checks, batched frees (below) */
   int lfull = 1; /* the first loose check of a lambda looks at every column */
+  int spec_steps = 0; /* steps since the predicted pins were made */
+  int nspec_left = AS_SPEC_TIMES;
   /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
    * check: one coming straight back stops the loose checks or the batched frees */
   signed char *zmark = (signed char *)R_alloc(n, 1);
@@ -1797,13 +1829,15 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       double scale = a < k ? P->sc[S->A[a]] : 1;
       dmax = fmax(dmax, fabs(delta[a]) * scale / P->sy);
     }
-    int tight = resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50;
+    /* (no check while predicted pins are on their way to zero: as_kkt takes pinned
+     * rows to be at zero) */
+    int tight = !S->nspec && (resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50);
     /* Near the manifold minimum (resM <= AS_LOOSE) the multipliers are already accurate
      * enough to act on a clear violation (by more than AS_REL resM): freeing it there
      * saves the last Newton steps to the minimum, which only a converged point needs.
      * Smaller violations wait for the minimum itself. If a constraint so freed comes
      * straight back, the loose checks stop for this lambda. */
-    int loose = !tight && loose_ok && resM <= AS_LOOSE;
+    int loose = !tight && !S->nspec && loose_ok && resM <= AS_LOOSE;
     if (tight || loose) {
       /* at (or near) the manifold minimum: check multipliers and inactive coordinates */
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
@@ -1889,6 +1923,11 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
       ok = as_obj(P, lam, tht, rt, S->A, S->k) <= f0 + 1e-13 * fabs(f0);
     }
+    if (!ok && S->nspec) { /* no descent towards the predicted pins: drop them */
+      as_spec_release(S, r);
+      vmaxset(vmax);
+      continue;
+    }
     if (!ok) {
       /* Close to the manifold minimum the derivative formula drowns in rounding:
        * fall back to a ratio test that stops at the first residual kink and a
@@ -1926,6 +1965,19 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (ic) *b += t * delta[k];
     vmaxset(vmax);
     for (int q = 0; q < nflip; q++) S->rho[flip[q]] = (signed char)-S->rho[flip[q]];
+    if (S->nspec) {
+      if (t == 1) { /* the predicted pins are at zero now */
+        for (int q = 0; q < S->z; q++) {
+          int i = S->Z[q];
+          if (!S->spec[i]) continue;
+          S->spec[i] = 0;
+          if (zmark[i]) zbatch = 0;
+        }
+        S->nspec = 0;
+      } else if ((pin < 0 && !hit && t < 0.5) || ++spec_steps >= AS_SPEC_STEPS) {
+        as_spec_release(S, rt);
+      }
+    }
     if (pin >= 0) {
       S->Z[S->z++] = pin;
       S->inZ[pin] = 1;
@@ -1939,6 +1991,30 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     for (int q = 0; q < S->k; q++) {
       int j = S->A[q];
       if (theta[j] != 0) S->sig[j] = (signed char)adv_sign(theta[j]);
+    }
+    /* Predicted pins. The residuals that the rest of the full Newton step would take
+     * across zero are, late on the path, mostly those pinned at this lambda's
+     * solution, and the line search would pin them one per Newton solve. So after a
+     * step that stopped short of t = 1 at a kink or a coefficient's zero, they are all
+     * pinned in the next Newton system, which takes them to zero at t = 1 (the line
+     * search counts them as free until then). They become true pins when a step
+     * reaches t = 1; a step that stops early inside a piece of the line (not at a kink
+     * or a coefficient's zero), no descent, or AS_SPEC_STEPS steps without reaching
+     * t = 1 free them again. */
+    if (!S->nspec && t < 1 && (pin >= 0 || hit) && nspec_left > 0) {
+      int np = 0;
+      for (int i = 0; i < n; i++) np += !S->inZ[i] && rt[i] * (r[i] + dr[i]) < 0;
+      if (np >= AS_SPEC_MIN && S->z + np < n) {
+        for (int i = 0; i < n; i++) {
+          if (S->inZ[i] || !(rt[i] * (r[i] + dr[i]) < 0)) continue;
+          S->Z[S->z++] = i;
+          S->inZ[i] = 1;
+          S->spec[i] = 1;
+        }
+        S->nspec = np;
+        spec_steps = 0;
+        nspec_left--;
+      }
     }
     /* the residuals of the step's end point: r + t dr, recomputed from theta now and
      * then against drift */
@@ -1960,12 +2036,15 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         break;
       }
       if (full) lfull = 0;
-      if (loose_ok && rA <= AS_LOOSE &&
-          as_free(P, S, lam, r, Nn, u, z, wj, wg, AS_REL * rA, 0, 1, zbatch, batch, zmark,
-                  jmark, bp, bpi))
+      /* at the manifold minimum (as the tight check), or near it (as the loose one) */
+      int tg = rA <= P->thresh * 0.01;
+      if ((tg || (loose_ok && rA <= AS_LOOSE)) &&
+          as_free(P, S, lam, r, Nn, u, z, wj, wg, tg ? 1e-12 : AS_REL * rA, tg, !tg, zbatch,
+                  batch, zmark, jmark, bp, bpi))
         fresh = 0;
     }
   }
+  as_spec_release(S, r); /* (only after a failure: see above) */
   *iters = it;
   return status;
 }
@@ -2215,6 +2294,9 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.Z = (int *)R_alloc(n, sizeof(int));
     S.inZ = (signed char *)R_alloc(n, 1);
     S.rho = (signed char *)R_alloc(n, 1);
+    S.spec = (signed char *)R_alloc(n, 1);
+    memset(S.spec, 0, n);
+    S.nspec = 0;
     memset(S.inA, 0, d);
     memset(S.sig, 0, d);
     memset(S.inZ, 0, n);
