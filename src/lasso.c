@@ -565,6 +565,9 @@ typedef struct {
   /* scratch of as_nspace (7n) and as_factor_sync (n), allocated once per path: the
    * steps allocate nothing (R_alloc per step fed the garbage collector) */
   double *ns_scr, *fs_w;
+  /* scratch of as_kkt (n each) */
+  int *kk_oq;
+  double *kk_du;
 } aset;
 
 /* A column is screened in when |G_j| >= AS_SCREEN t_j at the last full check. */
@@ -654,13 +657,25 @@ static void as_spec_release(aset *S, const double *r) {
   S->nspec = 0;
 }
 
+/* The violation of the optimality condition of a coordinate j of A (sign sig, value
+ * th): G_j = x_j'v, dg its attack-norm term (2 eps E/n dN_j) */
+static inline double as_aviol(const prob *P, double lam, int j, int sig, double th,
+                              double Gj, double dg, double extra) {
+  double gj = Gj + dg;
+  if (th != 0) return fabs(gj + lam * P->w[j] * sig);
+  double t = lam * P->w[j] + (P->norm == ADV_L2 ? 0 : extra);
+  double gg = P->norm == ADV_L2 ? gj : Gj;
+  return fabs(gg) > t ? fabs(gg) - t : 0;
+}
+
 /* Subgradient check. v (n) receives the loss derivative weights; G (d) the
  * gradient. u (length S->z) holds the residual multipliers (clipped to [-1, 1] here).
  * Returns the relative KKT residual and the most violating inactive coordinate.
  * full = 0 looks only at the columns of A and the screened ones (S->scr); full = 1 at
- * every column, and then rebuilds the screen. resA (unless NULL) receives the share of
- * the residual from the columns of A and the intercept: the stationarity on the
- * manifold, with the multipliers u. */
+ * every column, and then rebuilds the screen. resA (unless NULL) receives the
+ * stationarity on the manifold (the columns of A and the intercept) with the
+ * multipliers u as they are, not clipped: a multiplier out of range is a violation
+ * of its own, which as_free acts on. */
 static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
                      const double *r, const double *u, double *v, int *worst_j,
                      double *worst_gj, int full, double *resA) {
@@ -729,22 +744,37 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
   }
   double gb = 0;
   for (int i = 0; i < n; i++) gb += v[i];
-  double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0, wA = worst;
+  /* resA is the stationarity with the multipliers as given: the pinned rows whose
+   * multiplier was clipped add (2c/n)(u_q - clip(u_q)) x_ij to the gradient of A */
+  int nout = 0;
+  double gbA = gb;
+  if (resA) {
+    for (int q = 0; q < S->z; q++) {
+      double uq = u[q] > 1 ? 1 : (u[q] < -1 ? -1 : u[q]);
+      if (u[q] == uq) continue;
+      S->kk_oq[nout] = S->Z[q];
+      S->kk_du[nout] = 2.0 * c / n * (u[q] - uq);
+      gbA += S->kk_du[nout++];
+    }
+  }
+  double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;
+  double wA = P->intercept ? fabs(gbA) / P->sy : 0;
   *worst_j = -1;
   for (int q = 0; q < nj; q++) {
     /* every column, or A and then the screened columns not in A */
     int j = full ? q : (q < S->k ? S->A[q] : S->scr[q - S->k]);
     if (P->excl[j] || (!full && q >= S->k && S->inA[j])) continue;
-    double viol;
+    double viol, violA = 0;
     if (S->inA[j]) {
       double dn = P->norm == ADV_L2 ? (N > 0 ? theta[j] / N : 0) : S->sig[j];
-      double gj = G[j] + 2 * P->eps * E / n * dn;
-      if (theta[j] != 0) {
-        viol = fabs(gj + lam * P->w[j] * S->sig[j]);
-      } else {
-        double t = lam * P->w[j] + (P->norm == ADV_L2 ? 0 : extra);
-        double gg = P->norm == ADV_L2 ? gj : G[j];
-        viol = fabs(gg) > t ? fabs(gg) - t : 0;
+      double dg = 2 * P->eps * E / n * dn;
+      viol = as_aviol(P, lam, j, S->sig[j], theta[j], G[j], dg, extra);
+      violA = viol;
+      if (nout) {
+        const double *xj = col(P, j);
+        double cj = 0;
+        for (int m = 0; m < nout; m++) cj += xj[S->kk_oq[m]] * S->kk_du[m];
+        violA = as_aviol(P, lam, j, S->sig[j], theta[j], G[j] + cj, dg, extra);
       }
     } else {
       double t = lam * P->w[j] + extra;
@@ -757,7 +787,8 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
     }
     viol *= P->sc[j] / P->sy;
     if (viol > worst) worst = viol;
-    if (S->inA[j] && viol > wA) wA = viol;
+    violA *= P->sc[j] / P->sy;
+    if (violA > wA) wA = violA;
   }
   if (resA) *resA = wA;
   if (full) {
@@ -1573,13 +1604,15 @@ static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
  * multiplier u is out of [-1, 1] by more than margin, and the worst inactive coordinate
  * wj (G_j = wg) if there is one; while batching works (zbatch, batch) also every other
  * violator within a factor AS_BATCH of the worst. A loose check (below the manifold
- * minimum) counts only clear violations, by more than margin, and marks what it frees
- * in zmark (2) and jmark; a tight one marks residuals with 1. Returns whether anything
- * was freed. bp, bpi: scratch (n). */
+ * minimum) counts only clear violations, by more than margin, frees residuals only if
+ * lz and coordinates only if lj, and marks what it frees in zmark (2) and jmark; a
+ * tight one marks residuals with 1. Returns whether anything was freed. bp, bpi:
+ * scratch (n). */
 static int as_free(const prob *P, aset *S, double lam, const double *r, double N,
                    const double *u, int z, int wj, double wg, double margin, int tight,
-                   int loose, int zbatch, int batch, signed char *zmark,
+                   int loose, int lz, int lj, int zbatch, int batch, signed char *zmark,
                    signed char *jmark, double *bp, int *bpi) {
+  if (loose && !lj) wj = -1;
   if (wj >= 0 && !tight) { /* only a clear violation of the inactive coordinates counts */
     double ex = as_linf_extra(P, S, r, N);
     double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
@@ -1587,7 +1620,7 @@ static int as_free(const prob *P, aset *S, double lam, const double *r, double N
   }
   int wq = -1;
   double umax = 1 + margin;
-  for (int q = 0; q < z; q++)
+  for (int q = 0; q < z && (!loose || lz); q++)
     if (fabs(u[q]) > umax) umax = fabs(u[q]), wq = q;
   if (wq >= 0) {
     /* free the worst pinned residual; while that keeps working, also every other
@@ -1650,7 +1683,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   double *bp = (double *)R_alloc(n, sizeof(double));
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
-  int loose_ok = 1, zbatch = 1, wrongway = 0; /* loose checks, batched frees (below) */
+  int zbatch = 1, wrongway = 0; /* batched frees (below) */
+  int loose_z = 1, loose_j = 1; /* loose checks may free residuals, coordinates */
   int lfull = 1; /* the first loose check of a lambda looks at every column */
   int spec_steps = 0; /* steps since the predicted pins were made */
   int nspec_left = AS_SPEC_TIMES;
@@ -1835,9 +1869,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     /* Near the manifold minimum (resM <= AS_LOOSE) the multipliers are already accurate
      * enough to act on a clear violation (by more than AS_REL resM): freeing it there
      * saves the last Newton steps to the minimum, which only a converged point needs.
-     * Smaller violations wait for the minimum itself. If a constraint so freed comes
-     * straight back, the loose checks stop for this lambda. */
-    int loose = !tight && !S->nspec && loose_ok && resM <= AS_LOOSE;
+     * Smaller violations wait for the minimum itself. If a residual (a coordinate) so
+     * freed comes straight back, the loose checks stop freeing residuals (coordinates)
+     * for this lambda. */
+    int loose = !tight && !S->nspec && (loose_z || loose_j) && resM <= AS_LOOSE;
     if (tight || loose) {
       /* at (or near) the manifold minimum: check multipliers and inactive coordinates */
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
@@ -1856,8 +1891,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, lfull, NULL);
         lfull = 0;
       }
-      int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, zbatch, batch,
-                        zmark, jmark, bp, bpi);
+      int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, loose_z, loose_j,
+                        zbatch, batch, zmark, jmark, bp, bpi);
       /* a loose check with nothing clear goes on with this Newton step */
       if (tight || act) {
         if (loose) {
@@ -1981,10 +2016,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (pin >= 0) {
       S->Z[S->z++] = pin;
       S->inZ[pin] = 1;
-      if (zmark[pin] == 2) loose_ok = 0;
+      if (zmark[pin] == 2) loose_z = 0;
       if (zmark[pin]) zbatch = 0;
     } else if (hit) {
-      if (jmark[block]) loose_ok = 0;
+      if (jmark[block]) loose_j = 0;
       if (t == 0) batch = 0; /* a freed coordinate went the wrong way */
       as_remove_A(S, block);
     }
@@ -2038,9 +2073,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       if (full) lfull = 0;
       /* at the manifold minimum (as the tight check), or near it (as the loose one) */
       int tg = rA <= P->thresh * 0.01;
-      if ((tg || (loose_ok && rA <= AS_LOOSE)) &&
-          as_free(P, S, lam, r, Nn, u, z, wj, wg, tg ? 1e-12 : AS_REL * rA, tg, !tg, zbatch,
-                  batch, zmark, jmark, bp, bpi))
+      if ((tg || ((loose_z || loose_j) && rA <= AS_LOOSE)) &&
+          as_free(P, S, lam, r, Nn, u, z, wj, wg, tg ? 1e-12 : AS_REL * rA, tg, !tg, loose_z,
+                  loose_j, zbatch, batch, zmark, jmark, bp, bpi))
         fresh = 0;
     }
   }
@@ -2295,6 +2330,8 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.inZ = (signed char *)R_alloc(n, 1);
     S.rho = (signed char *)R_alloc(n, 1);
     S.spec = (signed char *)R_alloc(n, 1);
+    S.kk_oq = (int *)R_alloc(n, sizeof(int));
+    S.kk_du = (double *)R_alloc(n, sizeof(double));
     memset(S.spec, 0, n);
     S.nspec = 0;
     memset(S.inA, 0, d);
