@@ -1604,31 +1604,31 @@ static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
  * multiplier u is out of [-1, 1] by more than margin, and the worst inactive coordinate
  * wj (G_j = wg) if there is one; while batching works (zbatch, batch) also every other
  * violator within a factor AS_BATCH of the worst. A loose check (below the manifold
- * minimum) counts only clear violations, by more than margin, frees residuals only if
- * lz and coordinates only if lj, and marks what it frees in zmark (2) and jmark; a
- * tight one marks residuals with 1. Returns whether anything was freed. bp, bpi:
- * scratch (n). */
+ * minimum) counts only clear violations, by more than margin, and marks what it frees
+ * in zmark (2) and jmark (1); a tight one marks residuals with 1. A residual or a
+ * coordinate that came straight back after a loose check freed it (zmark 3, jmark 2)
+ * is left to the tight checks. Returns whether anything was freed. bp, bpi: scratch
+ * (n). */
 static int as_free(const prob *P, aset *S, double lam, const double *r, double N,
                    const double *u, int z, int wj, double wg, double margin, int tight,
-                   int loose, int lz, int lj, int zbatch, int batch, signed char *zmark,
-                   signed char *jmark, double *bp, int *bpi) {
-  if (loose && !lj) wj = -1;
+                   int loose, int zbatch, int batch, signed char *zmark, signed char *jmark,
+                   double *bp, int *bpi) {
   if (wj >= 0 && !tight) { /* only a clear violation of the inactive coordinates counts */
     double ex = as_linf_extra(P, S, r, N);
     double vj = (fabs(wg) - (lam * P->w[wj] + ex)) * P->sc[wj] / P->sy;
     if (!(vj > margin)) wj = -1;
   }
-  int wq = -1;
+  int wq = -1, nadd = 0;
   double umax = 1 + margin;
-  for (int q = 0; q < z && (!loose || lz); q++)
-    if (fabs(u[q]) > umax) umax = fabs(u[q]), wq = q;
+  for (int q = 0; q < z; q++)
+    if (fabs(u[q]) > umax && !(loose && zmark[S->Z[q]] == 3)) umax = fabs(u[q]), wq = q;
   if (wq >= 0) {
     /* free the worst pinned residual; while that keeps working, also every other
      * one whose multiplier is out of [-1, 1] by a fair share of the worst */
     double cut = zbatch ? 1 + fmax(margin, AS_BATCH * (umax - 1)) : umax;
     int nfree = 0;
     for (int q = 0; q < z; q++) {
-      if (q != wq && !(fabs(u[q]) > cut)) continue;
+      if (q != wq && (!(fabs(u[q]) > cut) || (loose && zmark[S->Z[q]] == 3))) continue;
       bpi[nfree] = S->Z[q];
       bp[nfree++] = u[q];
     }
@@ -1652,22 +1652,26 @@ static int as_free(const prob *P, aset *S, double lam, const double *r, double N
       const double *G = S->G;
       for (int q = 0; q < S->nscr; q++) {
         int j = S->scr[q];
-        if (S->inA[j] || P->excl[j] || j == wj) continue;
+        if (S->inA[j] || P->excl[j] || j == wj || (loose && jmark[j] == 2)) continue;
         double t = lam * P->w[j] + ex, vj = (fabs(G[j]) - t) * P->sc[j];
         if (vj > cut) {
           S->A[S->k++] = j;
           S->inA[j] = 1;
           S->sig[j] = G[j] > 0 ? -1 : 1;
           if (loose) jmark[j] = 1;
+          nadd++;
         }
       }
     }
-    S->A[S->k++] = wj;
-    S->inA[wj] = 1;
-    S->sig[wj] = wg > 0 ? -1 : 1;
-    if (loose) jmark[wj] = 1;
+    if (!(loose && jmark[wj] == 2)) {
+      S->A[S->k++] = wj;
+      S->inA[wj] = 1;
+      S->sig[wj] = wg > 0 ? -1 : 1;
+      if (loose) jmark[wj] = 1;
+      nadd++;
+    }
   }
-  return wq >= 0 || wj >= 0;
+  return wq >= 0 || nadd > 0;
 }
 
 /* One lambda of the true-attack problem by the active-set method. */
@@ -1684,7 +1688,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
   int zbatch = 1, wrongway = 0; /* batched frees (below) */
-  int loose_z = 1, loose_j = 1; /* loose checks may free residuals, coordinates */
   int lfull = 1; /* the first loose check of a lambda looks at every column */
   int spec_steps = 0; /* steps since the predicted pins were made */
   int nspec_left = AS_SPEC_TIMES;
@@ -1869,10 +1872,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     /* Near the manifold minimum (resM <= AS_LOOSE) the multipliers are already accurate
      * enough to act on a clear violation (by more than AS_REL resM): freeing it there
      * saves the last Newton steps to the minimum, which only a converged point needs.
-     * Smaller violations wait for the minimum itself. If a residual (a coordinate) so
-     * freed comes straight back, the loose checks stop freeing residuals (coordinates)
-     * for this lambda. */
-    int loose = !tight && !S->nspec && (loose_z || loose_j) && resM <= AS_LOOSE;
+     * Smaller violations wait for the minimum itself. A residual or a coordinate so
+     * freed that comes straight back is left to the tight checks (as_free). */
+    int loose = !tight && !S->nspec && resM <= AS_LOOSE;
     if (tight || loose) {
       /* at (or near) the manifold minimum: check multipliers and inactive coordinates */
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
@@ -1891,8 +1893,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, lfull, NULL);
         lfull = 0;
       }
-      int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, loose_z, loose_j,
-                        zbatch, batch, zmark, jmark, bp, bpi);
+      int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, zbatch, batch,
+                        zmark, jmark, bp, bpi);
       /* a loose check with nothing clear goes on with this Newton step */
       if (tight || act) {
         if (loose) {
@@ -2016,10 +2018,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (pin >= 0) {
       S->Z[S->z++] = pin;
       S->inZ[pin] = 1;
-      if (zmark[pin] == 2) loose_z = 0;
+      if (zmark[pin] == 2) zmark[pin] = 3; /* (see as_free) */
       if (zmark[pin]) zbatch = 0;
     } else if (hit) {
-      if (jmark[block]) loose_j = 0;
+      if (jmark[block] == 1) jmark[block] = 2;
       if (t == 0) batch = 0; /* a freed coordinate went the wrong way */
       as_remove_A(S, block);
     }
@@ -2073,9 +2075,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       if (full) lfull = 0;
       /* at the manifold minimum (as the tight check), or near it (as the loose one) */
       int tg = rA <= P->thresh * 0.01;
-      if ((tg || ((loose_z || loose_j) && rA <= AS_LOOSE)) &&
-          as_free(P, S, lam, r, Nn, u, z, wj, wg, tg ? 1e-12 : AS_REL * rA, tg, !tg, loose_z,
-                  loose_j, zbatch, batch, zmark, jmark, bp, bpi))
+      if ((tg || rA <= AS_LOOSE) &&
+          as_free(P, S, lam, r, Nn, u, z, wj, wg, tg ? 1e-12 : AS_REL * rA, tg, !tg, zbatch,
+                  batch, zmark, jmark, bp, bpi))
         fresh = 0;
     }
   }
