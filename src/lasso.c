@@ -1436,7 +1436,9 @@ ADV_CLONES static void symv2_upper(const double *G, int n, const double *a,
  *   h = x_A g_A = (2/n) G a2 + (2 eps E/n) u + lam x_A (w sigma)_A,
  * the last vector kept up to date with A (as_kg_sync). After the solve a single pass
  * over x_A gives the gradient g_A (x_q'a2, returned in grad), the step delta_A
- * (x_q'zeta) and the residual change t = [x_A, 1] delta. */
+ * (x_q'zeta) and the residual change t = [x_A, 1] delta. The manifold residual
+ * ||H delta|| costs another pass: *resM >= 0 on entry is one measured already at this
+ * point, which is returned instead. */
 static int as_nspace(const prob *P, aset *S, int z, double f, double lam, double E,
                      double N, double b0, const double *dN, const double *a1,
                      const double *a2, const double *r, double *grad, double *out,
@@ -1559,7 +1561,9 @@ static int as_nspace(const prob *P, aset *S, int z, double f, double lam, double
   for (int q = 0; q < k; q++) dmx = fmax(dmx, fabs(out[q]) * P->sc[S->A[q]] / P->sy);
   memcpy(tout, t, n * sizeof(double)); /* the residual change of the step */
   double rm = R_PosInf;
-  if (dmx <= 1e-3) {
+  if (*resM >= 0) {
+    rm = *resM; /* measured by the caller at this point already */
+  } else if (dmx <= 1e-3) {
     double *wv = u; /* u is no longer needed */
     double a1t = 0, sw = 0;
     for (int i = 0; i < n; i++) {
@@ -1690,6 +1694,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int zbatch = 1, wrongway = 0; /* batched frees (below) */
   int lfull = 1; /* the first loose check of a lambda looks at every column */
   int spec_steps = 0; /* steps since the predicted pins were made */
+  int prechecked = 0; /* a pre-check found nothing to do at this point */
+  double rA_pre = 0;  /* and measured this manifold residual */
   int nspec_left = AS_SPEC_TIMES;
   /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
    * check: one coming straight back stops the loose checks or the batched frees */
@@ -1766,13 +1772,15 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       E += e;
     }
     int try_reduced = S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40;
-    double resM = 0;
+    /* (a pre-check at this point measured the manifold residual: as_nspace takes it) */
+    double resM = prechecked ? rA_pre : -1;
     int reduced = 0;
     if (try_reduced) { /* (it also returns the gradient) */
       double f = 2 * P->eps * E / n / N;
       reduced = as_nspace(P, S, z, f, lam, E, N, *b, dN, a1, a2, r, grad, rhs, &resM, dr);
     }
     if (!reduced) {
+    resM = 0;
     for (int q = 0; q < p; q++) {
       grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
       if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
@@ -1874,7 +1882,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
      * saves the last Newton steps to the minimum, which only a converged point needs.
      * Smaller violations wait for the minimum itself. A residual or a coordinate so
      * freed that comes straight back is left to the tight checks (as_free). */
-    int loose = !tight && !S->nspec && resM <= AS_LOOSE;
+    int loose = !tight && !S->nspec && !prechecked && resM <= AS_LOOSE;
+    prechecked = 0; /* (a loose check would repeat the pre-check at this point) */
     if (tight || loose) {
       /* at (or near) the manifold minimum: check multipliers and inactive coordinates */
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
@@ -2077,8 +2086,12 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       int tg = rA <= P->thresh * 0.01;
       if ((tg || rA <= AS_LOOSE) &&
           as_free(P, S, lam, r, Nn, u, z, wj, wg, tg ? 1e-12 : AS_REL * rA, tg, !tg, zbatch,
-                  batch, zmark, jmark, bp, bpi))
+                  batch, zmark, jmark, bp, bpi)) {
         fresh = 0;
+      } else {
+        prechecked = 1;
+        rA_pre = rA;
+      }
     }
   }
   as_spec_release(S, r); /* (only after a failure: see above) */
