@@ -668,6 +668,15 @@ static inline double as_aviol(const prob *P, double lam, int j, int sig, double 
   return fabs(gg) > t ? fabs(gg) - t : 0;
 }
 
+/* Puts column j (just gone from A) among the screened columns, which the checks over
+ * A and the screen look at: a full check built the screen without the columns of A,
+ * so without this one that comes back would be seen only at the next full check. */
+static void as_screen_add(aset *S, int j) {
+  for (int q = 0; q < S->nscr; q++)
+    if (S->scr[q] == j) return;
+  S->scr[S->nscr++] = j;
+}
+
 /* Subgradient check. v (n) receives the loss derivative weights; G (d) the
  * gradient. u (length S->z) holds the residual multipliers (clipped to [-1, 1] here).
  * Returns the relative KKT residual and the most violating inactive coordinate.
@@ -1692,7 +1701,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int *bpi = (int *)R_alloc(n, sizeof(int)), *flip = (int *)R_alloc(n, sizeof(int));
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
   int zbatch = 1, wrongway = 0; /* batched frees (below) */
-  int lfull = 1; /* the first loose check of a lambda looks at every column */
   int spec_steps = 0; /* steps since the predicted pins were made */
   int prechecked = 0; /* a pre-check found nothing to do at this point */
   double rA_pre = 0;  /* and measured this manifold residual */
@@ -1899,8 +1907,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         vmaxset(vmax);
         if (*kkt <= P->thresh) break;
       } else {
-        as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, lfull, NULL);
-        lfull = 0;
+        as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 0, NULL);
       }
       int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, zbatch, batch,
                         zmark, jmark, bp, bpi);
@@ -2033,6 +2040,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       if (jmark[block] == 1) jmark[block] = 2;
       if (t == 0) batch = 0; /* a freed coordinate went the wrong way */
       as_remove_A(S, block);
+      as_screen_add(S, block);
     }
     for (int q = 0; q < S->k; q++) {
       int j = S->A[q];
@@ -2074,14 +2082,13 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (t == 1 && pin < 0 && !hit && nflip == 0 && resM <= AS_PRE) {
       double Nn = attack_norm(P, theta, S->A, S->k), cn = P->eps * Nn, rA;
       for (int q = 0; q < z; q++) u[q] = cn > 0 ? n * mu[q] / (2 * cn) : 0;
-      int wj, full = lfull || !S->gfull;
+      int wj, full = !S->gfull;
       double wg, kk = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full, &rA);
       if (kk <= P->thresh && !full) kk = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1, &rA);
       if (kk <= P->thresh) {
         *kkt = kk;
         break;
       }
-      if (full) lfull = 0;
       /* at the manifold minimum (as the tight check), or near it (as the loose one) */
       int tg = rA <= P->thresh * 0.01;
       if ((tg || rA <= AS_LOOSE) &&
