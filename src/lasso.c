@@ -579,7 +579,7 @@ typedef struct {
 #define AS_REL 100
 #define AS_BATCH 0.1
 #define AS_WRONGWAY 3
-#define AS_PRE 1e-4
+#define AS_PRE 1e-3
 #define AS_SPEC_MIN 2
 #define AS_SPEC_STEPS 16
 #ifndef AS_SPEC_TIMES
@@ -2078,12 +2078,14 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
      * then against drift */
     if (it % 32 == 0) residuals(P, theta, *b, r);
     else memcpy(r, rt, n * sizeof(double));
-    /* After a full Newton step on an unchanged manifold the solve's multipliers are
-     * the estimates at the new point: check there at once. as_kkt measures the true
-     * KKT residual with them, so convergence can be declared, or clear violations
-     * acted on, without the solve at the new point that would otherwise come first
-     * (that solve still follows when this check finds nothing to do). */
-    if (t == 1 && pin < 0 && !hit && nflip == 0 && resM <= AS_PRE) {
+    /* After a full Newton step (or most of one) with A and Z unchanged, the solve's
+     * multipliers are estimates of those at the new point: check there at once, when
+     * the point the step started from was already near its manifold minimum
+     * (resM <= AS_PRE). as_kkt measures the true KKT residual with them, so
+     * convergence can be declared, or clear violations acted on, without the solve at
+     * the new point that would otherwise come first (that solve still follows when
+     * this check finds nothing to do). Not while predicted pins are on their way. */
+    if ((t == 1 || (t >= 0.5 && !S->nspec)) && pin < 0 && !hit && resM <= AS_PRE) {
       double Nn = attack_norm(P, theta, S->A, S->k), cn = P->eps * Nn, rA;
       for (int q = 0; q < z; q++) u[q] = cn > 0 ? n * mu[q] / (2 * cn) : 0;
       int wj, full = !S->gfull;
