@@ -2,17 +2,21 @@
 # Reproduce (from the repository root, package installed in .lib):
 #   R_LIBS=$PWD/.lib Rscript bench/lasso.R
 # Environment: BENCH_REPS (default 5) repeats for the fast timings (medians are
-# reported); BENCH_EPS_REPS (default 3) repeats for the eps = 0.1 path (the whole
+# reported); BENCH_EPS_REPS (default 5) repeats for the eps = 0.1 paths (the whole
 # 100-lambda path of the eps = 0 fit; BENCH_EPS_LAMBDAS = k < 100 times only its first
 # k lambdas, for quick looks); BENCH_THREADS (default 1); BENCH_ONLY_EPS=1 skips the
 # glmnet and CV comparisons.
+# The eps = 0.1 paths are timed in pairs with the eps = 0 path (one right after the
+# other), and the median of the pairs' ratios is printed besides the ratio of the
+# median times: on a shared machine whose speed drifts during the run, the pairs see
+# the same conditions.
 suppressPackageStartupMessages({
   library(advtrain)
   library(glmnet)
 })
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
 k_eps <- as.integer(Sys.getenv("BENCH_EPS_LAMBDAS", "100"))
-eps_reps <- as.integer(Sys.getenv("BENCH_EPS_REPS", "3"))
+eps_reps <- as.integer(Sys.getenv("BENCH_EPS_REPS", "5"))
 threads <- as.integer(Sys.getenv("BENCH_THREADS", "1"))
 only_eps <- Sys.getenv("BENCH_ONLY_EPS") == "1"
 n <- 500
@@ -78,17 +82,32 @@ line("cv_adv_lasso(eps = 0) vs cv.glmnet (10 folds)", t_cv0, t_cvg, "cv_adv_lass
 # the eps = 0 grid for both (above the eps = 0.1 lambda_max the solution is zero)
 lam_eps <- fit0$lambda[seq_len(min(k_eps, length(fit0$lambda)))]
 fit1 <- adv_lasso(x, y, eps = 0.1, lambda = lam_eps, threads = threads)
-t_eps <- med(adv_lasso(x, y, eps = 0.1, lambda = lam_eps, threads = threads), eps_reps)
-t_0k <- med(adv_lasso(x, y, eps = 0, lambda = lam_eps, threads = threads), reps)
+# paired timings: elapsed seconds of the eps = 0.1 fit and of the eps = 0 fit that follows
+paired <- function(norm) {
+  tt <- vapply(seq_len(eps_reps), function(i) {
+    c(system.time(adv_lasso(x, y, eps = 0.1, norm = norm, lambda = lam_eps,
+                            threads = threads))[["elapsed"]],
+      system.time(adv_lasso(x, y, eps = 0, lambda = lam_eps,
+                            threads = threads))[["elapsed"]])
+  }, numeric(2))
+  list(a = stats::median(tt[1, ]), b = stats::median(tt[2, ]),
+       ratio = stats::median(tt[1, ] / tt[2, ]), ratios = tt[1, ] / tt[2, ])
+}
+pl2 <- paired("l2")
+t_eps <- pl2$a
+t_0k <- pl2$b
 line(sprintf("eps = 0.1 path vs eps = 0 path (same %d lambdas)", length(lam_eps)), t_eps, t_0k,
      "eps = 0.1", "eps = 0")
+cat(sprintf("  median of the %d paired ratios: %.2f (%s)\n", eps_reps, pl2$ratio,
+            paste(sprintf("%.2f", sort(pl2$ratios)), collapse = ", ")))
 cat(sprintf("  eps = 0.1: lambda from %.3g to %.3g, df up to %d, max KKT %.1e, Newton steps %d\n",
             max(lam_eps), min(lam_eps), max(fit1$df), max(fit1$kkt), sum(fit1$iters)))
 fit1l <- adv_lasso(x, y, eps = 0.1, norm = "linf", lambda = lam_eps, threads = threads)
-t_inf <- med(adv_lasso(x, y, eps = 0.1, norm = "linf", lambda = lam_eps, threads = threads),
-             eps_reps)
+pli <- paired("linf")
+t_inf <- pli$a
 line(sprintf("eps = 0.1 Linf path vs eps = 0 path (%d lambdas)", length(lam_eps)), t_inf,
-     t_0k, "linf", "eps = 0")
+     pli$b, "linf", "eps = 0")
+cat(sprintf("  median of the %d paired ratios: %.2f\n", eps_reps, pli$ratio))
 cat(sprintf("  eps = 0.1 Linf: df up to %d, max KKT %.1e, Newton steps %d\n",
             max(fit1l$df), max(fit1l$kkt), sum(fit1l$iters)))
 if (!only_eps) {
