@@ -1714,6 +1714,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   double *thD = (double *)R_alloc(d, sizeof(double));
   double *dfull = (double *)R_alloc(d + 1, sizeof(double));
   int prechecked = 0; /* a pre-check found nothing to do at this point */
+  int polish = 0;     /* the next check is the tight one of a point taken as a minimum */
   double rA_pre = 0;  /* and measured this manifold residual */
   int nspec_left = AS_SPEC_TIMES;
   /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
@@ -1927,6 +1928,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
      * freed that comes straight back is left to the tight checks (as_free). */
     int loose = !tight && !S->nspec && !nDv && !prechecked && resM <= AS_LOOSE;
     prechecked = 0; /* (a loose check would repeat the pre-check at this point) */
+    /* a tight check only because 50 steps went by without one (not at a manifold
+     * minimum, nor asked for by the polishing below) */
+    int bycount = tight && !polish && !(resM <= P->thresh * 0.01 || dmax <= 1e-15);
     if (tight || loose) {
       /* at (or near) the manifold minimum: check multipliers and inactive coordinates */
       for (int q = 0; q < z; q++) u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
@@ -1946,8 +1950,10 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       }
       int act = as_free(P, S, lam, r, N, u, z, wj, wg, margin, tight, loose, zbatch, batch,
                         zmark, jmark, bp, bpi);
-      /* a loose check with nothing clear goes on with this Newton step */
-      if (tight || act) {
+      /* a loose check with nothing clear goes on with this Newton step, and so does a
+       * check made only because of the count, away from the manifold minimum */
+      polish = 0;
+      if (act || (tight && !bycount)) {
         if (loose) {
           vmaxset(vmax);
           fresh = 0;
@@ -1955,6 +1961,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         if (!act) {
           /* violation only from round-off on the manifold: polish once more */
           fresh = 51;
+          polish = 1;
           if (++stalls >= 3) {
             status = ST_STALL;
             break;
@@ -2063,6 +2070,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         /* no decrease along the Newton direction: treat as the manifold minimum */
         vmaxset(vmax);
         fresh = 51;
+        polish = 1;
         continue;
       }
       if (t == tm && rblock >= 0) pin = rblock;
