@@ -420,6 +420,59 @@ test_that("eps > 0, L2, d > n: the row-space Newton solves agree with the full K
   }
 })
 
+test_that("eps > 0, L2, d >> n: a long path (predicted pins and zeros) is right at every lambda", {
+  # at n = 150, d = 1500 the path goes to df > n with most residuals pinned: the steps
+  # pin residuals and drop coefficients several at a time (predicted from the previous
+  # step) and check right after a full step with the solve's multipliers. Every path
+  # point must meet the KKT conditions computed here, have an objective no larger than
+  # that of cold starts at single lambdas (which take other routes), and agree with them.
+  dat <- lasso_data(150, 1500, seed = 11, scales = FALSE)
+  fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 60, lambda_min_ratio = 0.01)
+  expect_equal(max(fit$status), 0L)
+  expect_lte(max(fit$kkt), 1e-10)
+  w <- sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2))
+  expect_lte(max(path_kkt(fit, dat$x, dat$y, w)), 1e-6)
+  r <- dat$y - predict(fit, dat$x)[, 60]
+  expect_gt(sum(abs(r) < 1e-8), 100)
+  for (k in c(30, 45, 60)) {
+    # (a single lambda far below lambda_max is reached through extra lambdas
+    # internally, at most a factor 0.8 apart: another route than the path's)
+    cold <- adv_lasso(dat$x, dat$y, eps = 0.1, lambda = fit$lambda[k])
+    expect_equal(cold$status, 0L)
+    expect_length(cold$lambda, 1)
+    f_path <- adv_obj(dat$x, dat$y, fit$a0[k], fit$beta[, k], fit$lambda[k], 0.1, "l2", w)
+    f_cold <- adv_obj(dat$x, dat$y, cold$a0, cold$beta[, 1], fit$lambda[k], 0.1, "l2", w)
+    expect_lte(abs(f_path - f_cold), 1e-12 * f_cold)
+    expect_lte(max(abs(coef(cold)[, 1] - coef(fit)[, k])), 1e-6)
+  }
+  # straight from zero (hundreds of coefficients freed at once, then dropped one by
+  # one): this one used to stop with status 3 after a check made only because fifty
+  # steps had gone by; such a check now lets the Newton steps go on
+  cold <- withr::with_options(list(advtrain.lasso_continuation = FALSE),
+                              adv_lasso(dat$x, dat$y, eps = 0.1, lambda = fit$lambda[30]))
+  expect_equal(cold$status, 0L)
+  expect_gt(cold$iters, 200)
+  expect_lte(max(abs(coef(cold)[, 1] - coef(fit)[, 30])), 1e-6)
+})
+
+test_that("a single lambda far down the path: the extra lambdas on the way are dropped", {
+  dat <- lasso_data(60, 200, seed = 4, scales = FALSE)
+  fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 30, lambda_min_ratio = 0.02)
+  lam <- fit$lambda[c(25, 5)] # (given in any order, kept decreasing)
+  two <- adv_lasso(dat$x, dat$y, eps = 0.1, lambda = lam)
+  expect_equal(two$lambda, sort(lam, decreasing = TRUE))
+  expect_equal(dim(two$beta), c(200L, 2L))
+  expect_length(two$a0, 2)
+  expect_length(two$iters, 2)
+  expect_equal(two$status, c(0L, 0L))
+  expect_lte(max(abs(coef(two) - coef(fit)[, c(5, 25)])), 1e-6)
+  # the steps of the extra lambdas count towards the lambda after them
+  plain <- withr::with_options(list(advtrain.lasso_continuation = FALSE),
+                               adv_lasso(dat$x, dat$y, eps = 0.1, lambda = lam))
+  expect_lte(max(abs(coef(two) - coef(plain))), 1e-6)
+  expect_lt(sum(two$iters), sum(plain$iters))
+})
+
 test_that("eps > 0, L2, d > n: threads = 1 and 2 give identical paths (row-space solves)", {
   dat <- lasso_data(50, 2100, seed = 3, scales = FALSE)
   f1 <- adv_lasso(dat$x, dat$y, 0.1, nlambda = 25, threads = 1)
