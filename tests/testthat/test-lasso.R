@@ -436,7 +436,7 @@ test_that("eps > 0, L2, d >> n: a long path (predicted pins and zeros) is right 
   expect_gt(sum(abs(r) < 1e-8), 100)
   for (k in c(30, 45, 60)) {
     # (a single lambda far below lambda_max is reached through extra lambdas
-    # internally, at most a factor 0.8 apart: another route than the path's)
+    # internally, a factor 0.8 apart: another route than the path's)
     cold <- adv_lasso(dat$x, dat$y, eps = 0.1, lambda = fit$lambda[k])
     expect_equal(cold$status, 0L)
     expect_length(cold$lambda, 1)
