@@ -52,7 +52,11 @@
 #' conditions, for coordinate j measured in standardised units \eqn{s_j
 #' |\partial F/\partial\theta_j|}, divided by the standard deviation of y) is at most
 #' `thresh`. It is returned per \eqn{\lambda} as `kkt`; a warning names the
-#' \eqn{\lambda} values where it was not reached.
+#' \eqn{\lambda} values where it was not reached. The active-set method starts each
+#' \eqn{\lambda} from the solution at the one before; where a \eqn{\lambda} asked for is
+#' more than a factor 2 below the one before it (or below \eqn{\lambda_{\max}}, as a
+#' single small `lambda` is), it goes there through extra values a factor 0.8 apart,
+#' which are not returned (their Newton steps count in `iters` of the next one).
 #'
 #' Sparse `x` (a `Matrix::dgCMatrix`) is accepted and converted to a dense matrix
 #' (the solvers are dense).
