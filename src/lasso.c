@@ -581,7 +581,6 @@ typedef struct {
 #define AS_WRONGWAY 3
 #define AS_PRE 1e-3
 #define AS_SPEC_MIN 2
-#define AS_DROP_MIN 1
 #define AS_SPEC_STEPS 16
 #ifndef AS_SPEC_TIMES
 #define AS_SPEC_TIMES 1000
@@ -1707,12 +1706,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int status = ST_OK, it = 0, fresh = 0, stalls = 0, batch = 1;
   int zbatch = 1, wrongway = 0; /* batched frees (below) */
   int spec_steps = 0; /* steps since the predicted pins were made */
-  /* predicted zeros of A (Dl, nD; see below), and the scratch of the steps that use
-   * them: the residuals and the coefficients set aside, the whole step */
-  int *Dl = (int *)R_alloc(d, sizeof(int)), nD = 0;
-  double *rsave = (double *)R_alloc(n, sizeof(double));
-  double *thD = (double *)R_alloc(d, sizeof(double));
-  double *dfull = (double *)R_alloc(d + 1, sizeof(double));
   int prechecked = 0; /* a pre-check found nothing to do at this point */
   int polish = 0;     /* the next check is the tight one of a point taken as a minimum */
   double rA_pre = 0;  /* and measured this manifold residual */
@@ -1764,24 +1757,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       continue;
     }
     const void *vmax = vmaxget();
-    /* predicted zeros (below): the Newton step is computed at the point where they are
-     * zero already, on A without them; the step from the true point then takes them
-     * to zero at t = 1 (and the pinned rows stay at zero along it) */
-    int nDv = nD;
-    if (nDv) {
-      memcpy(rsave, r, n * sizeof(double));
-      for (int q = 0; q < nD; q++) {
-        int j = Dl[q];
-        thD[q] = theta[j];
-        axpy_neg(r, col(P, j), theta[j], n);
-        theta[j] = 0;
-        S->inA[j] = 0;
-      }
-      int w = 0;
-      for (int q = 0; q < S->k; q++)
-        if (S->inA[S->A[q]]) S->A[w++] = S->A[q];
-      S->k = w;
-    }
     int k = S->k, p = k + ic, z = S->z, m = p + z;
     double N = attack_norm(P, theta, S->A, S->k), c = P->eps * N;
     /* dN/dbeta (zero for the intercept) */
@@ -1896,12 +1871,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if (bad) {
       vmaxset(vmax);
       status = ST_NUMERIC;
-      for (int q = 0; q < nDv; q++) { /* (back to the true point) */
-        theta[Dl[q]] = thD[q];
-        S->inA[Dl[q]] = 1;
-        S->A[S->k++] = Dl[q];
-      }
-      if (nDv) memcpy(r, rsave, n * sizeof(double));
       break;
     }
     /* manifold stationarity ||grad + C'mu|| = ||H delta||, in relative units */
@@ -1920,13 +1889,13 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     }
     /* (no check while predicted pins are on their way to zero: as_kkt takes pinned
      * rows to be at zero) */
-    int tight = !S->nspec && !nDv && (resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50);
+    int tight = !S->nspec && (resM <= P->thresh * 0.01 || dmax <= 1e-15 || fresh > 50);
     /* Near the manifold minimum (resM <= AS_LOOSE) the multipliers are already accurate
      * enough to act on a clear violation (by more than AS_REL resM): freeing it there
      * saves the last Newton steps to the minimum, which only a converged point needs.
      * Smaller violations wait for the minimum itself. A residual or a coordinate so
      * freed that comes straight back is left to the tight checks (as_free). */
-    int loose = !tight && !S->nspec && !nDv && !prechecked && resM <= AS_LOOSE;
+    int loose = !tight && !S->nspec && !prechecked && resM <= AS_LOOSE;
     prechecked = 0; /* (a loose check would repeat the pre-check at this point) */
     /* a tight check only because 50 steps went by without one (not at a manifold
      * minimum, nor asked for by the polishing below) */
@@ -1971,23 +1940,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       }
     }
     fresh++;
-    if (nDv) { /* back to the true point; the predicted zeros move to zero at t = 1 */
-      int k1 = S->k;
-      memcpy(dfull, delta, k1 * sizeof(double));
-      for (int q = 0; q < nD; q++) {
-        int j = Dl[q];
-        theta[j] = thD[q];
-        S->inA[j] = 1;
-        S->A[S->k] = j;
-        dfull[S->k++] = -thD[q];
-        if (reduced) axpy_neg(dr, col(P, j), thD[q], n);
-      }
-      if (ic) dfull[S->k] = delta[k1];
-      memcpy(r, rsave, n * sizeof(double));
-      delta = dfull;
-      k = S->k;
-      p = k + ic;
-    }
     /* step: ratio test on the signs of the free coefficients, then an exact line
      * search along the Newton direction that may pass through residual kinks */
     if (!reduced) { /* (the row-space solve returned dr = [x_A, 1] delta already) */
@@ -2035,8 +1987,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       for (int i = 0; i < n; i++) rt[i] = r[i] + t * dr[i];
       ok = as_obj(P, lam, tht, rt, S->A, S->k) <= f0 + 1e-13 * fabs(f0);
     }
-    if (!ok && (S->nspec || nDv)) { /* no descent: drop the predictions */
-      nD = 0;
+    if (!ok && S->nspec) { /* no descent towards the predicted pins: drop them */
       as_spec_release(S, r);
       vmaxset(vmax);
       continue;
@@ -2078,31 +2029,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     for (int q = 0; q < k; q++) theta[S->A[q]] = tht[S->A[q]];
     if (ic) *b += t * delta[k];
     vmaxset(vmax);
-    /* Predicted zeros: the coefficients that the rest of the step would take across
-     * zero, after a step stopped short by a kink or a coefficient's zero. Like the
-     * predicted pins below, but for A: the next Newton step is computed as if they
-     * were zero (see above), and they leave A when a step reaches t = 1. (L2 only: on
-     * the Linf problems tried they cost steps.) */
-    int nDnew = 0;
-    if (!nDv && t < 1 && (pin >= 0 || hit) && P->norm == ADV_L2) {
-      for (int q = 0; q < k; q++) {
-        int j = S->A[q];
-        if (j == block || theta[j] == 0) continue;
-        if (theta[j] * (theta[j] + (1 - t) * delta[q]) < 0) Dl[nDnew++] = j;
-      }
-      if (nDnew < AS_DROP_MIN) nDnew = 0;
-    }
-    if (nDv) {
-      if (t == 1) { /* (theta_j + (-theta_j) is exactly zero) */
-        for (int q = 0; q < nD; q++) {
-          int j = Dl[q];
-          if (theta[j] != 0 || !S->inA[j]) continue;
-          as_remove_A(S, j);
-          as_screen_add(S, j);
-        }
-      }
-      nD = 0;
-    }
     for (int q = 0; q < nflip; q++) S->rho[flip[q]] = (signed char)-S->rho[flip[q]];
     if (S->nspec) {
       if (t == 1) { /* the predicted pins are at zero now */
@@ -2156,7 +2082,6 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
         nspec_left--;
       }
     }
-    nD = nDnew;
     /* the residuals of the step's end point: r + t dr, recomputed from theta now and
      * then against drift */
     if (it % 32 == 0) residuals(P, theta, *b, r);
