@@ -27,11 +27,6 @@ theta0 <- c(rep(1, 10), rep(0, d - 10))
 y <- drop(x %*% theta0) + rnorm(n)
 
 med <- function(expr, reps) {
-  f <- function() system.time(eval.parent(substitute(expr), 3))[["elapsed"]]
-  times <- vapply(seq_len(reps), function(i) f(), numeric(1))
-  c(median = stats::median(times), min = min(times))
-}
-med <- function(expr, reps) {
   e <- substitute(expr)
   env <- parent.frame()
   times <- vapply(seq_len(reps), function(i) system.time(eval(e, env))[["elapsed"]],

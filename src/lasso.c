@@ -813,6 +813,19 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
   return worst;
 }
 
+/* The check that may declare convergence: the columns of A and the screened ones
+ * first, and every column when those meet thresh (or when no check over all columns
+ * has been made yet). */
+static double as_kkt_conv(const prob *P, aset *S, double lam, const double *theta,
+                          const double *r, const double *u, double *v, int *worst_j,
+                          double *worst_gj, double *resA) {
+  int full = !S->gfull;
+  double kk = as_kkt(P, S, lam, theta, r, u, v, worst_j, worst_gj, full, resA);
+  if (kk <= P->thresh && !full)
+    kk = as_kkt(P, S, lam, theta, r, u, v, worst_j, worst_gj, 1, resA);
+  return kk;
+}
+
 /* L2 at theta = 0: is zero optimal (||soft(g, lam w)|| <= 2 eps mean|r|)? If not,
  * move along the steepest descent direction -soft(g, lam w) and free its support. */
 static int as_zero_start(const prob *P, aset *S, double lam, double *theta, double *b,
@@ -1711,8 +1724,9 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
   int prechecked = 0; /* a pre-check found nothing to do at this point */
   int polish = 0;     /* the next check is the tight one of a point taken as a minimum */
   double rA_pre = 0;  /* and measured this manifold residual */
-  /* residuals freed in this lambda (1; 2 at a loose check), columns freed at a loose
-   * check: one coming straight back stops the loose checks or the batched frees */
+  /* residuals freed in this lambda (1 at a tight check, 2 at a loose one, 3 once one
+   * freed at a loose check came straight back) and columns freed at a loose check (1;
+   * 2 once back): see as_free; a residual coming back also stops the batched frees */
   signed char *zmark = (signed char *)R_alloc(n, 1);
   signed char *jmark = (signed char *)R_alloc(d, 1);
   /* per-step vectors, at their largest sizes (p <= d + 1, m <= d + 1 + n) */
@@ -1794,93 +1808,96 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       reduced = as_nspace(P, S, z, f, lam, E, N, *b, dN, a1, a2, r, grad, rhs, &resM, dr);
     }
     if (!reduced) {
-    resM = 0;
-    for (int q = 0; q < p; q++) {
-      grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
-      if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
-    }
-    /* s = [x_A, 1]'a1 for the full Hessian */
-    for (int q = 0; q < p; q++) sv[q] = as_col_dot(P, S, q, a1);
-    /* at least one element: R_alloc(0) is NULL, which memset may not be given */
-    double *K = (double *)R_alloc(m > 0 ? (size_t)m * m : 1, sizeof(double));
-    memset(K, 0, (size_t)m * m * sizeof(double));
-    /* H = (2/n)[B'B + eps (s dN' + dN s') + n eps^2 dN dN'] + (2 eps/n) E d2N */
-    int *slot = (int *)R_alloc(k > 0 ? k : 1, sizeof(int)), cached = 1;
-    for (int q = 0; q < k && cached; q++) cached = (slot[q] = as_gram_slot(P, S, S->A[q])) >= 0;
-    if (cached) {
-      for (int bq = 0; bq < k; bq++) {
-        const double *gc = S->gm + (size_t)slot[bq] * S->gcap;
-        for (int a = 0; a < k; a++) K[a + (size_t)bq * m] = 2.0 / n * gc[slot[a]];
-        if (ic) {
-          K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * S->gsum[slot[bq]];
+      resM = 0;
+      for (int q = 0; q < p; q++) {
+        grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
+        if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
+      }
+      /* s = [x_A, 1]'a1 for the full Hessian */
+      for (int q = 0; q < p; q++) sv[q] = as_col_dot(P, S, q, a1);
+      /* at least one element: R_alloc(0) is NULL, which memset may not be given */
+      double *K = (double *)R_alloc(m > 0 ? (size_t)m * m : 1, sizeof(double));
+      memset(K, 0, (size_t)m * m * sizeof(double));
+      /* H = (2/n)[B'B + eps (s dN' + dN s') + n eps^2 dN dN'] + (2 eps/n) E d2N */
+      int *slot = (int *)R_alloc(k > 0 ? k : 1, sizeof(int)), cached = 1;
+      for (int q = 0; q < k && cached; q++)
+        cached = (slot[q] = as_gram_slot(P, S, S->A[q])) >= 0;
+      if (cached) {
+        for (int bq = 0; bq < k; bq++) {
+          const double *gc = S->gm + (size_t)slot[bq] * S->gcap;
+          for (int a = 0; a < k; a++) K[a + (size_t)bq * m] = 2.0 / n * gc[slot[a]];
+          if (ic) {
+            K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * S->gsum[slot[bq]];
+          }
+        }
+      } else {
+        for (int bq = 0; bq < k; bq++) {
+          const double *xb = col(P, S->A[bq]);
+          for (int a = 0; a <= bq; a++)
+            K[a + (size_t)bq * m] = K[bq + (size_t)a * m] =
+                2.0 / n * dot4(col(P, S->A[a]), xb, n);
+          if (ic) {
+            double s1 = 0;
+            for (int i = 0; i < n; i++) s1 += xb[i];
+            K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * s1;
+          }
         }
       }
-    } else {
-      for (int bq = 0; bq < k; bq++) {
-        const double *xb = col(P, S->A[bq]);
-        for (int a = 0; a <= bq; a++)
-          K[a + (size_t)bq * m] = K[bq + (size_t)a * m] = 2.0 / n * dot4(col(P, S->A[a]), xb, n);
-        if (ic) {
-          double s1 = 0;
-          for (int i = 0; i < n; i++) s1 += xb[i];
-          K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * s1;
+      if (ic) K[k + (size_t)k * m] = 2.0;
+      (void)nf;
+      for (int a = 0; a < p; a++)
+        for (int bq = 0; bq < p; bq++)
+          K[a + (size_t)bq * m] += 2.0 / n * (P->eps * (sv[a] * dN[bq] + dN[a] * sv[bq]) +
+                                              n * P->eps * P->eps * dN[a] * dN[bq]);
+      if (P->norm == ADV_L2 && N > 0) {
+        double f = 2 * P->eps * E / n / N;
+        for (int a = 0; a < k; a++) {
+          for (int bq = 0; bq < k; bq++)
+            K[a + (size_t)bq * m] -= f * dN[a] * dN[bq];
+          K[a + (size_t)a * m] += f;
         }
       }
-    }
-    if (ic) K[k + (size_t)k * m] = 2.0;
-    (void)nf;
-    for (int a = 0; a < p; a++)
-      for (int bq = 0; bq < p; bq++)
-        K[a + (size_t)bq * m] += 2.0 / n * (P->eps * (sv[a] * dN[bq] + dN[a] * sv[bq]) +
-                                            n * P->eps * P->eps * dN[a] * dN[bq]);
-    if (P->norm == ADV_L2 && N > 0) {
-      double f = 2 * P->eps * E / n / N;
-      for (int a = 0; a < k; a++) {
-        for (int bq = 0; bq < k; bq++)
-          K[a + (size_t)bq * m] -= f * dN[a] * dN[bq];
-        K[a + (size_t)a * m] += f;
+      double hmax = 0;
+      for (int a = 0; a < p; a++) hmax = fmax(hmax, fabs(K[a + (size_t)a * m]));
+      for (int a = 0; a < p; a++) K[a + (size_t)a * m] += 1e-13 * (hmax > 0 ? hmax : 1);
+      for (int q = 0; q < z; q++) {
+        int i = S->Z[q];
+        for (int a = 0; a < k; a++) K[(p + q) + (size_t)a * m] = col(P, S->A[a])[i];
+        if (ic) K[(p + q) + (size_t)k * m] = 1;
+        for (int a = 0; a < p; a++) K[a + (size_t)(p + q) * m] = K[(p + q) + (size_t)a * m];
+        K[(p + q) + (size_t)(p + q) * m] = -1e-13 * (hmax > 0 ? hmax : 1);
+        rhs[p + q] = -r[i];
       }
-    }
-    double hmax = 0;
-    for (int a = 0; a < p; a++) hmax = fmax(hmax, fabs(K[a + (size_t)a * m]));
-    for (int a = 0; a < p; a++) K[a + (size_t)a * m] += 1e-13 * (hmax > 0 ? hmax : 1);
-    for (int q = 0; q < z; q++) {
-      int i = S->Z[q];
-      for (int a = 0; a < k; a++) K[(p + q) + (size_t)a * m] = col(P, S->A[a])[i];
-      if (ic) K[(p + q) + (size_t)k * m] = 1;
-      for (int a = 0; a < p; a++) K[a + (size_t)(p + q) * m] = K[(p + q) + (size_t)a * m];
-      K[(p + q) + (size_t)(p + q) * m] = -1e-13 * (hmax > 0 ? hmax : 1);
-      rhs[p + q] = -r[i];
-    }
-    for (int a = 0; a < p; a++) rhs[a] = -grad[a];
-    /* keep a copy of H for the manifold residual ||H delta|| */
-    double *H = (double *)R_alloc((size_t)(p > 0 ? p : 1) * (p > 0 ? p : 1), sizeof(double));
-    for (int a = 0; a < p; a++)
-      for (int bq = 0; bq < p; bq++) H[a + (size_t)bq * p] = K[a + (size_t)bq * m];
-    int info = 0;
-    if (m > 0) {
-      int nrhs = 1, lwork = -1;
-      int *ipiv = (int *)R_alloc(m, sizeof(int));
-      double wq = 0;
-      F77_CALL(dsysv)("U", &m, &nrhs, K, &m, ipiv, rhs, &m, &wq, &lwork, &info FCONE);
-      lwork = (int)wq > 1 ? (int)wq : 1;
-      double *work = (double *)R_alloc(lwork, sizeof(double));
-      F77_CALL(dsysv)("U", &m, &nrhs, K, &m, ipiv, rhs, &m, work, &lwork, &info FCONE);
-    }
-    int bad = info != 0;
-    for (int a = 0; a < m && !bad; a++) bad = !R_FINITE(rhs[a]);
-    if (bad) {
-      vmaxset(vmax);
-      status = ST_NUMERIC;
-      break;
-    }
-    /* manifold stationarity ||grad + C'mu|| = ||H delta||, in relative units */
-    for (int a = 0; a < p; a++) {
-      double s = 0;
-      for (int bq = 0; bq < p; bq++) s += H[a + (size_t)bq * p] * rhs[bq];
-      double scale = a < k ? P->sc[S->A[a]] : 1;
-      resM = fmax(resM, fabs(s) * scale / P->sy);
-    }
+      for (int a = 0; a < p; a++) rhs[a] = -grad[a];
+      /* keep a copy of H for the manifold residual ||H delta|| */
+      size_t ph = p > 0 ? (size_t)p : 1;
+      double *H = (double *)R_alloc(ph * ph, sizeof(double));
+      for (int a = 0; a < p; a++)
+        for (int bq = 0; bq < p; bq++) H[a + (size_t)bq * p] = K[a + (size_t)bq * m];
+      int info = 0;
+      if (m > 0) {
+        int nrhs = 1, lwork = -1;
+        int *ipiv = (int *)R_alloc(m, sizeof(int));
+        double wq = 0;
+        F77_CALL(dsysv)("U", &m, &nrhs, K, &m, ipiv, rhs, &m, &wq, &lwork, &info FCONE);
+        lwork = (int)wq > 1 ? (int)wq : 1;
+        double *work = (double *)R_alloc(lwork, sizeof(double));
+        F77_CALL(dsysv)("U", &m, &nrhs, K, &m, ipiv, rhs, &m, work, &lwork, &info FCONE);
+      }
+      int bad = info != 0;
+      for (int a = 0; a < m && !bad; a++) bad = !R_FINITE(rhs[a]);
+      if (bad) {
+        vmaxset(vmax);
+        status = ST_NUMERIC;
+        break;
+      }
+      /* manifold stationarity ||grad + C'mu|| = ||H delta||, in relative units */
+      for (int a = 0; a < p; a++) {
+        double s = 0;
+        for (int bq = 0; bq < p; bq++) s += H[a + (size_t)bq * p] * rhs[bq];
+        double scale = a < k ? P->sc[S->A[a]] : 1;
+        resM = fmax(resM, fabs(s) * scale / P->sy);
+      }
     }
     const double *delta = rhs, *mu = rhs + p;
     double dmax = 0;
@@ -1909,10 +1926,7 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
       double margin = tight ? 1e-12 : AS_REL * resM; /* (<= 1e-4: resM <= AS_LOOSE) */
       if (tight) {
         fresh = 0;
-        /* the screened columns first; every column before declaring convergence */
-        int full = !S->gfull;
-        *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full, NULL);
-        if (*kkt <= P->thresh && !full) *kkt = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1, NULL);
+        *kkt = as_kkt_conv(P, S, lam, theta, r, u, v, &wj, &wg, NULL);
         vmaxset(vmax);
         if (*kkt <= P->thresh) break;
       } else {
@@ -2070,13 +2084,13 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
      * t = 1 free them again. */
     if (!S->nspec && t < 1 && (pin >= 0 || hit)) {
       int np = 0;
-      for (int i = 0; i < n; i++) np += !S->inZ[i] && rt[i] * (r[i] + dr[i]) < 0;
+      for (int i = 0; i < n; i++)
+        if (!S->inZ[i] && rt[i] * (r[i] + dr[i]) < 0) bpi[np++] = i;
       if (np >= AS_SPEC_MIN && S->z + np < n) {
-        for (int i = 0; i < n; i++) {
-          if (S->inZ[i] || !(rt[i] * (r[i] + dr[i]) < 0)) continue;
-          S->Z[S->z++] = i;
-          S->inZ[i] = 1;
-          S->spec[i] = 1;
+        for (int q = 0; q < np; q++) {
+          S->Z[S->z++] = bpi[q];
+          S->inZ[bpi[q]] = 1;
+          S->spec[bpi[q]] = 1;
         }
         S->nspec = np;
         spec_steps = 0;
@@ -2096,9 +2110,8 @@ static int as_solve(const prob *P, aset *S, double lam, double *theta, double *b
     if ((t == 1 || (t >= 0.5 && !S->nspec)) && pin < 0 && !hit && resM <= AS_PRE) {
       double Nn = attack_norm(P, theta, S->A, S->k), cn = P->eps * Nn, rA;
       for (int q = 0; q < z; q++) u[q] = cn > 0 ? n * mu[q] / (2 * cn) : 0;
-      int wj, full = !S->gfull;
-      double wg, kk = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, full, &rA);
-      if (kk <= P->thresh && !full) kk = as_kkt(P, S, lam, theta, r, u, v, &wj, &wg, 1, &rA);
+      int wj;
+      double wg, kk = as_kkt_conv(P, S, lam, theta, r, u, v, &wj, &wg, &rA);
       if (kk <= P->thresh) {
         *kkt = kk;
         break;
