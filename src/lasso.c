@@ -1336,15 +1336,17 @@ static int as_factor_build(const prob *P, aset *S, double f) {
  * f0 makes the step a quasi-Newton step on the manifold: it still converges (linearly,
  * at a rate of about |f/f0 - 1|), and the manifold residual is measured with the same
  * Hessian, so the test resM = ||grad + C'mu|| stays exact. A factorisation costs
- * O(n^3/3) against O(n^2 + nk) for a step, about n/100 steps, so the drift allowed
- * grows with n: 2% up to n = 125, 8% from n = 500 (on the bench path, n = 500, that
- * halves the factorisations, 57 -> 27, for 1% more steps; at n <= 150 a larger drift
- * cost 10% more steps). */
-#define AS_F_DRIFT(n) (0.02 * fmin(4.0, fmax(1.0, (n) / 125.0)))
-/* A change costs about n^2 flops against n^3/3 for a factorisation. On the bench path
- * (n = 500) a limit of 96 instead of 64 takes 28 factorisations instead of 42 for
- * 1% more steps, and was faster in paired runs; 128 was no faster. */
-#define AS_FUP_MAX 96
+ * O(n^3/3) against O(n^2 + nk) for a step, so the drift allowed grows with n, faster
+ * than n: 2% up to n = 125, 0.02 (n/125)^1.5 above, at most 32% (16% at n = 500).
+ * Likewise the number of rank-one changes (each about n^2 flops, and each adding a
+ * little rounding to the factor) before a rebuild: 96, or 0.6 n from n = 160. On the
+ * bench path (n = 500) drift 8% and 96 changes took 28 factorisations and 1214 steps,
+ * 16% and 300 take 11 and 1273 steps, in 0.91x the time (paired in-process runs;
+ * 24% and 400 took 1318 steps, 0.87x; with 1000 changes the steps grew by a quarter).
+ * One round of iterative refinement towards the true f, which would keep the steps
+ * at about 1200, cost more than the steps it saved (one more solve per step). */
+#define AS_F_DRIFT(n) (0.02 * fmin(16.0, fmax(1.0, pow((n) / 125.0, 1.5))))
+#define AS_FUP_MAX(n) ((n) < 160 ? 96 : (int)(0.6 * (n)))
 static int as_factor_sync(const prob *P, aset *S, double f) {
   int n = P->n;
   if (!S->fvalid || fabs(f / S->f0 - 1) > AS_F_DRIFT(n)) return as_factor_build(P, S, f);
@@ -1352,7 +1354,7 @@ static int as_factor_sync(const prob *P, aset *S, double f) {
   for (int q = 0; q < S->nfl; q++) changes += !S->inA[S->fl[q]];
   for (int q = 0; q < S->k; q++) changes += !S->inF[S->A[q]];
   for (int i = 0; i < n; i++) changes += S->zF[i] != S->inZ[i];
-  if (S->nfup + changes > AS_FUP_MAX) return as_factor_build(P, S, f);
+  if (S->nfup + changes > AS_FUP_MAX(n)) return as_factor_build(P, S, f);
   double *w = S->fs_w;
   int ok = 1, wr = 0;
   for (int q = 0; q < S->nfl && ok; q++) { /* columns that left A */
