@@ -576,6 +576,8 @@ typedef struct {
   signed char *inG;           /* d: sign of column j in kg and xws (0: not in them) */
   double *xws;                /* n: x_A (w sigma)_A over the columns of kg */
   int *gl, ngl, nupd;         /* its columns, their number, updates since rebuilt */
+  int *kch;                   /* d: scratch of as_kg_sync (the columns changed ... */
+  double *ksg;                /* d: ... and the sign of each change) */
   /* lower Cholesky factor of M0 = x_F x_F' + (n f0/2) D_F (as_nspace), with F the
    * columns, D_F the free rows and f0 the curvature it was built for; kept across
    * Newton steps and lambdas and up/down-dated by rank one as A and Z change */
@@ -1132,10 +1134,22 @@ static double as_line_search(const prob *P, const aset *S, as_line *L, const dou
  * and rebuilt from scratch now and then against drift. The multipliers are
  * mu_i = zeta_i - (2/n) t_i on the pinned rows. Returns 0 (the caller then solves
  * the full system) when the n x n block is not positive definite. */
-static void as_kg_col(const prob *P, aset *S, int j, double sgn) {
+/* G += sum_q sg_q x_{js_q} x_{js_q}' (upper triangle), in one sweep over G per
+ * AS_KG_CHUNK columns (whose first rows stay in cache), not one per column: each
+ * element still receives the changes in the order q = 0, 1, ... */
+#define AS_KG_CHUNK 16
+static void as_kg_cols(const prob *P, aset *S, const int *js, const double *sg, int m) {
   int n = P->n;
-  const double *xj = col(P, j);
-  for (int b = 0; b < n; b++) axpy_pos(S->kg + (size_t)b * n, xj, sgn * xj[b], b + 1);
+  for (int q0 = 0; q0 < m; q0 += AS_KG_CHUNK) {
+    int q1 = q0 + AS_KG_CHUNK < m ? q0 + AS_KG_CHUNK : m;
+    for (int b = 0; b < n; b++) {
+      double *gb = S->kg + (size_t)b * n;
+      for (int q = q0; q < q1; q++) {
+        const double *xj = col(P, js[q]);
+        axpy_pos(gb, xj, sg[q] * xj[b], b + 1);
+      }
+    }
+  }
 }
 
 /* G and x_A (w sigma)_A are rebuilt from scratch after this many one-column changes
@@ -1144,7 +1158,9 @@ static void as_kg_col(const prob *P, aset *S, int j, double sgn) {
 #define AS_KG_REBUILD 2048
 static void as_kg_sync(const prob *P, aset *S) {
   int n = P->n;
-  int changes = 0;
+  int changes = 0, m = 0;
+  int *js = S->kch;
+  double *sg = S->ksg;
   for (int q = 0; q < S->ngl; q++) changes += !S->inA[S->gl[q]];
   for (int q = 0; q < S->k; q++) changes += !S->inG[S->A[q]];
   if (S->nupd + changes > AS_KG_REBUILD) {
@@ -1154,11 +1170,13 @@ static void as_kg_sync(const prob *P, aset *S) {
     S->ngl = 0;
     for (int q = 0; q < S->k; q++) {
       int j = S->A[q];
-      as_kg_col(P, S, j, 1.0);
+      js[m] = j;
+      sg[m++] = 1.0;
       axpy_pos(S->xws, col(P, j), P->w[j] * S->sig[j], n);
       S->inG[j] = S->sig[j];
       S->gl[S->ngl++] = j;
     }
+    as_kg_cols(P, S, js, sg, m);
     S->nupd = 0;
     return;
   }
@@ -1172,7 +1190,8 @@ static void as_kg_sync(const prob *P, aset *S) {
         S->inG[j] = S->sig[j];
       }
     } else {
-      as_kg_col(P, S, j, -1.0);
+      js[m] = j;
+      sg[m++] = -1.0;
       axpy_neg(S->xws, col(P, j), P->w[j] * S->inG[j], n);
       S->inG[j] = 0;
       S->nupd++;
@@ -1182,12 +1201,14 @@ static void as_kg_sync(const prob *P, aset *S) {
   for (int q = 0; q < S->k; q++) {
     int j = S->A[q];
     if (S->inG[j]) continue;
-    as_kg_col(P, S, j, 1.0);
+    js[m] = j;
+    sg[m++] = 1.0;
     axpy_pos(S->xws, col(P, j), P->w[j] * S->sig[j], n);
     S->inG[j] = S->sig[j];
     S->gl[S->ngl++] = j;
     S->nupd++;
   }
+  if (m) as_kg_cols(P, S, js, sg, m);
 }
 
 /* Solve the small dense system A y = e (ny <= 3) by Gaussian elimination with
@@ -2542,6 +2563,8 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     memset(S.inG, 0, d);
     S.xws = S.kg ? (double *)R_alloc(n, sizeof(double)) : NULL;
     S.gl = (int *)R_alloc(d, sizeof(int));
+    S.kch = (int *)R_alloc(d, sizeof(int));
+    S.ksg = (double *)R_alloc(d, sizeof(double));
     S.ngl = 0;
     S.nupd = 1 << 29; /* rebuilt on first use */
     S.Lf = S.kg ? (double *)R_alloc((size_t)n * n, sizeof(double)) : NULL;
