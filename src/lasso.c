@@ -601,8 +601,8 @@ typedef struct {
   double *Vr, *Gr, *vrn, *xn;
   int nref, rnext;
   int *todo; /* scratch (d) */
-  /* scratch of as_nspace (7n) and as_factor_sync (n), allocated once per path: the
-   * steps allocate nothing (R_alloc per step fed the garbage collector) */
+  /* scratch of as_nspace (7n) and as_factor_sync (AS_RK_CHUNK n), allocated once per
+   * path: the steps allocate nothing (R_alloc per step fed the garbage collector) */
   double *ns_scr, *fs_w;
   /* scratch of as_kkt (n each) */
   int *kk_oq;
@@ -1267,18 +1267,26 @@ ADV_CLONES static void chol_rot(double *restrict Lk, double *restrict w, int lo,
   }
 }
 
-/* Rank-one update (sgn = 1: L L' + w w') or downdate (sgn = -1: L L' - w w') of a
- * lower Cholesky factor, from position `from` on (w is zero before it; w is
- * overwritten). Returns 0 when a downdate would lose positive definiteness. */
-static int chol_rank1(double *L, int n, double *w, int from, double sgn) {
-  for (int k = from; k < n; k++) {
-    double *Lk = L + (size_t)k * n, lkk = Lk[k], wk = w[k];
-    if (wk == 0) continue;
-    double r2 = lkk * lkk + sgn * wk * wk;
-    if (!(r2 > 1e-14 * lkk * lkk)) return 0;
-    double r = sqrt(r2), c = r / lkk, s = wk / lkk;
-    Lk[k] = r;
-    chol_rot(Lk, w, k + 1, n, sgn * s, lkk / r, c, s);
+/* m rank-one updates (sgn = 1: L L' + w w') or downdates (sgn = -1: L L' - w w') of
+ * a lower Cholesky factor, the vectors n apart in W (w_p is zero before from[p]; W is
+ * overwritten), in one sweep over L: column k takes the m rotations in turn while it
+ * is in cache (each column's values are those of m one-vector sweeps, in the same
+ * order). Returns 0 when a downdate would lose positive definiteness. */
+#define AS_RK_CHUNK 8
+static int chol_rankm(double *L, int n, double *W, const int *from, int m, double sgn) {
+  int k0 = n;
+  for (int p = 0; p < m; p++) k0 = from[p] < k0 ? from[p] : k0;
+  for (int k = k0; k < n; k++) {
+    double *Lk = L + (size_t)k * n;
+    for (int p = 0; p < m; p++) {
+      double *w = W + (size_t)p * n, lkk = Lk[k], wk = w[k];
+      if (k < from[p] || wk == 0) continue;
+      double r2 = lkk * lkk + sgn * wk * wk;
+      if (!(r2 > 1e-14 * lkk * lkk)) return 0;
+      double r = sqrt(r2), c = r / lkk, sn = wk / lkk;
+      Lk[k] = r;
+      chol_rot(Lk, w, k + 1, n, sgn * sn, lkk / r, c, sn);
+    }
   }
   return 1;
 }
@@ -1376,42 +1384,57 @@ static int as_factor_sync(const prob *P, aset *S, double f) {
   for (int q = 0; q < S->k; q++) changes += !S->inF[S->A[q]];
   for (int i = 0; i < n; i++) changes += S->zF[i] != S->inZ[i];
   if (S->nfup + changes > AS_FUP_MAX(n)) return as_factor_build(P, S, f);
-  double *w = S->fs_w;
-  int ok = 1, wr = 0;
+  /* the changes go to chol_rankm in groups of up to AS_RK_CHUNK of one sign:
+   * downdates (columns that left A, rows newly pinned) before updates */
+  double *W = S->fs_w, sq = sqrt(n * S->f0 / 2);
+  int from[AS_RK_CHUNK], m = 0, ok = 1, wr = 0;
+#define AS_RK_PUSH(fr, sgn)                                          \
+  do {                                                               \
+    from[m++] = (fr);                                                \
+    if (m == AS_RK_CHUNK) {                                          \
+      ok = chol_rankm(S->Lf, n, W, from, m, (sgn)) || (sgn) > 0;     \
+      m = 0;                                                         \
+    }                                                                \
+  } while (0)
   for (int q = 0; q < S->nfl && ok; q++) { /* columns that left A */
     int j = S->fl[q];
     if (S->inA[j]) {
       S->fl[wr++] = j;
       continue;
     }
-    memcpy(w, col(P, j), n * sizeof(double));
-    ok = chol_rank1(S->Lf, n, w, 0, -1.0);
+    memcpy(W + (size_t)m * n, col(P, j), n * sizeof(double));
+    AS_RK_PUSH(0, -1.0);
     S->inF[j] = 0;
   }
   if (ok) S->nfl = wr;
-  double sq = sqrt(n * S->f0 / 2);
   for (int i = 0; i < n && ok; i++) { /* rows newly pinned: remove n f0/2 e_i e_i' */
     if (S->zF[i] || !S->inZ[i]) continue;
+    double *w = W + (size_t)m * n;
     memset(w + i, 0, (n - i) * sizeof(double));
     w[i] = sq;
-    ok = chol_rank1(S->Lf, n, w, i, -1.0);
+    AS_RK_PUSH(i, -1.0);
     S->zF[i] = 1;
   }
+  if (ok && m) ok = chol_rankm(S->Lf, n, W, from, m, -1.0);
+  m = 0;
   for (int q = 0; q < S->k && ok; q++) { /* columns that joined A */
     int j = S->A[q];
     if (S->inF[j]) continue;
-    memcpy(w, col(P, j), n * sizeof(double));
-    chol_rank1(S->Lf, n, w, 0, 1.0);
+    memcpy(W + (size_t)m * n, col(P, j), n * sizeof(double));
+    AS_RK_PUSH(0, 1.0);
     S->inF[j] = 1;
     S->fl[S->nfl++] = j;
   }
   for (int i = 0; i < n && ok; i++) { /* rows freed */
     if (!S->zF[i] || S->inZ[i]) continue;
+    double *w = W + (size_t)m * n;
     memset(w + i, 0, (n - i) * sizeof(double));
     w[i] = sq;
-    chol_rank1(S->Lf, n, w, i, 1.0);
+    AS_RK_PUSH(i, 1.0);
     S->zF[i] = 0;
   }
+  if (ok && m) chol_rankm(S->Lf, n, W, from, m, 1.0);
+#undef AS_RK_PUSH
   S->nfup += changes;
   if (changes) S->fver++;
   if (!ok) return as_factor_build(P, S, f);
@@ -2588,7 +2611,7 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
     S.xn = (double *)R_alloc(d, sizeof(double));
     S.todo = (int *)R_alloc(d, sizeof(int));
     S.ns_scr = S.kg ? (double *)R_alloc(7 * (size_t)n, sizeof(double)) : NULL;
-    S.fs_w = S.kg ? (double *)R_alloc(n, sizeof(double)) : NULL;
+    S.fs_w = S.kg ? (double *)R_alloc((size_t)AS_RK_CHUNK * n, sizeof(double)) : NULL;
     for (int j = 0; j < d; j++) S.xn[j] = sqrt(dot8(col(&P, j), col(&P, j), n));
     S.scr = (int *)R_alloc(d, sizeof(int));
     S.gfull = S.nscr = 0;
