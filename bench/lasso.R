@@ -2,7 +2,7 @@
 # Reproduce (from the repository root, package installed in .lib):
 #   R_LIBS=$PWD/.lib Rscript bench/lasso.R
 # Environment: BENCH_REPS (default 5) repeats for the fast timings (medians are
-# reported); BENCH_EPS_REPS (default 5) repeats for the eps = 0.1 paths (the whole
+# reported); BENCH_EPS_REPS (default 9) repeats for the eps = 0.1 paths (the whole
 # 100-lambda path of the eps = 0 fit; BENCH_EPS_LAMBDAS = k < 100 times only its first
 # k lambdas, for quick looks); BENCH_THREADS (default 1); BENCH_ONLY_EPS=1 skips the
 # glmnet and CV comparisons.
@@ -16,7 +16,7 @@ suppressPackageStartupMessages({
 })
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
 k_eps <- as.integer(Sys.getenv("BENCH_EPS_LAMBDAS", "100"))
-eps_reps <- as.integer(Sys.getenv("BENCH_EPS_REPS", "5"))
+eps_reps <- as.integer(Sys.getenv("BENCH_EPS_REPS", "9"))
 threads <- as.integer(Sys.getenv("BENCH_THREADS", "1"))
 only_eps <- Sys.getenv("BENCH_ONLY_EPS") == "1"
 n <- 500
