@@ -147,6 +147,28 @@ ADV_CLONES static void axpy_neg(double *restrict r, const double *restrict x, do
   axpy_neg_k(r, x, a, n);
 }
 
+/* t += d0 x0 + d1 x1 + d2 x2 + d3 x3, each element getting the four additions in the
+ * order of four axpy_pos calls (so the same result), with one pass over t. */
+ADV_CLONES static void axpy4(double *restrict t, const double *restrict x0,
+                             const double *restrict x1, const double *restrict x2,
+                             const double *restrict x3, double d0, double d1, double d2,
+                             double d3, int n) {
+  int i = 0;
+#if defined(__GNUC__)
+  for (; i + 4 <= n; i += 4) {
+    las_v4 tv, v0, v1, v2, v3;
+    LAS_LD(tv, t + i);
+    LAS_LD(v0, x0 + i);
+    LAS_LD(v1, x1 + i);
+    LAS_LD(v2, x2 + i);
+    LAS_LD(v3, x3 + i);
+    tv = (((tv + d0 * v0) + d1 * v1) + d2 * v2) + d3 * v3;
+    LAS_ST(t + i, tv);
+  }
+#endif
+  for (; i < n; i++) t[i] = (((t[i] + d0 * x0[i]) + d1 * x1[i]) + d2 * x2[i]) + d3 * x3[i];
+}
+
 /* x'v with eight partial sums in a fixed order, so no dependence on threads (with
  * GCC two four-wide accumulators, so that consecutive additions do not wait on each
  * other: on columns in cache about 1.4x the speed of a single four-wide sum, 0.92x
@@ -1751,16 +1773,25 @@ static int as_nspace(const prob *P, aset *S, int z, double f, double lam, double
   double *t = h; /* h is no longer needed */
   for (int i = 0; i < n; i++) t[i] = db;
   double sc = 0;
-  for (int q = 0; q < k; q++) {
-    int j = S->A[q];
-    const double *xq = col(P, j);
-    double xa2, xz;
-    dot2(xq, a2, zeta, n, &xa2, &xz);
-    grad[q] = 2.0 / n * xa2 + gE * dN[q] + lam * P->w[j] * S->sig[j];
-    double dq = -(grad[q] + xz + dN[q] * om) / f;
-    out[q] = dq;
-    axpy_pos(t, xq, dq, n);
-    sc += dN[q] * dq;
+  /* four columns at a time: their dot products, then one pass over t for the four
+   * (the columns are still in cache; t gets the same additions in the same order) */
+  for (int q0 = 0; q0 < k; q0 += 4) {
+    int q1 = q0 + 4 < k ? q0 + 4 : k;
+    for (int q = q0; q < q1; q++) {
+      int j = S->A[q];
+      double xa2, xz;
+      dot2(col(P, j), a2, zeta, n, &xa2, &xz);
+      grad[q] = 2.0 / n * xa2 + gE * dN[q] + lam * P->w[j] * S->sig[j];
+      double dq = -(grad[q] + xz + dN[q] * om) / f;
+      out[q] = dq;
+      sc += dN[q] * dq;
+    }
+    if (q1 - q0 == 4) {
+      axpy4(t, col(P, S->A[q0]), col(P, S->A[q0 + 1]), col(P, S->A[q0 + 2]),
+            col(P, S->A[q0 + 3]), out[q0], out[q0 + 1], out[q0 + 2], out[q0 + 3], n);
+    } else {
+      for (int q = q0; q < q1; q++) axpy_pos(t, col(P, S->A[q]), out[q], n);
+    }
   }
   if (ic) out[k] = db;
   for (int q = 0; q < z; q++) {
