@@ -1177,7 +1177,14 @@ static void as_kg_cols(const prob *P, aset *S, const int *js, const double *sg, 
     int q1 = q0 + AS_KG_CHUNK < m ? q0 + AS_KG_CHUNK : m;
     for (int b = 0; b < n; b++) {
       double *gb = S->kg + (size_t)b * n;
-      for (int q = q0; q < q1; q++) {
+      int q = q0;
+      for (; q + 4 <= q1; q += 4) { /* (the same additions as four axpy_pos) */
+        const double *x0 = col(P, js[q]), *x1 = col(P, js[q + 1]), *x2 = col(P, js[q + 2]),
+                     *x3 = col(P, js[q + 3]);
+        axpy4(gb, x0, x1, x2, x3, sg[q] * x0[b], sg[q + 1] * x1[b], sg[q + 2] * x2[b],
+              sg[q + 3] * x3[b], b + 1);
+      }
+      for (; q < q1; q++) {
         const double *xj = col(P, js[q]);
         axpy_pos(gb, xj, sg[q] * xj[b], b + 1);
       }
