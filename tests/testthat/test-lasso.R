@@ -420,23 +420,19 @@ test_that("eps > 0, L2, d > n: the row-space Newton solves agree with the full K
   }
 })
 
-test_that("eps > 0, L2, d >> n: a long path (predicted pins and zeros) is right at every lambda", {
-  # at n = 150, d = 1500 the path goes to df > n with most residuals pinned: the steps
-  # pin residuals and drop coefficients several at a time (predicted from the previous
-  # step) and check right after a full step with the solve's multipliers. Every path
-  # point must meet the KKT conditions computed here, have an objective no larger than
-  # that of cold starts at single lambdas (which take other routes), and agree with them.
-  dat <- lasso_data(150, 1500, seed = 11, scales = FALSE)
-  fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 60, lambda_min_ratio = 0.01)
+# An eps = 0.1 L2 path on lasso_data(n, d, seed): solved, with every point meeting the
+# KKT conditions computed here, and each lambda in `cold_at` solved again from a cold
+# start (a single lambda far below lambda_max is reached through extra lambdas
+# internally, a factor 0.8 apart: another route than the path's) to the same objective
+# and coefficients. Returns the data, the fit and the penalty weights.
+expect_long_path <- function(n, d, seed, nlambda, cold_at) {
+  dat <- lasso_data(n, d, seed = seed, scales = FALSE)
+  fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = nlambda, lambda_min_ratio = 0.01)
   expect_equal(max(fit$status), 0L)
   expect_lte(max(fit$kkt), 1e-10)
   w <- sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2))
   expect_lte(max(path_kkt(fit, dat$x, dat$y, w)), 1e-6)
-  r <- dat$y - predict(fit, dat$x)[, 60]
-  expect_gt(sum(abs(r) < 1e-8), 100)
-  for (k in c(30, 45, 60)) {
-    # (a single lambda far below lambda_max is reached through extra lambdas
-    # internally, a factor 0.8 apart: another route than the path's)
+  for (k in cold_at) {
     cold <- adv_lasso(dat$x, dat$y, eps = 0.1, lambda = fit$lambda[k])
     expect_equal(cold$status, 0L)
     expect_length(cold$lambda, 1)
@@ -445,6 +441,20 @@ test_that("eps > 0, L2, d >> n: a long path (predicted pins and zeros) is right 
     expect_lte(abs(f_path - f_cold), 1e-12 * f_cold)
     expect_lte(max(abs(coef(cold)[, 1] - coef(fit)[, k])), 1e-6)
   }
+  list(dat = dat, fit = fit, w = w)
+}
+
+test_that("eps > 0, L2, d >> n: a long path (predicted pins and zeros) is right at every lambda", {
+  # at n = 150, d = 1500 the path goes to df > n with most residuals pinned: the steps
+  # pin residuals and drop coefficients several at a time (predicted from the previous
+  # step) and check right after a full step with the solve's multipliers. Every path
+  # point must meet the KKT conditions computed here, have an objective no larger than
+  # that of cold starts at single lambdas (which take other routes), and agree with them.
+  res <- expect_long_path(150, 1500, seed = 11, nlambda = 60, cold_at = c(30, 45, 60))
+  dat <- res$dat
+  fit <- res$fit
+  r <- dat$y - predict(fit, dat$x)[, 60]
+  expect_gt(sum(abs(r) < 1e-8), 100)
   # straight from zero (hundreds of coefficients freed at once, then dropped one by
   # one): this one used to stop with status 3 after a check made only because fifty
   # steps had gone by; such a check now lets the Newton steps go on
@@ -458,26 +468,11 @@ test_that("eps > 0, L2, d >> n: a long path (predicted pins and zeros) is right 
 test_that("eps > 0, L2, n = 200: the factor kept over a wider drift is right at every lambda", {
   # from n = 160 the row-space factor takes more rank-one changes (0.6 n) and a wider
   # drift of its curvature (growing as n^1.5) before it is rebuilt; the checks over all
-  # columns skip those that a fit on the last complete checks certifies. Every path
-  # point must meet the KKT conditions computed here, and agree with cold starts at
-  # single lambdas (other routes through the same code)
-  dat <- lasso_data(200, 800, seed = 21, scales = FALSE)
-  fit <- adv_lasso(dat$x, dat$y, eps = 0.1, nlambda = 50, lambda_min_ratio = 0.01)
-  expect_equal(max(fit$status), 0L)
-  expect_lte(max(fit$kkt), 1e-10)
-  w <- sqrt(colMeans(sweep(dat$x, 2, colMeans(dat$x))^2))
-  expect_lte(max(path_kkt(fit, dat$x, dat$y, w)), 1e-6)
+  # columns skip those that a fit on the last complete checks certifies
+  res <- expect_long_path(200, 800, seed = 21, nlambda = 50, cold_at = c(35, 50))
   # late on the path the row-space system is in play: k + 1 + (zero residuals) > n
-  r <- dat$y - predict(fit, dat$x)[, 50]
-  expect_gt(fit$df[50] + sum(abs(r) < 1e-8), 200)
-  for (k in c(35, 50)) {
-    cold <- adv_lasso(dat$x, dat$y, eps = 0.1, lambda = fit$lambda[k])
-    expect_equal(cold$status, 0L)
-    f_path <- adv_obj(dat$x, dat$y, fit$a0[k], fit$beta[, k], fit$lambda[k], 0.1, "l2", w)
-    f_cold <- adv_obj(dat$x, dat$y, cold$a0, cold$beta[, 1], fit$lambda[k], 0.1, "l2", w)
-    expect_lte(abs(f_path - f_cold), 1e-12 * f_cold)
-    expect_lte(max(abs(coef(cold)[, 1] - coef(fit)[, k])), 1e-6)
-  }
+  r <- res$dat$y - predict(res$fit, res$dat$x)[, 50]
+  expect_gt(res$fit$df[50] + sum(abs(r) < 1e-8), 200)
 })
 
 test_that("a single lambda far down the path: the extra lambdas on the way are dropped", {
