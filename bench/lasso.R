@@ -1,6 +1,7 @@
 # Benchmark of adv_lasso() / cv_adv_lasso() against glmnet (issue 5).
-# Reproduce (from the repository root, package installed in .lib):
-#   R_LIBS=$PWD/.lib Rscript bench/lasso.R
+# Reproduce (from the repository root, with the package installed, as `make demo` and
+# `make test` do):
+#   Rscript bench/lasso.R
 # Environment: BENCH_REPS (default 5) repeats for the fast timings (medians are
 # reported); BENCH_EPS_REPS (default 9) repeats for the eps = 0.1 paths (the whole
 # 100-lambda path of the eps = 0 fit; BENCH_EPS_LAMBDAS = k < 100 times only its first
@@ -109,4 +110,4 @@ if (!only_eps) {
   line(sprintf("eps = 0.1 path (%d lambdas) vs glmnet path (100)", length(lam_eps)), t_eps,
        t_glm, "eps = 0.1", "glmnet")
 }
-cat("\nReproduce: R_LIBS=$PWD/.lib Rscript bench/lasso.R\n")
+cat("\nReproduce: Rscript bench/lasso.R\n")
