@@ -1287,7 +1287,7 @@ static int small_solve(double A[3][3], double *e, int ny) {
 }
 
 
-/* One column of a rank-one up/downdate (chol_rank1), rows lo..n-1: the rotation
+/* One column of a rank-one up/downdate (chol_rankm), rows lo..n-1: the rotation
  * l = (L_jk + ss w_j) / c, w_j = c w_j - s l, with 1/c passed as ic. */
 ADV_CLONES static void chol_rot(double *restrict Lk, double *restrict w, int lo, int n,
                                 double ss, double ic, double c, double s) {
