@@ -796,16 +796,15 @@ static double as_ref_fit(const aset *S, int n, const double *v, double *c) {
   return sqrt(D);
 }
 
-/* v and G = x'v of a check that computed every column become a reference (replacing
- * the oldest of AS_NREF). */
-static void as_ref_push(const prob *P, aset *S, const double *v, const double *G) {
+/* v (of norm vnorm) and G = x'v of a check that computed every column become a
+ * reference (replacing the oldest of AS_NREF). */
+static void as_ref_push(const prob *P, aset *S, const double *v, double vnorm,
+                        const double *G) {
   int n = P->n, l = S->rnext;
   S->rnext = (l + 1) % AS_NREF;
   if (S->nref < AS_NREF) S->nref++;
   memcpy(S->Vr + (size_t)l * n, v, n * sizeof(double));
-  double vn = 0;
-  for (int i = 0; i < n; i++) vn += v[i] * v[i];
-  S->vrn[l] = sqrt(vn);
+  S->vrn[l] = vnorm;
   for (int j = 0; j < P->d; j++) S->Gr[(size_t)j * AS_NREF + l] = G[j];
 }
 
@@ -850,11 +849,13 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
    * compute about 640 columns (those of A included). */
   if (full) {
     int m = 0, nrest = 0;
+    double vnorm = 0;
+    for (int i = 0; i < n; i++) vnorm += v[i] * v[i];
+    vnorm = sqrt(vnorm);
     if (S->gfull) { /* (there is a reference once gfull is set) */
-      double c[AS_NREF], vn = 0;
+      double c[AS_NREF];
       double D = as_ref_fit(S, n, v, c);
-      for (int i = 0; i < n; i++) vn += v[i] * v[i];
-      double cs = sqrt(vn);
+      double cs = vnorm;
       for (int l = 0; l < S->nref; l++) cs += fabs(c[l]) * S->vrn[l];
       D += 1e-12 * cs; /* (rounding in the references, the fit and the sums) */
       /* (full = 2: the columns of A and the screened ones hold x_j'v for this v
@@ -878,7 +879,7 @@ static double as_kkt(const prob *P, aset *S, double lam, const double *theta,
     }
     if (!S->gfull || 3 * m > nrest) {
       xt_v(P, v, G);
-      as_ref_push(P, S, v, G);
+      as_ref_push(P, S, v, vnorm, G);
     } else {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(P->nth) schedule(static) if ((double)n * m > 1e5)
