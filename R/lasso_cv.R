@@ -1,0 +1,188 @@
+# cv_adv_lasso(): K-fold cross-validation of the adversarial LASSO path, and the
+# coef/predict/print/plot methods of its result.
+
+
+#' Cross-validated adversarial LASSO
+#'
+#' Fits [adv_lasso()] on all the data, then on each of K training folds with the
+#' same \eqn{\lambda} sequence, and evaluates every fit on its held-out fold: with
+#' `measure = "adversarial"` by the attacked loss under the same attack (`eps`,
+#' `norm`, `xi`; for linear models the worst-case attack is exact, computed by the
+#' same C kernel as [adv_loss()]), with `measure = "standard"` by the mean squared
+#' error. The folds are fitted with [future.apply::future_lapply()], so they run in
+#' parallel when the user has set a [future::plan()] (sequentially otherwise).
+#'
+#' `cvm` is the mean of the K fold losses weighted by fold size and `cvsd` its
+#' standard error; `lambda_min` minimises `cvm` and `lambda_1se` is the largest
+#' \eqn{\lambda} whose `cvm` is within one standard error of the minimum.
+#'
+#' @inheritParams adv_lasso
+#' @param x Numeric n x d matrix of inputs (as for [adv_lasso()]); for `print()` and
+#'   `plot()`, a `cv_adv_lasso` object.
+#' @param ... Further arguments to [adv_lasso()] (`norm`, `xi`, `lambda`, `nlambda`,
+#'   `penalty_factor`, `standardize`, `intercept`, `thresh`, ...).
+#' @param nfolds Number of folds, at least 3 (ignored when `foldid` is given).
+#' @param foldid Optional vector of fold numbers 1..K, one per observation.
+#' @param measure `"adversarial"` or `"standard"`: the validation loss.
+#' @return An object of class `cv_adv_lasso`: a list with `lambda`, `cvm`, `cvsd`,
+#'   `cvup`, `cvlo`, `nzero`, `lambda_min`, `lambda_1se`, `index` (their positions),
+#'   `measure`, `foldid`, `fit` (the [adv_lasso()] fit on all data) and `call`.
+#'   `coef()` and `predict()` default to `s = "lambda_1se"` (also accepted:
+#'   `"lambda_min"` or numbers) and delegate to `fit`; `plot()` draws the CV curve
+#'   with error bars and both chosen \eqn{\lambda} marked.
+#' @seealso [adv_lasso()].
+#' @examples
+#' set.seed(3)
+#' sim <- simulate_linear(80, theta0 = c(2, -1, rep(0, 8)))
+#' cv <- cv_adv_lasso(sim$x, sim$y, eps = 0.1, nlambda = 20, nfolds = 5)
+#' cv
+#' coef(cv)
+#' plot(cv)
+#' @export
+cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
+                         measure = c("adversarial", "standard")) {
+  call <- match.call()
+  measure <- check_choice(measure, c("adversarial", "standard"))
+  # validate and convert once; the folds reuse the checked arguments, and each
+  # training fold is copied and centred in C straight from x (lasso_prepare())
+  a <- cv_lasso_args(x, y, eps, ...)
+  fit <- lasso_fit(a)
+  n <- nrow(a$x)
+  if (is.null(foldid)) {
+    nfolds <- check_count(nfolds, min = 3)
+    if (nfolds > n) {
+      abort_arg("{.arg nfolds} must be at most the number of observations ({n}), not {nfolds}.",
+                "nfolds", rlang::current_env())
+    }
+    foldid <- sample(rep(seq_len(nfolds), length.out = n))
+  } else {
+    foldid <- check_fold_id(foldid, n)
+  }
+  K <- max(foldid)
+  a$lambda <- fit$lambda
+  fold_loss <- function(k) {
+    test <- which(foldid == k)
+    f <- suppressWarnings(lasso_fit(a, rows = seq_len(n)[-test]))
+    lasso_val_loss(f, a$x[test, , drop = FALSE], a$y[test], measure)
+  }
+  losses <- future.apply::future_lapply(seq_len(K), fold_loss, future.seed = NULL)
+  raw <- do.call(rbind, losses)
+  wts <- tabulate(foldid, K)
+  cvm <- colSums(raw * wts) / sum(wts)
+  cvsd <- sqrt(colSums(sweep(raw, 2, cvm)^2 * wts) / sum(wts) / (K - 1))
+  imin <- which.min(cvm)
+  i1se <- min(which(cvm <= cvm[imin] + cvsd[imin]))
+  structure(list(
+    lambda = fit$lambda, cvm = cvm, cvsd = cvsd, cvup = cvm + cvsd, cvlo = cvm - cvsd,
+    nzero = fit$df, lambda_min = fit$lambda[imin], lambda_1se = fit$lambda[i1se],
+    index = c(min = imin, `1se` = i1se), measure = measure, foldid = foldid,
+    fit = fit, call = call
+  ), class = "cv_adv_lasso")
+}
+
+# adv_lasso()'s argument checks for cv_adv_lasso(), with adv_lasso()'s defaults for
+# the arguments not given in `...` (unknown names are an error, as they would be in a
+# call to adv_lasso()).
+cv_lasso_args <- function(x, y, eps, ..., call = rlang::caller_env()) {
+  dots <- list(...)
+  fm <- formals(adv_lasso)
+  known <- setdiff(names(fm), c("x", "y", "eps"))
+  if (length(dots) && (is.null(names(dots)) || any(!names(dots) %in% known))) {
+    bad <- if (is.null(names(dots))) "" else setdiff(names(dots), known)[1]
+    bad <- if (is.na(bad) || !nzchar(bad)) "an unnamed argument" else paste0("`", bad, "`")
+    cli::cli_abort("{bad} is not an argument of {.fn adv_lasso}.",
+                   class = "advtrain_error_argument", call = call)
+  }
+  val <- function(nm) if (nm %in% names(dots)) dots[[nm]] else eval(fm[[nm]])
+  norm <- val("norm")
+  lasso_args(x, y, eps, norm, val("xi"), val("lambda"), val("nlambda"),
+             val("lambda_min_ratio"), val("penalty_factor"), val("standardize"),
+             val("intercept"), val("thresh"), val("maxit"), val("threads"), call = call)
+}
+
+check_fold_id <- function(foldid, n, call = rlang::caller_env()) {
+  ok <- is_plain_numeric(foldid) && length(foldid) == n && !anyNA(foldid) &&
+    all(foldid == round(foldid)) && all(foldid >= 1)
+  if (ok) {
+    foldid <- as.integer(foldid)
+    ok <- all(tabulate(foldid) > 0) && max(foldid) >= 3
+  }
+  if (!ok) {
+    abort_arg("{.arg foldid} must give each of the {n} observations a fold number 1..K, every fold used, K >= 3; not {describe(foldid)}.",
+              "foldid", call)
+  }
+  foldid
+}
+
+# Validation loss of every lambda of `fit` on (x, y): the attacked loss under the
+# fit's attack, through the shared linear-model kernel (the intercept is not attacked,
+# so it is moved into y).
+lasso_val_loss <- function(fit, x, y, measure) {
+  eps <- if (measure == "adversarial") fit$eps else 0
+  if (eps == 0) {
+    # the clean squared loss of every lambda at once (one matrix product)
+    r <- y - sweep(x %*% fit$beta, 2, fit$a0, "+")
+    return(unname(colMeans(r^2)))
+  }
+  vapply(seq_along(fit$lambda), function(k) {
+    .Call(C_linear_loss, fit$beta[, k], x, y - fit$a0[k], eps, norm_code(fit$norm),
+          fit$xi, FALSE)$loss
+  }, numeric(1))
+}
+
+cv_lambda_s <- function(object, s) {
+  if (is.character(s)) {
+    s <- check_choice(s, c("lambda_1se", "lambda_min"), arg = "s",
+                      call = rlang::caller_env())
+    return(object[[s]])
+  }
+  s
+}
+
+#' @rdname cv_adv_lasso
+#' @param object A `cv_adv_lasso` object.
+#' @param s `"lambda_1se"`, `"lambda_min"` or penalty values.
+#' @param newx Matrix of new inputs.
+#' @export
+coef.cv_adv_lasso <- function(object, s = "lambda_1se", ...) {
+  stats::coef(object$fit, s = cv_lambda_s(object, s))
+}
+
+#' @rdname cv_adv_lasso
+#' @export
+predict.cv_adv_lasso <- function(object, newx, s = "lambda_1se", ...) {
+  stats::predict(object$fit, newx, s = cv_lambda_s(object, s), ...)
+}
+
+#' @rdname cv_adv_lasso
+#' @param digits Significant digits to print.
+#' @export
+print.cv_adv_lasso <- function(x, digits = 4, ...) {
+  f <- x$fit
+  cat(sprintf("Cross-validated adversarial LASSO: %s attacks, eps = %s%s; %d folds, %s loss\n\n",
+              if (f$norm == "l2") "L2" else "L-infinity", format(f$eps),
+              if (f$xi > 0) sprintf(", xi = %s", format(f$xi)) else "",
+              max(x$foldid), x$measure))
+  i <- x$index
+  print(data.frame(Lambda = signif(x$lambda[i], digits), Index = i,
+                   Measure = signif(x$cvm[i], digits), SE = signif(x$cvsd[i], digits),
+                   Nonzero = x$nzero[i], row.names = c("min", "1se")))
+  invisible(x)
+}
+
+#' @rdname cv_adv_lasso
+#' @export
+plot.cv_adv_lasso <- function(x, ...) {
+  ll <- log(x$lambda)
+  graphics::plot(ll, x$cvm, ylim = range(x$cvlo, x$cvup), xlim = rev(range(ll)),
+                 pch = 20, col = "firebrick", xlab = expression(log(lambda)),
+                 ylab = sprintf("CV %s loss", x$measure), ...)
+  graphics::arrows(ll, x$cvlo, ll, x$cvup, angle = 90, code = 3, length = 0.02,
+                   col = "grey60")
+  graphics::points(ll, x$cvm, pch = 20, col = "firebrick")
+  graphics::abline(v = log(c(x$lambda_min, x$lambda_1se)), lty = 3)
+  at <- unique(round(seq(1, length(ll), length.out = min(8, length(ll)))))
+  graphics::axis(3, at = ll[at], labels = x$nzero[at], cex.axis = 0.8, tick = FALSE,
+                 line = -0.5)
+  invisible(x)
+}
