@@ -52,3 +52,65 @@ resolve_threads <- function(threads, call = rlang::caller_env()) {
   if (is.null(threads)) return(adv_threads())
   cap_threads(check_count(threads, min = 1, call = call))
 }
+
+#' What advtrain runs on: threads, kernel variant, caches, BLAS
+#'
+#' `advtrain_sitrep()` reports what decides advtrain's speed on this machine: the
+#' processor, the variant of the vectorised C kernels that the loader chose for it
+#' (`"avx2"` or `"default"` on x86-64 Linux with GCC, where the kernels are compiled
+#' for both and the processor picks; `"none"` where they are compiled once), whether
+#' the processor has AVX2, FMA and AVX-512, its cache sizes, the OpenMP thread count
+#' ([adv_threads()]), and the BLAS and LAPACK that R uses (the CNN and a few linear
+#' algebra steps call them). Every script in the package's `bench/` folder prints it,
+#' so that a timing can be tied to the machine and code that produced it.
+#'
+#' @return An object of class `advtrain_sitrep`: a list with `cpu` (the model name,
+#'   `NA` where it cannot be read), `isa`, `avx2`, `fma`, `avx512f`, `cache` (L1 data,
+#'   L2 and L3 sizes in bytes, `NA` where unknown), `openmp`, `threads`, `processors`,
+#'   `blas`, `lapack` and `r`. Its `print()` method formats it.
+#' @examples
+#' advtrain_sitrep()
+#' @export
+advtrain_sitrep <- function() {
+  info <- .Call(C_threads_info)
+  isa <- .Call(C_threads_sitrep)
+  si <- utils::sessionInfo()
+  blas <- if (is.null(si$BLAS) || !nzchar(si$BLAS)) NA_character_ else si$BLAS
+  lapack <- tryCatch(La_library(), error = function(e) NA_character_)
+  if (!nzchar(lapack)) lapack <- NA_character_
+  structure(list(
+    cpu = cpu_model(), isa = isa$isa, avx2 = isa$avx2, fma = isa$fma,
+    avx512f = isa$avx512f, cache = stats::setNames(isa$cache, c("L1d", "L2", "L3")),
+    openmp = info[1] == 1L, threads = adv_threads(), processors = info[2],
+    blas = blas, lapack = lapack, r = R.version.string
+  ), class = "advtrain_sitrep")
+}
+
+cpu_model <- function() {
+  if (file.exists("/proc/cpuinfo")) {
+    lines <- tryCatch(readLines("/proc/cpuinfo", warn = FALSE), error = function(e) NULL)
+    hit <- grep("^model name", lines, value = TRUE)
+    if (length(hit)) return(trimws(sub("^[^:]*:", "", hit[1])))
+  }
+  NA_character_
+}
+
+#' @export
+print.advtrain_sitrep <- function(x, ...) {
+  size <- function(b) {
+    if (is.na(b)) return("unknown")
+    if (b >= 2^20) sprintf("%g MiB", b / 2^20) else sprintf("%g KiB", b / 2^10)
+  }
+  yn <- function(v) if (is.na(v)) "unknown" else if (v) "yes" else "no"
+  cat(sprintf("advtrain %s on %s\n", utils::packageVersion("advtrain"), x$r))
+  cat(sprintf("CPU:      %s\n", if (is.na(x$cpu)) "unknown" else x$cpu))
+  cat(sprintf("kernels:  %s variant (AVX2 %s, FMA %s, AVX-512F %s)\n", x$isa,
+              yn(x$avx2), yn(x$fma), yn(x$avx512f)))
+  cat(sprintf("caches:   L1d %s, L2 %s, L3 %s\n", size(x$cache[["L1d"]]),
+              size(x$cache[["L2"]]), size(x$cache[["L3"]])))
+  cat(sprintf("threads:  %d (OpenMP %s, %d processors)\n", x$threads,
+              if (x$openmp) "on" else "off", x$processors))
+  cat(sprintf("BLAS:     %s\n", if (is.na(x$blas)) "unknown" else x$blas))
+  cat(sprintf("LAPACK:   %s\n", if (is.na(x$lapack)) "unknown" else x$lapack))
+  invisible(x)
+}

@@ -26,6 +26,7 @@
 #  dpkg -x libopenblas0-pthread_*.deb DIR). Options: BENCH_REPS (3), BENCH_TORCH (1),
 #  BENCH_PRECISION (single), BENCH_GEMM (own).
 suppressPackageStartupMessages(library(advtrain))
+print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 reps <- as.integer(Sys.getenv("BENCH_REPS", "3"))
 run_torch <- Sys.getenv("BENCH_TORCH", "1") == "1"
 gemms <- Sys.getenv("BENCH_GEMM", "own")

@@ -15,6 +15,7 @@ suppressPackageStartupMessages({
   library(advtrain)
   library(glmnet)
 })
+print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
 k_eps <- as.integer(Sys.getenv("BENCH_EPS_LAMBDAS", "100"))
 eps_reps <- as.integer(Sys.getenv("BENCH_EPS_REPS", "9"))

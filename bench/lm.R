@@ -4,6 +4,7 @@
 # (R_LIBS=<library> Rscript bench/lm.R to use a private library.)
 # Prints medians of several repeats and the ratios, all measured in this one run.
 suppressPackageStartupMessages(library(advtrain))
+print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
 threads <- adv_threads()
 cat(sprintf("advtrain %s, R %s, %d thread(s), %d repeats\n",

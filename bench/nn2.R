@@ -13,6 +13,7 @@
 # BENCH_REPS = 5, BENCH_ITERS = 2000, BENCH_THREADS = adv_threads(),
 # BENCH_TIMER = elapsed)
 suppressPackageStartupMessages(library(advtrain))
+print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))
 iters <- as.integer(Sys.getenv("BENCH_ITERS", "2000"))
 threads <- as.integer(Sys.getenv("BENCH_THREADS", adv_threads()))

@@ -3,6 +3,7 @@
 # so the 100-eps call should cost less than twice the one-eps call.
 # Reproduce: Rscript bench/optimum.R   (after `make install`)
 suppressPackageStartupMessages(library(advtrain))
+print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 set.seed(1)
 d <- 1000
 reps <- as.integer(Sys.getenv("BENCH_REPS", "5"))

@@ -136,8 +136,10 @@ SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,
  * version does the same operations in the same order, so the results are identical. */
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6 && defined(__x86_64__) && \
     defined(__linux__) && defined(__GLIBC__)
+#define ADV_HAVE_CLONES 1
 #define ADV_CLONES __attribute__((target_clones("avx2", "default")))
 #else
+#define ADV_HAVE_CLONES 0
 #define ADV_CLONES
 #endif
 

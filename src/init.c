@@ -8,6 +8,7 @@ SEXP C_optimum_linf(SEXP, SEXP, SEXP, SEXP);
 SEXP C_linear_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_linear_loss(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_threads_info(void);
+SEXP C_threads_sitrep(void);
 SEXP C_cnn_train_epoch(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_forward(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -37,6 +38,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(linear_attack, 6),
     CALLDEF(linear_loss, 7),
     CALLDEF(threads_info, 0),
+    CALLDEF(threads_sitrep, 0),
     CALLDEF(cnn_train_epoch, 10),
     CALLDEF(cnn_forward, 5),
     CALLDEF(cnn_attack, 9),
