@@ -38,6 +38,7 @@ entry_scenarios <- function(e) {
   e$adv_attack(c(0.5, -1, 0.2), sim$x, sim$y, 0.2, "linf", xi = 0.3)
   e$adv_loss(c(0.5, -1, 0.2), sim$x, sim$y, 0.2, "l2", xi = 0.3, gradient = TRUE)
   e$adv_threads()
+  e$advtrain_sitrep()
   if (exists("adv_lm.default", envir = e)) {
     e$adv_lm.default(sim$x, sim$y, eps = 0.2, xi = 0.1, iters = 5, truth = sim)
     e$adv_lm.default(sim$x, sim$y, eps = 0.2, method = "exact")
