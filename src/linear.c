@@ -2,6 +2,7 @@
  * f(x) = x'theta with squared loss (MATH.md sections 2-3). Every caller that needs
  * these numbers (adv_attack, adv_loss, training, evaluation) goes through here. */
 #include "advtrain.h"
+#include "vec.h"
 
 /* 1 / sqrt(g^2 + xi^2) for g, xi >= 0: the plain square root where g^2 + xi^2 neither
  * underflows nor overflows (the common case, several times cheaper than hypot), hypot

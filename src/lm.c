@@ -3,6 +3,7 @@
  * the exact minimiser of the empirical adversarial risk by iteratively reweighted
  * ridge regression with a duality-gap certificate (MATH.md sections 2, 3 and 7). */
 #include "advtrain.h"
+#include "vec.h"
 #include <string.h>
 
 /* status codes returned to R (R/lm.R turns them into words) */

@@ -9,6 +9,7 @@
  * samples does so in sample order, on one thread or one input coordinate per task, so
  * the result does not depend on the number of threads. */
 #include "advtrain.h"
+#include "vec.h"
 #include <stdint.h>
 #include <string.h>
 
