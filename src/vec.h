@@ -32,11 +32,18 @@ typedef double vec_v4 __attribute__((vector_size(32)));
 #define VEC_HSUM(v) (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 #endif
 
+/* the inline kernels must be inlined into each ISA version of a cloned caller */
+#ifdef __GNUC__
+#define VEC_INLINE static inline __attribute__((always_inline))
+#else
+#define VEC_INLINE static inline
+#endif
+
 /* r += a x and r -= a x (r and x never overlap), unrolled by four so that -O2's
  * straight-line vectoriser pairs the updates; each element gets the same single
  * operation as in a plain loop. Inline, for loops that are cloned as a whole. */
-static inline void vec_axpy_k(double *restrict r, const double *restrict x, double a,
-                              int n) {
+VEC_INLINE void vec_axpy_k(double *restrict r, const double *restrict x, double a,
+                           int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     r[i] += a * x[i];
@@ -47,8 +54,8 @@ static inline void vec_axpy_k(double *restrict r, const double *restrict x, doub
   for (; i < n; i++) r[i] += a * x[i];
 }
 
-static inline void vec_axmy_k(double *restrict r, const double *restrict x, double a,
-                              int n) {
+VEC_INLINE void vec_axmy_k(double *restrict r, const double *restrict x, double a,
+                           int n) {
   int i = 0;
   for (; i + 4 <= n; i += 4) {
     r[i] -= a * x[i];
@@ -62,8 +69,8 @@ static inline void vec_axmy_k(double *restrict r, const double *restrict x, doub
 /* u'v with eight partial sums, lane l holding the products j = l mod 8, folded as the
  * two four-wide halves added lane by lane and then the lane sum; the tail goes into
  * lane 0. Inline, for short vectors in hot loops (nn2's hidden units). */
-static inline double vec_dot8_fold(const double *restrict u, const double *restrict v,
-                                   int n) {
+VEC_INLINE double vec_dot8_fold(const double *restrict u, const double *restrict v,
+                                int n) {
   double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int j = 0;
   for (; j + 8 <= n; j += 8)
@@ -76,8 +83,8 @@ static inline double vec_dot8_fold(const double *restrict u, const double *restr
  * code is compiled, so it does not depend on the number of threads, but a caller
  * compiled for AVX2 uses four lanes where the default uses two), else four partial
  * sums. Inline: the linear model's fused pass calls it once per row. */
-static inline double vec_dot_simd(const double *restrict x, const double *restrict v,
-                                  int d) {
+VEC_INLINE double vec_dot_simd(const double *restrict x, const double *restrict v,
+                               int d) {
 #ifdef _OPENMP
   double s = 0;
 #pragma omp simd reduction(+ : s)
