@@ -416,7 +416,9 @@ NN2_INLINE double nn2_l2scale(double ss, double eps, double xi2) {
  * nn2_samples() records them; where p->cblk is not NULL (32-byte aligned, and then
  * also p->ublk), what the fixed-attack gradient needs (nn2_block_grad()): the vectors
  * c~_j = a_j phi'(z~_j) at the attacked points (cblk + 4 (b h + j)) and the sample
- * weights u_k = (2 h^{-1/2} / n) r~ x~_k (ublk + 4 (b d + k)), 0 in lanes past n. */
+ * weights u_k = (2 h^{-1/2} / n) r~ x~_k (ublk + 4 (b d + k)), 0 in lanes past n.
+ * (One function of about 140 lines, on purpose: its per-block vectors X, G, Dl live in
+ * registers only while the whole block step is one inlined body for a constant d.) */
 NN2_INLINE void nn2_blocks_d(const nn2_net *m, const nn2_block_job *jb, int b0, int b1,
                              double *work, const int act, const int d) {
   const int h = m->h, n = jb->n;
