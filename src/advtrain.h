@@ -131,16 +131,6 @@ void adv_gemm_nt_acc(int m, int n, int k, const double *a, int lda, const double
 SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,
                       const double *path, int p, int status, int t_next, double cap);
 
-/* With GCC on x86-64 Linux (glibc's ifunc) a kernel so marked is also compiled for AVX2
- * and the loader picks the version the processor supports. Without FMA the AVX2
- * version does the same operations in the same order, so the results are identical. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 6 && defined(__x86_64__) && \
-    defined(__linux__) && defined(__GLIBC__)
-#define ADV_HAVE_CLONES 1
-#define ADV_CLONES __attribute__((target_clones("avx2", "default")))
-#else
-#define ADV_HAVE_CLONES 0
-#define ADV_CLONES
-#endif
+/* ADV_CLONES (compile a kernel also for AVX2) and ADV_HAVE_CLONES are defined in vec.h. */
 
 #endif

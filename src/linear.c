@@ -2,6 +2,7 @@
  * f(x) = x'theta with squared loss (MATH.md sections 2-3). Every caller that needs
  * these numbers (adv_attack, adv_loss, training, evaluation) goes through here. */
 #include "advtrain.h"
+#include "vec.h"
 
 /* 1 / sqrt(g^2 + xi^2) for g, xi >= 0: the plain square root where g^2 + xi^2 neither
  * underflows nor overflows (the common case, several times cheaper than hypot), hypot
@@ -84,30 +85,6 @@ void lin_attack_row(double r, const double *theta, int d, double tnorm2, int nor
 
 /* ---------------------------------------------------- the fused pass ---- */
 
-/* x'theta with several partial sums (a single running sum waits for each addition
- * to finish, which would make the pass slower than the memory it reads); with
- * OpenMP, the compiler's SIMD reduction. Either way the order of the additions is
- * fixed at compile time, so it does not depend on the number of threads. */
-static inline double lin_dot(const double *restrict x, const double *restrict v, int d) {
-#ifdef _OPENMP
-  double s = 0;
-#pragma omp simd reduction(+ : s)
-  for (int j = 0; j < d; j++) s += x[j] * v[j];
-  return s;
-#else
-  double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  int j = 0;
-  for (; j + 4 <= d; j += 4) {
-    s0 += x[j] * v[j];
-    s1 += x[j + 1] * v[j + 1];
-    s2 += x[j + 2] * v[j + 2];
-    s3 += x[j + 3] * v[j + 3];
-  }
-  for (; j < d; j++) s0 += x[j] * v[j];
-  return (s0 + s1) + (s2 + s3);
-#endif
-}
-
 /* Rows per group: enough to overlap the independent dot products of small rows, few
  * enough that a group stays in the first-level cache for its second use. */
 #define LIN_GROUP 8
@@ -138,8 +115,8 @@ size_t lin_work_size(int n, int d, int has_b) {
  * read once: its residual, attack and gradient contribution are computed while it is
  * in cache. */
 /* Also compiled for AVX2 where the loader can pick it (ADV_CLONES): the SIMD reduction
- * of lin_dot is then four lanes wide instead of two, so results may differ in the last
- * bits between processors with and without AVX2, never between thread counts. */
+ * of vec_dot_simd is then four lanes wide instead of two, so results may differ in the
+ * last bits between processors with and without AVX2, never between thread counts. */
 ADV_CLONES static void lin_block(const double *restrict xt, const double *restrict y, int lo, int hi,
                       int d, const double *restrict theta, double b, int has_b,
                       const lin_par *par, double tn2, double tn1, double *restrict g,
@@ -180,7 +157,8 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
         rr[2] = b - y[i + 2] + s2;
         rr[3] = b - y[i + 3] + s3;
       } else {
-        for (int k = 0; k < m; k++) rr[k] = b - y[i + k] + lin_dot(xg + (size_t)k * d, theta, d);
+        for (int k = 0; k < m; k++)
+          rr[k] = b - y[i + k] + vec_dot_simd(xg + (size_t)k * d, theta, d);
       }
       for (int k = 0; k < m; k++) {
         double r = rr[k], alpha = 0, alpha0;
@@ -223,9 +201,7 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
       } else {
         for (int k = 0; k < m; k++) {
           const double *restrict xr = xg + (size_t)k * d;
-          double c = rtt[k];
-          ADV_SIMD
-          for (int j = 0; j < d; j++) g[j] += c * xr[j];
+          vec_axpy_k(g, xr, rtt[k], d);
         }
       }
     }
@@ -234,7 +210,7 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
      * multiple of one vector: O(d) more work per row, in the same pass */
     for (int i = lo; i < hi; i++) {
       const double *restrict xr = xt + (size_t)i * d;
-      double r = b - y[i] + lin_dot(xr, theta, d), alpha0;
+      double r = b - y[i] + vec_dot_simd(xr, theta, d), alpha0;
       double rt = lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
       double ra = attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
       double dr = rt - r;

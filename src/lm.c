@@ -3,6 +3,7 @@
  * the exact minimiser of the empirical adversarial risk by iteratively reweighted
  * ridge regression with a duality-gap certificate (MATH.md sections 2, 3 and 7). */
 #include "advtrain.h"
+#include "vec.h"
 #include <string.h>
 
 /* status codes returned to R (R/lm.R turns them into words) */
@@ -143,7 +144,7 @@ static double power_max(const double *xt, int n, int d, int has_b, int maxit, do
     for (int i = 0; i < n; i++) {
       const double *xr = xt + (size_t)i * d;
       double s = (has_b ? v[d] : 0.0) + adv_dot(d, xr, v);
-      for (int j = 0; j < d; j++) u[j] += s * xr[j];
+      vec_axpy_k(u, xr, s, d);
       if (has_b) u[d] += s;
     }
     double ray = adv_dot(p, u, v) / n, nu = adv_nrm2(p, u);

@@ -3,6 +3,7 @@
  * from R (adv_threads()). C_threads_sitrep reports the kernel variant the loader picks
  * for ADV_CLONES functions, so a benchmark figure can be tied to the code that ran. */
 #include "advtrain.h"
+#include "vec.h"
 #include <string.h>
 #include <unistd.h>
 

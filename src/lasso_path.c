@@ -1,0 +1,208 @@
+/* The adversarial lasso path (MATH.md section 8):
+ *
+ *   F(theta, b) = (1/n) sum_i l(f(x_i + A_{eps,xi}), y_i) + lambda sum_j w_j |theta_j|,
+ *
+ * with the intercept b neither attacked nor penalised. R passes x centred (when there
+ * is an intercept), the lambda grid, and the weights w_j = pf_j * s_j, which is
+ * glmnet's standardisation written on the original scale: coordinate-wise methods give
+ * the same iterates. This room owns the .Call entry points, the problem-level helpers
+ * and the walk along the grid: each lambda warm-starts from the previous solution, and
+ * the shape of the loss picks the solver (eps = 0: lasso_cd.c; xi = 0: lasso_active.c;
+ * xi > 0: lasso_fista.c). Threads: the only parallel loops are over columns (x_j'v for
+ * all j), each a serial dot product, so results do not depend on the thread count.
+ */
+#include "lasso.h"
+
+/* out_j = x_j'v for every column, parallel over columns (deterministic). */
+void xt_v(const prob *P, const double *v, double *out) {
+  int n = P->n, d = P->d;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(P->nth) schedule(static) if ((double)n * d > 1e5)
+#endif
+  for (int j = 0; j < d; j++) {
+    out[j] = vec_dot8(P->x + (size_t)j * n, v, n);
+  }
+}
+
+/* r = X theta + b - y using only the non-zero coefficients. */
+void residuals(const prob *P, const double *theta, double b, double *r) {
+  int n = P->n;
+  for (int i = 0; i < n; i++) r[i] = b - P->y[i];
+  for (int j = 0; j < P->d; j++) {
+    double t = theta[j];
+    if (t == 0) continue;
+    vec_axpy(r, col(P, j), t, n);
+  }
+}
+
+/* The penalty and the attack norm over the m listed coordinates (all d when idx is
+ * NULL); the active-set steps pass A, outside which theta is zero. */
+double pen(const prob *P, const double *theta, const int *idx, int m) {
+  double s = 0;
+  for (int q = 0; q < m; q++) {
+    int j = idx ? idx[q] : q;
+    s += P->w[j] * fabs(theta[j]);
+  }
+  return s;
+}
+
+double attack_norm(const prob *P, const double *theta, const int *idx, int m) {
+  double s = 0;
+  for (int q = 0; q < m; q++) {
+    double t = theta[idx ? idx[q] : q];
+    s += P->norm == ADV_L2 ? t * t : fabs(t);
+  }
+  return P->norm == ADV_L2 ? sqrt(s) : s;
+}
+
+/* The problem from the .Call arguments (see C_lasso_path). */
+static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP ctrl,
+                        SEXP ints) {
+  P->x = REAL(x);
+  P->y = REAL(y);
+  P->n = nrows(x);
+  P->d = ncols(x);
+  P->w = REAL(w);
+  P->sc = REAL(sc);
+  P->excl = INTEGER(excl);
+  P->eps = REAL(ctrl)[0];
+  P->xi = REAL(ctrl)[1];
+  P->thresh = REAL(ctrl)[2];
+  P->sy = REAL(ctrl)[3];
+  P->norm = INTEGER(ints)[0];
+  P->intercept = INTEGER(ints)[1];
+  P->maxit = INTEGER(ints)[2];
+  P->nth = INTEGER(ints)[3] > 0 ? INTEGER(ints)[3] : 1;
+  P->full_kkt = length(ints) > 4 ? INTEGER(ints)[4] : 0;
+}
+
+/* The solutions along the grid, each warm-started from the previous one (theta = 0,
+ * b = 0 before the first), by the solver the loss calls for. */
+static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
+                       double *bvec, double *kkt, int *iters, int *status) {
+  int n = P->n, d = P->d;
+  double *theta = (double *)R_alloc(d, sizeof(double));
+  memset(theta, 0, d * sizeof(double));
+  double b = 0, L = 1, lmax = 0;
+  cdn_state *C = NULL;
+  aset *S = NULL;
+  double *r = NULL;
+  if (P->eps == 0) {
+    C = cd_init(P, &lmax);
+  } else if (P->xi == 0) {
+    S = as_init(P);
+    r = (double *)R_alloc(n, sizeof(double));
+  }
+  for (int l = 0; l < nl; l++) {
+    const void *vmax = vmaxget();
+    int st;
+    if (C) {
+      double lprev = l == 0 ? fmax(lmax, lam[0]) : lam[l - 1];
+      st = cd_solve(P, C, lam[l], lprev, theta, kkt + l, iters + l);
+    } else if (S) {
+      st = as_solve(P, S, lam[l], theta, &b, r, kkt + l, iters + l);
+    } else {
+      st = fista_solve(P, lam[l], theta, &b, &L, kkt + l, iters + l);
+    }
+    if (!C) vmaxset(vmax); /* (coordinate descent grows its caches along the path) */
+    status[l] = st;
+    memcpy(beta + (size_t)l * d, theta, d * sizeof(double));
+    bvec[l] = b;
+  }
+}
+
+/* The path. x: n x d (centred when intercept), y (centred when intercept),
+ * w: penalty weights, sc: KKT scales, excl: columns fixed at zero, lambda: the path,
+ * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads[, full_kkt])
+ * (full_kkt = 1 turns the row-space Newton solve off, for the tests).
+ * Returns list(beta (d x nlam), b (nlam), kkt, iters, status). */
+SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
+                  SEXP ints) {
+  prob P;
+  prob_unpack(&P, x, y, w, sc, excl, ctrl, ints);
+  int nl = length(lambda);
+  SEXP beta = PROTECT(allocMatrix(REALSXP, P.d, nl));
+  SEXP bvec = PROTECT(allocVector(REALSXP, nl));
+  SEXP kkt = PROTECT(allocVector(REALSXP, nl));
+  SEXP iters = PROTECT(allocVector(INTSXP, nl));
+  SEXP status = PROTECT(allocVector(INTSXP, nl));
+  lasso_walk(&P, REAL(lambda), nl, REAL(beta), REAL(bvec), REAL(kkt), INTEGER(iters),
+             INTEGER(status));
+  const char *nms[] = {"beta", "b", "kkt", "iters", "status", ""};
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  SET_VECTOR_ELT(out, 0, beta);
+  SET_VECTOR_ELT(out, 1, bvec);
+  SET_VECTOR_ELT(out, 2, kkt);
+  SET_VECTOR_ELT(out, 3, iters);
+  SET_VECTOR_ELT(out, 4, status);
+  UNPROTECT(6);
+  return out;
+}
+
+/* Exact gradient of the surrogate loss in (theta, b), for the tests:
+ * list(loss, gradient (d + 1, last entry the intercept)). */
+SEXP C_lasso_surrogate(SEXP theta, SEXP b, SEXP x, SEXP y, SEXP eps, SEXP norm, SEXP xi) {
+  prob P;
+  memset(&P, 0, sizeof(P));
+  P.x = REAL(x);
+  P.y = REAL(y);
+  P.n = nrows(x);
+  P.d = ncols(x);
+  P.eps = asReal(eps);
+  P.xi = asReal(xi);
+  P.norm = asInteger(norm);
+  P.intercept = 1;
+  P.nth = 1;
+  double *r = (double *)R_alloc(P.n, sizeof(double));
+  double *v = (double *)R_alloc(P.n, sizeof(double));
+  SEXP grad = PROTECT(allocVector(REALSXP, P.d + 1));
+  double loss = sur_loss(&P, REAL(theta), asReal(b), r, v, REAL(grad));
+  const char *nms[] = {"loss", "gradient", ""};
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  SET_VECTOR_ELT(out, 0, ScalarReal(loss));
+  SET_VECTOR_ELT(out, 1, grad);
+  UNPROTECT(2);
+  return out;
+}
+
+/* The rows `rows` (1-based; all when R_NilValue) of x, centred by column when
+ * `center`, in one pass per column: list(x (the copy), mean, sd (divisor = rows)).
+ * The mean is over the selected rows; sd is their standard deviation about it (two
+ * passes over the column in cache, so no cancellation). Cross-validation uses it to
+ * build each training fold without copying x in R. */
+SEXP C_lasso_prep(SEXP x, SEXP rows, SEXP center) {
+  int n = nrows(x), d = ncols(x), ctr = asLogical(center);
+  int m = isNull(rows) ? n : length(rows);
+  const int *ri = isNull(rows) ? NULL : INTEGER(rows);
+  for (int q = 0; q < m && ri; q++)
+    if (ri[q] < 1 || ri[q] > n) error("row index %d out of range", ri[q]);
+  SEXP xc = PROTECT(allocMatrix(REALSXP, m, d));
+  SEXP mean = PROTECT(allocVector(REALSXP, d));
+  SEXP sd = PROTECT(allocVector(REALSXP, d));
+  const double *X = REAL(x);
+  double *Y = REAL(xc), *mu = REAL(mean), *s = REAL(sd);
+  for (int j = 0; j < d; j++) {
+    const double *xj = X + (size_t)j * n;
+    double *yj = Y + (size_t)j * m, a = 0;
+    if (ri) {
+      for (int q = 0; q < m; q++) yj[q] = xj[ri[q] - 1];
+    } else {
+      memcpy(yj, xj, (size_t)m * sizeof(double));
+    }
+    for (int q = 0; q < m; q++) a += yj[q];
+    a /= m;
+    double v = 0;
+    for (int q = 0; q < m; q++) v += (yj[q] - a) * (yj[q] - a);
+    mu[j] = a;
+    s[j] = sqrt(v / m);
+    if (ctr)
+      for (int q = 0; q < m; q++) yj[q] -= a;
+  }
+  const char *nms[] = {"x", "mean", "sd", ""};
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  SET_VECTOR_ELT(out, 0, xc);
+  SET_VECTOR_ELT(out, 1, mean);
+  SET_VECTOR_ELT(out, 2, sd);
+  UNPROTECT(4);
+  return out;
+}

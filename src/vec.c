@@ -1,0 +1,140 @@
+/* The out-of-line vector kernels of vec.h, each compiled also for AVX2 (ADV_CLONES).
+ * They live in one file so that every caller runs the same machine code: a kernel's
+ * results then cannot depend on which file calls it. */
+#include "vec.h"
+
+ADV_CLONES void vec_axpy(double *restrict r, const double *restrict x, double a, int n) {
+  vec_axpy_k(r, x, a, n);
+}
+
+ADV_CLONES void vec_axmy(double *restrict r, const double *restrict x, double a, int n) {
+  vec_axmy_k(r, x, a, n);
+}
+
+ADV_CLONES void vec_axpy4(double *restrict t, const double *restrict x0,
+                          const double *restrict x1, const double *restrict x2,
+                          const double *restrict x3, double d0, double d1, double d2,
+                          double d3, int n) {
+  int i = 0;
+#if defined(__GNUC__)
+  for (; i + 4 <= n; i += 4) {
+    vec_v4 tv, v0, v1, v2, v3;
+    VEC_LD(tv, t + i);
+    VEC_LD(v0, x0 + i);
+    VEC_LD(v1, x1 + i);
+    VEC_LD(v2, x2 + i);
+    VEC_LD(v3, x3 + i);
+    tv = (((tv + d0 * v0) + d1 * v1) + d2 * v2) + d3 * v3;
+    VEC_ST(t + i, tv);
+  }
+#endif
+  for (; i < n; i++) t[i] = (((t[i] + d0 * x0[i]) + d1 * x1[i]) + d2 * x2[i]) + d3 * x3[i];
+}
+
+/* (two four-wide accumulators with GCC, so that consecutive additions do not wait on
+ * each other; the same sums in the same order without GCC's vectors) */
+ADV_CLONES double vec_dot8(const double *a, const double *b, int n) {
+  int i = 0;
+  double r;
+#if defined(__GNUC__)
+  vec_v4 s0 = {0, 0, 0, 0}, s1 = s0;
+  for (; i + 8 <= n; i += 8) {
+    vec_v4 a0, a1, b0, b1;
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    VEC_LD(b0, b + i);
+    VEC_LD(b1, b + i + 4);
+    s0 += a0 * b0;
+    s1 += a1 * b1;
+  }
+  r = VEC_HSUM(s0) + VEC_HSUM(s1);
+#else
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
+  r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+#endif
+  for (; i < n; i++) r += a[i] * b[i];
+  return r;
+}
+
+ADV_CLONES void vec_dot8x2(const double *x, const double *a, const double *c, int n,
+                           double *xa, double *xc) {
+  int i = 0;
+  double sa, sc;
+#if defined(__GNUC__)
+  vec_v4 va = {0, 0, 0, 0}, vc = va, wa = va, wc = va;
+  for (; i + 8 <= n; i += 8) {
+    vec_v4 x0, x1, a0, a1, c0, c1;
+    VEC_LD(x0, x + i);
+    VEC_LD(x1, x + i + 4);
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    VEC_LD(c0, c + i);
+    VEC_LD(c1, c + i + 4);
+    va += x0 * a0;
+    wa += x1 * a1;
+    vc += x0 * c0;
+    wc += x1 * c1;
+  }
+  sa = VEC_HSUM(va) + VEC_HSUM(wa);
+  sc = VEC_HSUM(vc) + VEC_HSUM(wc);
+#else
+  double ta[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      ta[l] += x[i + l] * a[i + l];
+      tc[l] += x[i + l] * c[i + l];
+    }
+  sa = ((ta[0] + ta[1]) + (ta[2] + ta[3])) + ((ta[4] + ta[5]) + (ta[6] + ta[7]));
+  sc = ((tc[0] + tc[1]) + (tc[2] + tc[3])) + ((tc[4] + tc[5]) + (tc[6] + tc[7]));
+#endif
+  for (; i < n; i++) {
+    sa += x[i] * a[i];
+    sc += x[i] * c[i];
+  }
+  *xa = sa;
+  *xc = sc;
+}
+
+/* Each element of a column serves its two dot products and its two updates in one
+ * loop. */
+ADV_CLONES void vec_symv2_upper(const double *G, int n, const double *a, const double *c,
+                                double *restrict oa, double *restrict oc) {
+  memset(oa, 0, n * sizeof(double));
+  memset(oc, 0, n * sizeof(double));
+  for (int b = 0; b < n; b++) {
+    const double *Gb = G + (size_t)b * n;
+    const double ab = a[b], cb = c[b];
+    double sa = 0, sc = 0;
+    int i = 0;
+#if defined(__GNUC__)
+    vec_v4 va = {0, 0, 0, 0}, vc = va;
+    for (; i + 4 <= b; i += 4) {
+      vec_v4 g, xa, xc, ya, yc;
+      VEC_LD(g, Gb + i);
+      VEC_LD(xa, a + i);
+      VEC_LD(xc, c + i);
+      VEC_LD(ya, oa + i);
+      VEC_LD(yc, oc + i);
+      va += g * xa;
+      vc += g * xc;
+      ya += g * ab;
+      yc += g * cb;
+      VEC_ST(oa + i, ya);
+      VEC_ST(oc + i, yc);
+    }
+    sa = VEC_HSUM(va);
+    sc = VEC_HSUM(vc);
+#endif
+    for (; i < b; i++) { /* the last rows above the diagonal */
+      const double g = Gb[i];
+      oa[i] += g * ab;
+      oc[i] += g * cb;
+      sa += g * a[i];
+      sc += g * c[i];
+    }
+    oa[b] += sa + Gb[b] * ab;
+    oc[b] += sc + Gb[b] * cb;
+  }
+}
