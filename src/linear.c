@@ -3,6 +3,9 @@
  * these numbers (adv_attack, adv_loss, training, evaluation) goes through here. */
 #include "advtrain.h"
 #include "vec.h"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 /* 1 / sqrt(g^2 + xi^2) for g, xi >= 0: the plain square root where g^2 + xi^2 neither
  * underflows nor overflows (the common case, several times cheaper than hypot), hypot
@@ -109,6 +112,33 @@ size_t lin_work_size(int n, int d, int has_b) {
   return nb * (2 * (size_t)p + LIN_NSCAL);
 }
 
+/* q[k] = sqrt(q[k]) for k < m, q[k] >= 0: two at a time where SSE2 is there (every
+ * x86-64 processor), as the compiler cannot do it itself without -fno-math-errno */
+static inline void lin_sqrt(double *q, int m) {
+  int k = 0;
+#if defined(__SSE2__)
+  for (; k + 2 <= m; k += 2) _mm_storeu_pd(q + k, _mm_sqrt_pd(_mm_loadu_pd(q + k)));
+#endif
+  for (; k < m; k++) q[k] = sqrt(q[k]);
+}
+
+/* g[j] += c[0] x_0[j] + ... + c[7] x_7[j] for eight rows of length d starting at xg,
+ * added in row order for each element: the same sums as eight vec_axpy_k calls, with
+ * g loaded and stored once instead of eight times (for short rows the chain of loads
+ * and stores through g, not arithmetic, bounds the row-by-row update). */
+static inline void lin_rows8(double *restrict g, const double *restrict xg,
+                             const double *restrict c, int d) {
+  const double *restrict x0 = xg, *restrict x1 = x0 + d, *restrict x2 = x1 + d,
+                         *restrict x3 = x2 + d, *restrict x4 = x3 + d, *restrict x5 = x4 + d,
+                         *restrict x6 = x5 + d, *restrict x7 = x6 + d;
+  const double c0 = c[0], c1 = c[1], c2 = c[2], c3 = c[3], c4 = c[4], c5 = c[5],
+               c6 = c[6], c7 = c[7];
+  ADV_SIMD
+  for (int j = 0; j < d; j++)
+    g[j] = g[j] + c0 * x0[j] + c1 * x1[j] + c2 * x2[j] + c3 * x3[j] + c4 * x4[j] +
+           c5 * x5[j] + c6 * x6[j] + c7 * x7[j];
+}
+
 /* Rows [lo, hi) of one block: accumulate the Algorithm 1 gradient sum_i r~_i x~_i into
  * g (length d, then the intercept), optionally the difference to the clean gradient,
  * sum_i (r~_i x~_i - r_i x_i), into gd, and the scalars of lin_pass into s. The row is
@@ -130,8 +160,16 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
   if (vec_attack) {
     /* groups of rows: the residuals of a group are independent dot products, so the
      * processor overlaps them; the group's rows are still in cache for the gradient */
-    double rr[LIN_GROUP], rtt[LIN_GROUP];
+    double rr[LIN_GROUP], rtt[LIN_GROUP], rdd[LIN_GROUP];
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
     const int gs = lin_group(d);
+    /* per-block constants of the attack: the shift of |r| under the true attack, and
+     * for xi = 0 the multiple alpha of v (eps / ||theta|| for L2, eps for Linf) */
+    const double sh0 = norm == ADV_L2 ? (tn2 == 0 ? 0.0 : eps * tn2) : eps * tn1;
+    const double a0 = norm == ADV_L2 ? (tn2 == 0 ? 0.0 : eps / tn2) : eps;
+    const int l2_plain = xi == 0, att = eps != 0 && (norm != ADV_L2 || tn2 != 0);
+    const int l2_smooth = norm == ADV_L2 && xi != 0 && att;
+    const double e2 = eps * 2;
     for (int i = lo; i < hi; i += gs) {
       int m = hi - i < gs ? hi - i : gs;
       const double *restrict xg = xt + (size_t)i * d;
@@ -160,22 +198,74 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
         for (int k = 0; k < m; k++)
           rr[k] = b - y[i + k] + vec_dot_simd(xg + (size_t)k * d, theta, d);
       }
-      for (int k = 0; k < m; k++) {
-        double r = rr[k], alpha = 0, alpha0;
-        double rt = attack_vec(r, tn2, tn1, norm, eps, xi, &alpha);
-        double ra = xi == 0 ? rt : attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
-        s[0] += rt * rt;
-        s[1] += ra * ra;
-        s[2] += r * r;
-        s[3] += rt * alpha;
-        s[4] += rt;
-        s[5] += rt - r;
-        rtt[k] = rt;
+      int done = 0;
+      if (l2_smooth) {
+        /* L2 with xi > 0 (attack_vec's formulas, branch-free so that the square roots
+         * and divisions of the group go through the vector units; the same numbers) */
+        double al[LIN_GROUP], gg[LIN_GROUP], qq[LIN_GROUP], ok = 1;
+        ADV_SIMD
+        for (int k = 0; k < m; k++) {
+          double g = 2 * fabs(rr[k]) * tn2;
+          gg[k] = g;
+          qq[k] = g * g + xi * xi;
+          ok = ok * ((qq[k] > 1e-290) & (qq[k] < 1e290));
+        }
+        lin_sqrt(qq, m);
+        ADV_SIMD
+        for (int k = 0; k < m; k++) {
+          double r = rr[k], inv = 1 / qq[k];
+          double shift = sh0 * (gg[k] * inv);
+          al[k] = e2 * r * inv;
+          rtt[k] = r + copysign(shift, r); /* r > 0 ? r + shift : r - shift */
+        }
+        if (ok != 0) { /* else a square root would under- or overflow: see inv_hypot */
+          for (int k = 0; k < m; k++) {
+            double r = rr[k], rt = rtt[k];
+            double ra = r == 0 ? r : r > 0 ? r + sh0 : r - sh0;
+            s0 += rt * rt;
+            s1 += ra * ra;
+            s2 += r * r;
+            s3 += rt * al[k];
+            s4 += rt;
+            s5 += rt - r;
+            rdd[k] = rt - r;
+          }
+          done = 1;
+        }
       }
-      if (gd) {
+      for (int k = 0; k < m && !done; k++) {
+        double r = rr[k], rt, alpha = 0;
+        if (l2_plain) {
+          /* L2 with xi = 0, or Linf with xi = 0: A = alpha v, the shift constant */
+          if (r != 0 && att) {
+            alpha = r > 0 ? a0 : -a0;
+            rt = r > 0 ? r + sh0 : r - sh0;
+          } else {
+            rt = r;
+          }
+        } else {
+          rt = attack_vec(r, tn2, tn1, norm, eps, xi, &alpha);
+        }
+        /* the true attack (xi = 0) shifts |r| by sh0 */
+        double ra = xi == 0 ? rt : (r == 0 ? r : r > 0 ? r + sh0 : r - sh0);
+        s0 += rt * rt;
+        s1 += ra * ra;
+        s2 += r * r;
+        s3 += rt * alpha;
+        s4 += rt;
+        s5 += rt - r;
+        rtt[k] = rt;
+        rdd[k] = rt - r;
+      }
+      if (m == LIN_GROUP && d < LIN_PREFETCH_D) {
+        /* a full group of short rows: g (and gd) read and written once per group,
+         * each element's terms added in row order (the same sums as row by row) */
+        lin_rows8(g, xg, rtt, d);
+        if (gd) lin_rows8(gd, xg, rdd, d);
+      } else if (gd) {
         for (int k = 0; k < m; k++) {
           const double *restrict xr = xg + (size_t)k * d;
-          double c = rtt[k], c2 = rtt[k] - rr[k];
+          double c = rtt[k], c2 = rdd[k];
           ADV_SIMD
           for (int j = 0; j < d; j++) {
             g[j] += c * xr[j];
@@ -205,6 +295,12 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
         }
       }
     }
+    s[0] = s0;
+    s[1] = s1;
+    s[2] = s2;
+    s[3] = s3;
+    s[4] = s4;
+    s[5] = s5;
   } else {
     /* Linf with xi > 0: A_ij = eps g_ij / (|g_ij| + xi), g_ij = 2 r theta_j, is not a
      * multiple of one vector: O(d) more work per row, in the same pass */
