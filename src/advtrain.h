@@ -65,6 +65,12 @@ size_t lin_work_size(int n, int d, int has_b);
 void lin_pass(const double *xt, const double *y, int n, int d, const double *theta,
               double b, int has_b, const lin_par *par, int nth, double *loss,
               double *grad, double *gdiff, double *work);
+/* rows at most this long go column-major (lin_pass_cols), for the attacks it serves */
+#define LIN_COLS_D 32
+int lin_use_cols(int d, const lin_par *par);
+void lin_pass_cols(const double *x, const double *y, int n, int d, const double *theta,
+                   double b, int has_b, const lin_par *par, int nth, double *loss,
+                   double *grad, double *gdiff, double *work);
 
 /* risk.c */
 double risk_surrogate(double q, const double *theta, int d, int norm, double eps,

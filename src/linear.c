@@ -329,6 +329,160 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
   }
 }
 
+/* ------------------------------------------- the pass over short rows ---- */
+
+/* For short rows (d <= LIN_COLS_D) the row-by-row pass spends its time on per-row
+ * overheads (a horizontal sum per dot product, a scalar attack per row) rather than on
+ * arithmetic. lin_pass_cols works on a column-major X instead, a chunk of rows at a
+ * time: the residuals as d axpys down the columns, the attack and the sums over the
+ * chunk's rows, the gradient as d dot products; every loop runs along rows, in vector
+ * registers, and a chunk's columns stay in cache between the three uses. It serves
+ * the attacks that are a multiple of one vector (L2; Linf with xi = 0). */
+#define LIN_COLS_CHUNK 256
+
+int lin_use_cols(int d, const lin_par *par) {
+  return d <= LIN_COLS_D && (par->norm == ADV_L2 || par->xi == 0);
+}
+
+/* Rows [lo, hi) of column-major x (n rows): the same outputs as lin_block. */
+ADV_CLONES static void lin_block_cols(const double *restrict x, const double *restrict y,
+                                      int n, int lo, int hi, int d,
+                                      const double *restrict theta, double b, int has_b,
+                                      const lin_par *par, double tn2, double tn1,
+                                      double *restrict g, double *restrict gd,
+                                      double *restrict s) {
+  int norm = par->norm;
+  double eps = par->eps, xi = par->xi;
+  double r[LIN_COLS_CHUNK], rt[LIN_COLS_CHUNK], ra[LIN_COLS_CHUNK], al[LIN_COLS_CHUNK],
+      q[LIN_COLS_CHUNK];
+  const int att = eps != 0 && (norm != ADV_L2 || tn2 != 0);
+  const int smooth = norm == ADV_L2 && xi != 0 && att;
+  const double sh0 = norm == ADV_L2 ? (tn2 == 0 ? 0.0 : eps * tn2) : eps * tn1;
+  const double a0 = norm == ADV_L2 ? (tn2 == 0 ? 0.0 : eps / tn2) : eps;
+  const double e2 = eps * 2;
+  double s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0;
+  for (int j = 0; j < d + has_b; j++) g[j] = 0;
+  if (gd)
+    for (int j = 0; j < d + has_b; j++) gd[j] = 0;
+  for (int c0 = lo; c0 < hi; c0 += LIN_COLS_CHUNK) {
+    const int m = hi - c0 < LIN_COLS_CHUNK ? hi - c0 : LIN_COLS_CHUNK;
+    const double *restrict yc = y + c0;
+    ADV_SIMD
+    for (int i = 0; i < m; i++) r[i] = b - yc[i];
+    /* r += theta_j x_j, four columns a sweep (the same sums in the same order) */
+    int j = 0;
+    for (; j + 4 <= d; j += 4) {
+      const double t0 = theta[j], t1 = theta[j + 1], t2 = theta[j + 2], t3 = theta[j + 3];
+      const double *restrict x0 = x + (size_t)j * n + c0, *restrict x1 = x0 + n,
+                             *restrict x2 = x1 + n, *restrict x3 = x2 + n;
+      ADV_SIMD
+      for (int i = 0; i < m; i++)
+        r[i] = r[i] + t0 * x0[i] + t1 * x1[i] + t2 * x2[i] + t3 * x3[i];
+    }
+    for (; j < d; j++) {
+      const double t = theta[j], *restrict xj = x + (size_t)j * n + c0;
+      ADV_SIMD
+      for (int i = 0; i < m; i++) r[i] += t * xj[i];
+    }
+    if (smooth) {
+      /* attack_vec's formulas for L2, xi > 0: g = 2 |r| ||theta||, the attacked
+       * residual r + sign(r) eps ||theta|| g / sqrt(g^2 + xi^2) */
+      double qmin = HUGE_VAL, qmax = 0;
+#ifdef _OPENMP
+#pragma omp simd reduction(min : qmin) reduction(max : qmax)
+#endif
+      for (int i = 0; i < m; i++) {
+        double gi = 2 * fabs(r[i]) * tn2, qi = gi * gi + xi * xi;
+        al[i] = gi;
+        q[i] = qi;
+        qmin = qi < qmin ? qi : qmin;
+        qmax = qi > qmax ? qi : qmax;
+      }
+      lin_sqrt(q, m);
+      ADV_SIMD
+      for (int i = 0; i < m; i++) {
+        double ri = r[i], inv = 1 / q[i], nz = ri != 0;
+        double shift = sh0 * (al[i] * inv);
+        al[i] = e2 * ri * inv;
+        rt[i] = ri + copysign(shift, ri);
+        ra[i] = ri + nz * copysign(sh0, ri); /* the true attack (xi = 0) */
+      }
+      if (!(qmin > 1e-290 && qmax < 1e290)) /* a square root under- or overflowed */
+        for (int i = 0; i < m; i++) rt[i] = attack_vec(r[i], tn2, tn1, norm, eps, xi, al + i);
+    } else if (att) {
+      /* xi = 0: A = alpha v with alpha = sign(r) eps / ||theta|| (L2) or sign(r) eps
+       * (Linf), none where r = 0 (multiplied by nz rather than branched on) */
+      ADV_SIMD
+      for (int i = 0; i < m; i++) {
+        double ri = r[i], nz = ri != 0;
+        al[i] = nz * copysign(a0, ri);
+        rt[i] = ri + nz * copysign(sh0, ri);
+        ra[i] = rt[i];
+      }
+    } else {
+      ADV_SIMD
+      for (int i = 0; i < m; i++) {
+        rt[i] = r[i];
+        ra[i] = r[i];
+        al[i] = 0;
+      }
+    }
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : s0, s1, s2, s3, s4, s5)
+#endif
+    for (int i = 0; i < m; i++) {
+      double ri = r[i], ti = rt[i];
+      s0 += ti * ti;
+      s1 += ra[i] * ra[i];
+      s2 += ri * ri;
+      s3 += ti * al[i];
+      s4 += ti;
+      s5 += ti - ri;
+    }
+    /* the gradient sums down the columns, two columns at a time so that their
+     * reductions overlap (each column's sum in its own order, as one at a time) */
+    for (j = 0; j < d; j += 2) {
+      const int two = j + 1 < d;
+      const double *restrict x0 = x + (size_t)j * n + c0, *restrict x1 = two ? x0 + n : x0;
+      double a0 = 0, a1 = 0, b0 = 0, b1 = 0;
+      if (gd) {
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : a0, a1, b0, b1)
+#endif
+        for (int i = 0; i < m; i++) {
+          double ti = rt[i], di = rt[i] - r[i];
+          a0 += ti * x0[i];
+          b0 += di * x0[i];
+          a1 += ti * x1[i];
+          b1 += di * x1[i];
+        }
+        gd[j] += b0;
+        if (two) gd[j + 1] += b1;
+      } else {
+#ifdef _OPENMP
+#pragma omp simd reduction(+ : a0, a1)
+#endif
+        for (int i = 0; i < m; i++) {
+          a0 += rt[i] * x0[i];
+          a1 += rt[i] * x1[i];
+        }
+      }
+      g[j] += a0;
+      if (two) g[j + 1] += a1;
+    }
+  }
+  s[0] = s0;
+  s[1] = s1;
+  s[2] = s2;
+  s[3] = s3;
+  s[4] = s4;
+  s[5] = s5;
+  if (has_b) {
+    g[d] = s4;
+    if (gd) gd[d] = s5;
+  }
+}
+
 /* One pass over the n rows of xt (row-major: row i is xt[i*d .. i*d+d-1]) at theta and
  * intercept b (ignored unless has_b). Returns the three training losses in loss[0..2]
  * (surrogate attack, true attack xi = 0, no attack). If grad is not NULL it receives
@@ -337,9 +491,23 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
  * (2/n) sum_i r_i x_i. Rows are cut into blocks that depend on n only, each block's
  * partial sums are kept apart and added in block order, so the result does not
  * depend on nth. work has lin_work_size() doubles. */
-void lin_pass(const double *xt, const double *y, int n, int d, const double *theta,
-              double b, int has_b, const lin_par *par, int nth, double *loss,
-              double *grad, double *gdiff, double *work) {
+/* Block k (rows k bs .. k bs + bs - 1) of lin_pass, into its slots of G, GD and S. */
+static void lin_pass_block(const double *x, int cols, const double *y, int n, int d, int bs,
+                           int k, const double *theta, double b, int has_b,
+                           const lin_par *par, double tn2, double tn1, double *G,
+                           double *GD, double *S, int want_gd) {
+  int p = d + has_b, lo = k * bs, hi = lo + bs < n ? lo + bs : n;
+  double *g = G + (size_t)k * p, *gd = want_gd ? GD + (size_t)k * p : NULL;
+  double *s = S + (size_t)k * LIN_NSCAL;
+  if (cols)
+    lin_block_cols(x, y, n, lo, hi, d, theta, b, has_b, par, tn2, tn1, g, gd, s);
+  else
+    lin_block(x, y, lo, hi, d, theta, b, has_b, par, tn2, tn1, g, gd, s);
+}
+
+static void lin_pass_any(const double *x, int cols, const double *y, int n, int d,
+                         const double *theta, double b, int has_b, const lin_par *par,
+                         int nth, double *loss, double *grad, double *gdiff, double *work) {
   int p = d + has_b, bs = n / LIN_MAX_BLOCKS + 1;
   if (bs < LIN_MIN_BLOCK) bs = LIN_MIN_BLOCK;
   int nb = (n + bs - 1) / bs;
@@ -352,12 +520,19 @@ void lin_pass(const double *xt, const double *y, int n, int d, const double *the
   (void)nth;
 #endif
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nth) schedule(static) if (nth > 1)
+  if (nth > 1) {
+#pragma omp parallel for num_threads(nth) schedule(static)
+    for (int k = 0; k < nb; k++)
+      lin_pass_block(x, cols, y, n, d, bs, k, theta, b, has_b, par, tn2, tn1, G, GD, S,
+                     want_gd);
+  } else
 #endif
-  for (int k = 0; k < nb; k++) {
-    int lo = k * bs, hi = lo + bs < n ? lo + bs : n;
-    lin_block(xt, y, lo, hi, d, theta, b, has_b, par, tn2, tn1, G + (size_t)k * p,
-              want_gd ? GD + (size_t)k * p : NULL, S + (size_t)k * LIN_NSCAL);
+  {
+    /* one thread: no parallel region (entering one costs as much as a whole pass
+     * over a small X) */
+    for (int k = 0; k < nb; k++)
+      lin_pass_block(x, cols, y, n, d, bs, k, theta, b, has_b, par, tn2, tn1, G, GD, S,
+                     want_gd);
   }
   double s[LIN_NSCAL] = {0};
   for (int k = 0; k < nb; k++)
@@ -383,18 +558,35 @@ void lin_pass(const double *xt, const double *y, int n, int d, const double *the
   }
 }
 
+void lin_pass(const double *xt, const double *y, int n, int d, const double *theta,
+              double b, int has_b, const lin_par *par, int nth, double *loss,
+              double *grad, double *gdiff, double *work) {
+  lin_pass_any(xt, 0, y, n, d, theta, b, has_b, par, nth, loss, grad, gdiff, work);
+}
+
+/* lin_pass on column-major x (n x d); only where lin_use_cols(d, par) */
+void lin_pass_cols(const double *x, const double *y, int n, int d, const double *theta,
+                   double b, int has_b, const lin_par *par, int nth, double *loss,
+                   double *grad, double *gdiff, double *work) {
+  lin_pass_any(x, 1, y, n, d, theta, b, has_b, par, nth, loss, grad, gdiff, work);
+}
+
 /* Loss (1/n) sum (x~_i'theta - y_i)^2 at the attacked points and, when grad is not
  * NULL, the fixed-attack gradient of Algorithm 1. x is n x d column-major; this is
  * lin_pass on a row-major copy, so adv_loss() and training share one kernel. */
 double lin_loss_grad(const double *x, const double *y, const double *theta, int n, int d,
                      int norm, double eps, double xi, double *grad, double *work) {
   (void)work;
+  lin_par par = {norm, eps, xi};
+  double loss[3];
+  double *w = (double *)R_alloc(lin_work_size(n, d, 0), sizeof(double));
+  if (lin_use_cols(d, &par)) {
+    lin_pass_cols(x, y, n, d, theta, 0.0, 0, &par, 1, loss, grad, NULL, w);
+    return loss[0];
+  }
   double *xt = (double *)R_alloc((size_t)n * d > 0 ? (size_t)n * d : 1, sizeof(double));
   for (int j = 0; j < d; j++)
     for (int i = 0; i < n; i++) xt[(size_t)i * d + j] = x[i + (size_t)j * n];
-  double *w = (double *)R_alloc(lin_work_size(n, d, 0), sizeof(double));
-  lin_par par = {norm, eps, xi};
-  double loss[3];
   lin_pass(xt, y, n, d, theta, 0.0, 0, &par, 1, loss, grad, NULL, w);
   return loss[0];
 }

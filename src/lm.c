@@ -29,12 +29,24 @@ static int gd_run(const double *xt, const double *y, int n, int d, double *theta
   double *gdiff = (double *)R_alloc(p, sizeof(double));
   double *work = (double *)R_alloc(lin_work_size(n, d, c->has_b), sizeof(double));
   double loss[3], since_check = 0;
+  /* short rows: the column-major pass (linear.c), on a copy made once per chunk */
+  const double *xc = NULL;
+  if (lin_use_cols(d, &c->par)) {
+    double *xcw = (double *)R_alloc((size_t)n * d > 0 ? (size_t)n * d : 1, sizeof(double));
+    for (int i = 0; i < n; i++)
+      for (int j = 0; j < d; j++) xcw[i + (size_t)j * n] = xt[(size_t)i * d + j];
+    xc = xcw;
+  }
   for (t = c->t0; t <= c->t_end; t++) {
     int traced = t % c->every == 0 || t == c->iters;
     double b = c->has_b ? theta[d] : 0.0;
     /* the difference to the clean gradient costs d flops a row: only where traced */
-    lin_pass(xt, y, n, d, theta, b, c->has_b, &c->par, c->nth, loss, grad,
-             traced ? gdiff : NULL, work);
+    if (xc)
+      lin_pass_cols(xc, y, n, d, theta, b, c->has_b, &c->par, c->nth, loss, grad,
+                    traced ? gdiff : NULL, work);
+    else
+      lin_pass(xt, y, n, d, theta, b, c->has_b, &c->par, c->nth, loss, grad,
+               traced ? gdiff : NULL, work);
     double gn = adv_nrm2(p, grad);
     if (ISNAN(c->cap)) c->cap = 1e10 * fmax(loss[0], c->ymsq);
     if (!R_FINITE(loss[0]) || !R_FINITE(gn) || loss[0] > c->cap) {
@@ -45,8 +57,8 @@ static int gd_run(const double *xt, const double *y, int n, int d, double *theta
       traced = 1;
     }
     if (traced && status != GD_OK && !(t % c->every == 0 || t == c->iters))
-      lin_pass(xt, y, n, d, theta, b, c->has_b, &c->par, c->nth, loss, grad, gdiff,
-               work);
+      (xc ? lin_pass_cols : lin_pass)(xc ? xc : xt, y, n, d, theta, b, c->has_b, &c->par,
+                                      c->nth, loss, grad, gdiff, work);
     if (traced) {
       double *row = tr + (size_t)rows * TR_COLS;
       row[0] = t;
