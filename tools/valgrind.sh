@@ -12,7 +12,9 @@ status=$?
 set -e
 grep -E "passed, .* failed|ERROR SUMMARY|definitely lost" "$log" || true
 if [ $status -ne 0 ]; then
-  grep -B3 -A25 "Invalid \|uninitialised\|definitely lost in" "$log" | head -120
+  grep -B3 -A25 "Invalid \|uninitialised\|definitely lost in" "$log" | head -120 || true
+  # test failures, as testthat reports them
+  grep -v "^==" "$log" | grep -A12 "^Failure\|^Error" | head -80 || true
   echo "valgrind: errors, leaks or test failures (status $status)"
   rm -f "$log"; exit 1
 fi
