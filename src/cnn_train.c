@@ -265,8 +265,9 @@ SEXP C_cnn_grad(SEXP arch, SEXP beta, SEXP loss, SEXP theta, SEXP x, SEXP y,
 }
 
 /* For the tests: C <- op(A) op(B) + beta C through the product kernel selected by
- * gemm (0 dgemm, 1 own double, 2 own single) and isa (1 baseline, 2 AVX2/FMA when the
- * CPU has it, 0 the best available). ictrl: gemm, isa, ta, tb. */
+ * gemm (0 dgemm, 1 own double, 2 own single) and isa (1 baseline, 2 AVX2/FMA, 3 AVX-512
+ * for the single kernel; each only when the CPU has it; 0 the best available).
+ * ictrl: gemm, isa, ta, tb. */
 SEXP C_cnn_mm(SEXP ictrl, SEXP a, SEXP b, SEXP c, SEXP beta) {
   const int *ic = INTEGER(ictrl);
   int ta = ic[2], tb = ic[3];

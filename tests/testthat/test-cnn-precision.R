@@ -36,6 +36,23 @@ test_that("the product kernels match a plain product on odd sizes", {
   }
 })
 
+test_that("the AVX-512 single-precision kernel gives the AVX2 kernel's results bit for bit", {
+  s <- advtrain_sitrep()
+  skip_if(!isTRUE(s$avx512f) || !isTRUE(s$fma), "the processor has no AVX-512F")
+  withr::local_seed(12)
+  for (d in list(c(16, 6, 257), c(130, 389, 21), c(33, 7, 300), c(1024, 32, 400))) {
+    m <- d[1]; n <- d[2]; k <- d[3]
+    A <- matrix(stats::rnorm(m * k), m, k)
+    B <- matrix(stats::rnorm(k * n), k, n)
+    C0 <- matrix(stats::rnorm(m * n), m, n)
+    for (beta in c(0, 1)) {
+      expect_identical(cnn_mm(2, 3, 0, 0, A, B, C0, beta), cnn_mm(2, 2, 0, 0, A, B, C0, beta))
+      expect_identical(cnn_mm(2, 3, 1, 0, t(A), B, C0, beta),
+                       cnn_mm(2, 2, 1, 0, t(A), B, C0, beta))
+    }
+  }
+})
+
 test_that("single precision gives the double-precision gradients to about 1e-6", {
   # the second convolution has 6 input channels: its input gradient takes the
   # transposed-convolution path; the first (1 channel) the col2im one
