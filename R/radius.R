@@ -241,7 +241,7 @@ simplex_iter <- function(A, b, cost, basis, allowed) {
 resolve_eps <- function(eps, x, y, norm, intercept, call = rlang::caller_env()) {
   if (!is.character(eps)) return(eps)
   if (length(eps) != 1 || is.na(eps) || !(eps %in% radius_types)) {
-    abort_arg("{.arg eps} must be a non-negative number or one of {.val {radius_types}}, not {describe(eps)}.",
+    abort_arg("{.arg eps} must be a non-negative number or one of {.or {.val {radius_types}}}, not {describe(eps)}.",
               "eps", call)
   }
   norm <- check_choice(norm, c("l2", "linf"), call = call)
