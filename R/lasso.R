@@ -64,7 +64,10 @@
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns or a
 #'   `dgCMatrix` from the Matrix package is accepted).
 #' @param y Numeric response of length n.
-#' @param eps One non-negative number: the attack strength \eqn{\epsilon}.
+#' @param eps One non-negative number: the attack strength \eqn{\epsilon}; or one
+#'   of `"zero"`, `"pivotal"`, `"interpolation"`: the radius of [adv_radius()] for
+#'   `x`, `y`, `norm` and `intercept` (recorded in the fit: `eps` is the value used,
+#'   `eps_type` the type).
 #' @param norm `"l2"` or `"linf"`: the norm that bounds the attack.
 #' @param xi Non-negative smoothing parameter of the surrogate attack; 0 is the true
 #'   attack.
@@ -107,9 +110,12 @@ adv_lasso <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
                       standardize = TRUE, intercept = TRUE, thresh = 1e-10, maxit = 1e5,
                       threads = NULL) {
   call <- match.call()
+  eps_type <- if (is.character(eps)) eps[1] else NULL
+  eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lasso_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
                   penalty_factor, standardize, intercept, thresh, maxit, threads)
   fit <- lasso_fit(a)
+  fit$eps_type <- eps_type
   fit$call <- call
   fit
 }

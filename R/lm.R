@@ -61,7 +61,11 @@
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns is
 #'   accepted), or, for the formula method, a formula.
 #' @param y Numeric response of length n.
-#' @param eps One non-negative number: the attack strength \eqn{\epsilon}.
+#' @param eps One non-negative number: the attack strength \eqn{\epsilon}; or one
+#'   of `"zero"`, `"pivotal"`, `"interpolation"`: the radius of that type computed
+#'   by [adv_radius()] from `x`, `y`, `norm` and `intercept` (defaults otherwise;
+#'   `"pivotal"` draws from R's generator). The fit's `eps` is the value used and
+#'   `eps_type` the type (`NULL` for a number).
 #' @param norm `"l2"` or `"linf"`: the norm that bounds the attack.
 #' @param xi Non-negative smoothing parameter of the surrogate attack; 0 is the true
 #'   attack.
@@ -117,9 +121,12 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
   rlang::check_dots_empty()
+  eps_type <- if (is.character(eps)) eps[1] else NULL
+  eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lm_check(x, y, eps, norm, xi, eta, iters, init, intercept, truth, trace_every,
                 stop_at, method, threads)
   fit <- if (a$method == "gd") lm_gd(a) else lm_exact(a)
+  fit$eps_type <- eps_type
   fit$call <- call
   fit
 }

@@ -7,7 +7,7 @@ set -euo pipefail
 what=${1:-test}
 
 debs="r-base-dev r-cran-cli r-cran-rlang r-cran-testthat r-cran-withr r-cran-roxygen2 r-cran-pkgbuild"
-debs="$debs r-cran-future r-cran-future.apply r-cran-progressr r-cran-glmnet r-cran-matrix"
+debs="$debs r-cran-future r-cran-future.apply r-cran-progressr r-cran-glmnet r-cran-matrix r-cran-ecosolver"
 debs="$debs r-cran-knitr r-cran-rmarkdown pandoc qpdf"
 case "$what" in
   demo) debs="$debs dataset-fashion-mnist" ;;
@@ -33,7 +33,7 @@ fi
 # Anything still missing comes from CRAN.
 Rscript -e '
 need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future", "future.apply",
-          "progressr", "glmnet", "Matrix", "knitr", "rmarkdown")
+          "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
 miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
 if (length(miss)) {
   message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
