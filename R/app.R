@@ -52,7 +52,8 @@ ar1_sigma <- function(d, rho) rho^abs(outer(seq_len(d), seq_len(d), "-"))
 # theta0 of the trade-off tab: decaying coefficients, so the Linf path drops them in turn
 app_theta0 <- function(d) round(2 * 0.7^(seq_len(d) - 1), 3)
 
-app_tradeoff <- function(d = 5, rho = 0.5, sigma2 = 1, norm = "l2", eps_max = 3, m = 61) {
+app_tradeoff <- function(d = 5, rho = 0.5, sigma2 = 1, norm = "l2", eps_max = 3,
+                         m = if (norm == "linf") 31 else 61) {
   theta0 <- app_theta0(d)
   Sigma <- ar1_sigma(d, rho)
   adv_optimum(theta0, seq(0, eps_max, length.out = m), Sigma, sigma2, norm)
