@@ -56,7 +56,15 @@ app_tradeoff <- function(d = 5, rho = 0.5, sigma2 = 1, norm = "l2", eps_max = 3,
                          m = if (norm == "linf") 31 else 61) {
   theta0 <- app_theta0(d)
   Sigma <- ar1_sigma(d, rho)
-  adv_optimum(theta0, seq(0, eps_max, length.out = m), Sigma, sigma2, norm)
+  notes <- character()
+  o <- withCallingHandlers(
+    adv_optimum(theta0, seq(0, eps_max, length.out = m), Sigma, sigma2, norm),
+    warning = function(w) {
+      notes <<- c(notes, conditionMessage(w))
+      invokeRestart("muffleWarning")
+    })
+  o$notes <- notes # shown by the app instead of a console warning
+  o
 }
 
 app_training <- function(eps = 0.5, xi = 0.1, eta = 0.01, n = 200, iters = 300,

@@ -88,9 +88,9 @@ server <- function(input, output, session) {
   # ---- trade-off ----
   opt <- reactive(app_tradeoff(input$t_d, input$t_rho, input$t_sigma2, input$t_norm)) |>
     bindCache(input$t_d, input$t_rho, input$t_sigma2, input$t_norm)
-  at_eps <- reactive(advtrain::adv_optimum(advtrain:::app_theta0(input$t_d), input$t_eps,
+  at_eps <- reactive(suppressWarnings(advtrain::adv_optimum(advtrain:::app_theta0(input$t_d), input$t_eps,
                                            advtrain:::ar1_sigma(input$t_d, input$t_rho),
-                                           input$t_sigma2, input$t_norm))
+                                           input$t_sigma2, input$t_norm)))
   output$t_risk <- renderPlot({
     o <- opt()
     plot(o)
@@ -108,9 +108,10 @@ server <- function(input, output, session) {
   })
   output$t_info <- renderText({
     a <- at_eps()
-    sprintf("eps = %.2f: R* = %.4f, standard risk of theta* = %.4f, nonzero = %d of %d, eps_c = %.4f\ntheta* = %s",
+    notes <- opt()$notes
+    paste0(if (length(notes)) paste0("Note: ", notes[1], "\n"), sprintf("eps = %.2f: R* = %.4f, standard risk of theta* = %.4f, nonzero = %d of %d, eps_c = %.4f\ntheta* = %s",
             input$t_eps, a$risk, a$std_risk, sum(a$theta != 0), nrow(a$theta), a$eps_c,
-            paste(round(a$theta, 3), collapse = " "))
+            paste(round(a$theta, 3), collapse = " ")))
   })
 
   # ---- training ----

@@ -65,6 +65,16 @@ find_chromium <- function() {
   if (length(cands)) cands[[1]] else ""
 }
 
+# a free TCP port: one that a server socket can bind now
+free_port <- function() {
+  for (p in sample(20000:40000, 50)) {
+    ok <- tryCatch({ close(serverSocket(p)); TRUE }, error = function(e) FALSE,
+                   warning = function(w) FALSE)
+    if (ok) return(p)
+  }
+  skip("no free TCP port found")
+}
+
 test_that("the app renders every tab in headless Chromium and reacts to inputs", {
   skip_on_cran()
   skip_if_not_installed("shiny")
@@ -77,7 +87,7 @@ test_that("the app renders every tab in headless Chromium and reacts to inputs",
   shots <- if (nzchar(shots)) file.path(shots, "screenshots") else test_path("..", "screenshots")
   dir.create(shots, showWarnings = FALSE, recursive = TRUE)
 
-  port <- httpuv::randomPort(host = "127.0.0.1")
+  port <- free_port()
   app <- callr::r_bg(function(port, lib) {
     .libPaths(lib)
     advtrain::adv_app(port = port, host = "127.0.0.1", launch.browser = FALSE)
@@ -135,10 +145,9 @@ test_that("the app renders every tab in headless Chromium and reacts to inputs",
   # tab 2: training
   show_tab("training")
   expect_false(is.na(wait_for(paste(img_ok("g_loss"), "&&", img_ok("g_risk")))))
-  loss0 <- src("g_loss")
+  js("window.advLoss0 = document.querySelector('#g_loss img').src; true")
   js("$('#g_xi').data('ionRangeSlider').update({from: 0}); true")
-  expect_false(is.na(wait_for(sprintf("(function(){var i=document.querySelector('#g_loss img'); return !!i && i.src !== %s;})()",
-                                       jsonlite::toJSON(loss0, auto_unbox = TRUE)))))
+  expect_false(is.na(wait_for("(function(){var i=document.querySelector('#g_loss img'); return !!i && i.src !== window.advLoss0;})()")))
   expect_match(js("$('#g_info').text()"), "R\\* =")
   b$screenshot(file.path(shots, "app-training.png"), show = FALSE)
 
