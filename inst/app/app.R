@@ -144,7 +144,7 @@ server <- function(input, output, session) {
     r <- tr_safe()
     if (is.character(r)) return(r)
     t <- r$trace
-    sprintf("after %d steps (eta = %g): surrogate loss %.4f, true loss %.4f, risk %.4f, R* = %.4f; largest rise of the surrogate loss after step 1: %.2g",
+    sprintf("after %d steps (eta = %g): surrogate loss %.4f, true loss %.4f, risk %.4f, R* = %.4f\nlargest rise of the surrogate loss after step 1: %.2g",
             max(t$iter), r$fit$eta, tail(t$loss_surrogate, 1), tail(t$loss_adv, 1),
             tail(t$risk_adv, 1), r$R_star, max(c(0, diff(t$loss_surrogate[-1]))))
   })
