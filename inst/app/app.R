@@ -22,7 +22,7 @@ ui <- navbarPage(
       sidebarPanel(
         sliderInput("t_eps", "attack strength eps", 0, 3, 0.5, step = 0.05),
         sliderInput("t_d", "dimension d", 2, 20, 5, step = 1),
-        sliderInput("t_rho", "AR(1) correlation rho", 0, 0.9, 0.5, step = 0.1),
+        sliderInput("t_rho", "AR(1) correlation rho", 0, 0.8, 0.5, step = 0.1),
         sliderInput("t_sigma2", "noise variance sigma^2", 0.1, 4, 1, step = 0.1),
         radioButtons("t_norm", "attack norm", c("L2" = "l2", "L-infinity" = "linf"), inline = TRUE),
         helpText("Proposition 1 (eqs. 5 and 9): theta*(eps) minimises the population",
