@@ -13,6 +13,10 @@ case "$what" in
   demo) debs="$debs dataset-fashion-mnist" ;;
   check) debs="$debs tidy" ;;
 esac
+# the teaching app and its browser test, the tutorials (issue 22)
+case "$what" in
+  test|check) debs="$debs r-cran-shiny r-cran-callr chromium" ;;
+esac
 
 missing=""
 for p in $debs; do
@@ -31,9 +35,11 @@ if [ -n "$missing" ]; then
 fi
 
 # Anything still missing comes from CRAN.
-Rscript -e '
+DEPS_WHAT=$what Rscript -e '
 need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future", "future.apply",
           "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
+if (Sys.getenv("DEPS_WHAT") %in% c("test", "check"))
+  need <- c(need, "shiny", "callr", "chromote", "learnr") # issue 22; Debian lacks the last two
 miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
 if (length(miss)) {
   message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
