@@ -112,7 +112,8 @@ test_that("the app renders every tab in headless Chromium and reacts to inputs",
   if (inherits(b, "error")) skip(paste("headless Chromium could not be started:", conditionMessage(b)))
   withr::defer(b$close())
   js <- function(expr) b$Runtime$evaluate(expr, returnByValue = TRUE)$result$value
-  wait_for <- function(expr, timeout = 15) {
+  # generous: on a loaded 2-core CI machine a plot can take seconds to redraw
+  wait_for <- function(expr, timeout = 60) {
     t0 <- Sys.time()
     while (difftime(Sys.time(), t0, units = "secs") < timeout) {
       v <- tryCatch(js(expr), error = function(e) NULL)
