@@ -15,7 +15,7 @@ case "$what" in
 esac
 # the teaching app and its browser test, the tutorials (issue 22)
 case "$what" in
-  test|check) debs="$debs r-cran-shiny r-cran-callr chromium" ;;
+  test|check) debs="$debs r-cran-shiny r-cran-callr r-cran-curl chromium" ;;
 esac
 
 missing=""
@@ -40,8 +40,14 @@ need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future",
           "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
 if (Sys.getenv("DEPS_WHAT") %in% c("test", "check"))
   need <- c(need, "shiny", "callr", "chromote", "learnr") # issue 22; Debian lacks the last two
-miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
-if (length(miss)) {
+# Two passes: on a fresh machine a package can fail to lazy-load against an older
+# Debian copy of a dependency that the same pass upgrades from CRAN (learnr against
+# xfun did); the second pass then succeeds.
+for (pass in 1:2) {
+  miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
+  if (!length(miss)) break
   message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
   install.packages(miss, repos = "https://cloud.r-project.org")
-}'
+}
+miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
+if (length(miss)) stop("deps: could not install ", paste(miss, collapse = ", "))'
