@@ -66,7 +66,8 @@ resolve_threads <- function(threads, call = rlang::caller_env()) {
 #'
 #' @return An object of class `advtrain_sitrep`: a list with `cpu` (the model name,
 #'   `NA` where it cannot be read), `isa`, `avx2`, `fma`, `avx512f`, `cache` (L1 data,
-#'   L2 and L3 sizes in bytes, `NA` where unknown), `openmp`, `threads`, `processors`,
+#'   L2 and L3 sizes in bytes of one cache of each level, as Linux reports them in
+#'   sysfs, else as the C library's `sysconf()` does; `NA` where unknown), `openmp`, `threads`, `processors`,
 #'   `blas`, `lapack` and `r`. Its `print()` method formats it.
 #' @examples
 #' advtrain_sitrep()
@@ -80,10 +81,32 @@ advtrain_sitrep <- function() {
   if (!nzchar(lapack)) lapack <- NA_character_
   structure(list(
     cpu = cpu_model(), isa = isa$isa, avx2 = isa$avx2, fma = isa$fma,
-    avx512f = isa$avx512f, cache = stats::setNames(isa$cache, c("L1d", "L2", "L3")),
+    avx512f = isa$avx512f, cache = cache_sizes(isa$cache),
     openmp = info[1] == 1L, threads = adv_threads(), processors = info[2],
     blas = blas, lapack = lapack, r = R.version.string
   ), class = "advtrain_sitrep")
+}
+
+# Cache sizes in bytes (L1 data, L2, L3): what Linux reports in sysfs for cpu0 where it
+# does, else the C library's sysconf() (sent in `fallback`). The two can disagree in
+# virtual machines (glibc reads CPUID, which a hypervisor may fill differently from the
+# topology it gives the kernel); sysfs is what lscpu shows.
+cache_sizes <- function(fallback) {
+  out <- stats::setNames(as.numeric(fallback), c("L1d", "L2", "L3"))
+  dirs <- Sys.glob("/sys/devices/system/cpu/cpu0/cache/index*")
+  for (d in dirs) {
+    rd <- function(f) tryCatch(readLines(file.path(d, f), warn = FALSE)[1],
+                               error = function(e) NA_character_, warning = function(w) NA_character_)
+    level <- rd("level")
+    type <- rd("type")
+    size <- rd("size")
+    if (anyNA(c(level, type, size)) || type == "Instruction") next
+    key <- switch(level, "1" = if (type == "Data") "L1d", "2" = "L2", "3" = "L3", NULL)
+    mult <- switch(sub("^[0-9]+", "", size), K = 1024, M = 1024^2, G = 1024^3, 1)
+    b <- suppressWarnings(as.numeric(sub("[KMG]$", "", size))) * mult
+    if (!is.null(key) && is.finite(b) && b > 0) out[[key]] <- b
+  }
+  out
 }
 
 cpu_model <- function() {
