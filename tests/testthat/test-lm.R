@@ -326,6 +326,20 @@ test_that("print, summary, plot and as.data.frame work", {
   expect_identical(coef(fit), fit$coefficients)
 })
 
+test_that("plot of an exact fit draws its coefficients (its trace has one row)", {
+  ex <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, method = "exact")
+  expect_equal(nrow(ex$trace), 1)
+  # one dot per coefficient; the loss lines of a one-row trace would draw nothing
+  expect_equal(drawn_points(plot(ex)), length(coef(ex)))
+  set.seed(16)
+  sim <- simulate_linear(200, c(1, -1, 0.5))
+  ex <- adv_lm(sim$x, sim$y, eps = 0.3, method = "exact", truth = sim)
+  # the fit's dots, theta0's circles (and the legend's two symbols)
+  expect_gte(drawn_points(plot(ex)), 2 * 3)
+  fit <- adv_lm(sim$x, sim$y, eps = 0.3, iters = 20, truth = sim)
+  expect_gte(drawn_points(plot(fit)), 3 * 21)
+})
+
 test_that("bad input gets errors that name the argument", {
   set.seed(15)
   x <- matrix(stats::rnorm(20), 10, 2)
