@@ -77,7 +77,10 @@
 #' @param truth `NULL`, a [simulate_linear()] result or `list(theta0, Sigma,
 #'   sigma2)`: the data-generating model. With it the trace has the population risks
 #'   and the fit has \eqn{R^*(\epsilon)} from [adv_optimum()].
-#' @param trace_every Record the trace every this many steps (and at the last step).
+#' @param trace_every Record the trace every this many steps (and always at step 0
+#'   and the last step). `NULL` (the default) is `max(1, ceiling(iters / 2000))`: every
+#'   step for runs of up to 2000 steps, and about 2000 rows for longer runs (a per-step
+#'   trace of `iters = 1e6` would take 68 MB); give `trace_every = 1` for every step.
 #' @param stop_at `"iters"` or `"interpolation"` (Theorem 5's stopping time).
 #' @param method `"gd"` (Algorithm 1) or `"exact"` (the exact minimiser).
 #' @param threads Number of threads, or `NULL` for [adv_threads()].
@@ -116,7 +119,7 @@ adv_lm <- function(x, ...) UseMethod("adv_lm")
 #' @export
 adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL,
                            iters = 1000, init = NULL, intercept = FALSE, truth = NULL,
-                           trace_every = 1, stop_at = c("iters", "interpolation"),
+                           trace_every = NULL, stop_at = c("iters", "interpolation"),
                            method = c("gd", "exact"), threads = NULL, ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
@@ -181,11 +184,13 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
     iters = check_count(iters, min = 1, call = call),
     intercept = check_flag(intercept, call = call),
     truth = if (is.null(truth)) NULL else check_truth(truth, d = d, call = call),
-    trace_every = check_count(trace_every, min = 1, call = call),
+    trace_every = if (is.null(trace_every)) NULL else check_count(trace_every, min = 1, call = call),
     stop_at = check_choice(stop_at, c("iters", "interpolation"), call = call),
     method = check_choice(method, c("gd", "exact"), call = call),
     threads = resolve_threads(threads, call = call)
   )
+  # the default: at most about 2000 rows (?adv_lm, trace_every)
+  if (is.null(a$trace_every)) a$trace_every <- lm_trace_every(a$iters)
   check_trace_size(a$iters, a$trace_every, call = call)
   p <- d + a$intercept
   a$init <- if (is.null(init)) {
@@ -205,6 +210,8 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
   a$coef_names <- lm_coef_names(colnames(x), d, a$intercept)
   a
 }
+
+lm_trace_every <- function(iters) as.integer(max(1, ceiling(iters / 2000)))
 
 lm_coef_names <- function(cn, d, intercept) {
   if (is.null(cn)) cn <- paste0("x", seq_len(d))

@@ -388,3 +388,25 @@ test_that("long runs go in chunks with a progress bar when asked", {
   expect_identical(b$theta, a$theta)
   expect_identical(fit$trace$loss_surrogate[4], a$trace$loss_surrogate[301])
 })
+
+test_that("the default trace of a long run stays small and keeps the last step (issue 24)", {
+  set.seed(17)
+  sim <- simulate_linear(30, c(1, -1))
+  long <- adv_lm(sim$x, sim$y, eps = 0.1, iters = 1e5 + 7)
+  expect_lte(nrow(long$trace), 2002)
+  every <- ceiling((1e5 + 7) / 2000)
+  expect_identical(long$trace$iter, as.integer(c(seq(0, 1e5 + 7, by = every), 1e5 + 7)))
+  # the same steps as a per-step run: the thinned trace is a subset of it
+  full <- adv_lm(sim$x, sim$y, eps = 0.1, iters = 3001, trace_every = 1)
+  thin <- adv_lm(sim$x, sim$y, eps = 0.1, iters = 3001)
+  expect_identical(nrow(full$trace), 3002L)
+  expect_identical(thin$trace$iter, c(seq(0L, 3000L, by = 2L), 3001L))
+  expect_identical(thin$trace, {
+    tr <- full$trace[full$trace$iter %in% thin$trace$iter, ]
+    rownames(tr) <- NULL
+    tr
+  })
+  expect_identical(thin$theta, full$theta)
+  # up to 2000 steps the default records every step
+  expect_identical(nrow(adv_lm(sim$x, sim$y, eps = 0.1, iters = 2000)$trace), 2001L)
+})
