@@ -410,3 +410,34 @@ test_that("the default trace of a long run stays small and keeps the last step (
   # up to 2000 steps the default records every step
   expect_identical(nrow(adv_lm(sim$x, sim$y, eps = 0.1, iters = 2000)$trace), 2001L)
 })
+
+test_that("the automatic step never exceeds its documented bound (issue 24)", {
+  bound <- function(x, eps, norm, intercept) {
+    z <- if (intercept) cbind(x, 1) else x
+    lam <- eigen(crossprod(z) / nrow(z), symmetric = TRUE, only.values = TRUE)$values[1]
+    eps2 <- if (norm == "l2") eps else eps * sqrt(ncol(x))
+    1 / (2 * (sqrt(lam) + eps2)^2)
+  }
+  boston <- as.matrix(MASS::Boston[, -14])
+  set.seed(18)
+  shapes <- list(boston = boston, mtcars = as.matrix(mtcars[-1]),
+                 tall = matrix(rnorm(2000 * 3), 2000) %*% diag(c(1, 10, 100)),
+                 wide = matrix(rnorm(20 * 300), 20),
+                 # two nearly equal top eigenvalues: power iteration converges slowly
+                 close = cbind(rnorm(500), rnorm(500) * (1 + 1e-4), rnorm(500) * 0.5),
+                 big = matrix(rnorm(1500 * 300), 1500)) # n p^2 > 1e8: power iteration
+  y_of <- function(x) drop(x %*% rep(0.01, ncol(x))) + rnorm(nrow(x))
+  for (nm in names(shapes)) {
+    x <- shapes[[nm]]
+    y <- y_of(x)
+    for (intercept in c(FALSE, TRUE)) {
+      for (norm in c("l2", "linf")) {
+        fit <- adv_lm(x, y, eps = 0.1, norm = norm, intercept = intercept, iters = 1)
+        b <- bound(x, 0.1, norm, intercept)
+        expect_lte(fit$eta, b, label = sprintf("eta (%s, intercept %s, %s)", nm, intercept, norm))
+        # and not needlessly small: within the margin of the method used
+        expect_gte(fit$eta, b * if (nm == "big") 0.98 else 1 - 1e-10)
+      }
+    }
+  }
+})
