@@ -44,8 +44,8 @@
 #' @export
 adv_risk <- function(theta, theta0, eps, Sigma = NULL, sigma2 = 1,
                      norm = c("l2", "linf"), xi = 0) {
-  theta0 <- check_numeric(risk_vector(theta0))
-  theta <- check_numeric(risk_vector(theta), len = length(theta0))
+  theta0 <- check_numeric(risk_vector(theta0), arg = "theta0")
+  theta <- check_numeric(risk_vector(theta), len = length(theta0), arg = "theta")
   eps <- check_numeric(eps, min = 0, what = "a non-negative numeric vector")
   Sigma <- check_sigma(Sigma, length(theta0))
   sigma2 <- check_number(sigma2, min = 0)
