@@ -5,13 +5,18 @@ PKG := advtrain
 VERSION := $(shell sed -n 's/^Version: //p' DESCRIPTION)
 
 .PHONY: demo test deps-demo deps-test install document check strict-build clean \
-	check-asan valgrind check-gctorture site
+	check-asan valgrind check-gctorture site check-readme
 
 demo: deps-demo install
 	$(RSCRIPT) inst/scripts/demo.R
 
 test: deps-test install
 	$(RSCRIPT) tools/run-tests.R
+
+# Runs README.md's R chunks with the installed package and fails when a printed output
+# shown in the README differs from what the code prints (conventions in the script).
+check-readme: deps-test install
+	$(RSCRIPT) tools/check-readme.R README.md
 
 deps-demo:
 	@bash tools/deps.sh demo

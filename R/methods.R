@@ -198,8 +198,60 @@ predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
   drop(newx %*% object$theta) + object$intercept
 }
 
+#' Plot an adversarially trained linear model
+#'
+#' For gradient descent, the training losses against the step and, when the
+#' data-generating model is known, the population risks with \eqn{R^*(\epsilon)}
+#' dashed (the picture of Figure 1). An exact fit (`method = "exact"`) has no path to
+#' draw (its trace is the one row of the minimiser), so its plot is a dot chart of the
+#' coefficients, with the true coefficients as open circles when `truth` was given, and
+#' its losses in the subtitle.
+#'
+#' @param x An `adv_lm` fit.
+#' @param ... Passed to [graphics::matplot()] (gradient descent) or
+#'   [graphics::dotchart()] (exact fits).
+#' @return `x`, invisibly.
+#' @examples
+#' set.seed(1)
+#' sim <- simulate_linear(200, theta0 = rep(1, 5))
+#' plot(adv_lm(sim$x, sim$y, eps = 0.5, xi = 0.1, eta = 0.01, iters = 300))
+#' plot(adv_lm(sim$x, sim$y, eps = 0.5, method = "exact", truth = sim))
 #' @export
 plot.adv_lm <- function(x, ...) {
-  trace_plot(x$trace, x$R_star, ...)
+  if (identical(x$method, "exact") || nrow(x$trace) < 2) {
+    coef_plot(x, ...)
+  } else {
+    trace_plot(x$trace, x$R_star, ...)
+  }
   invisible(x)
+}
+
+# The plot of a fit without a path (an exact fit: one trace row): the coefficients as a
+# dot chart, theta0 as open circles when known, the losses in the subtitle.
+coef_plot <- function(x, main = NULL, ...) {
+  cf <- x$coefficients
+  theta0 <- if (!is.null(x$truth)) x$truth$theta0
+  last <- x$trace[nrow(x$trace), ]
+  rng <- range(c(cf, theta0, 0), finite = TRUE)
+  graphics::dotchart(rev(cf), labels = rev(names(cf)), xlim = rng, pch = 19,
+                     xlab = "coefficient",
+                     main = if (is.null(main)) {
+                       sprintf("%s: coefficients (%s, eps = %s)",
+                               if (identical(x$method, "exact")) "Exact minimiser"
+                               else "Adversarial training", attack_label(x$norm),
+                               format(x$eps))
+                     } else main, ...)
+  graphics::abline(v = 0, lty = 3, col = "grey50")
+  if (!is.null(theta0)) {
+    pos <- rev(seq_along(cf))
+    at <- if (isTRUE(x$has_intercept)) pos[-1] else pos
+    graphics::points(theta0, at, pch = 1, cex = 1.4, col = "firebrick")
+    graphics::legend("bottom", bty = "n", horiz = TRUE, pch = c(19, 1),
+                     col = c("black", "firebrick"), legend = c("fit", "theta0"))
+  }
+  graphics::mtext(sprintf("training loss: adversarial %s, standard %s",
+                          format(last$loss_adv, digits = 4),
+                          format(last$loss_std, digits = 4)), side = 3, line = 0.3,
+                  cex = 0.8)
+  invisible(cf)
 }

@@ -57,6 +57,22 @@
 #' linear model \eqn{\beta} by [adv_risk()]. Each recorded step costs one pass over
 #' the test samples, so use `trace_every` to record sparsely on long runs.
 #'
+#' **Scaling.** The paper's network has no output bias and its output starts near 0
+#' (\eqn{\theta(0) \approx 0}); its model has inputs \eqn{x \sim N(0, \Sigma)} on a
+#' unit scale and \eqn{y = x'\theta_0 + e} not centred (of mean 0 only because
+#' \eqn{x} is). The defaults train on `x` and `y` as given, as the paper does. On
+#' real data (a response far from 0, columns on very different scales) such a network
+#' learns slowly or not at all: `standardize = TRUE` centres each column of `x` and
+#' divides it by its standard deviation, `center_y = TRUE` subtracts the mean of `y`
+#' and `scale_y = TRUE` divides by its standard deviation. The network, the attack
+#' (so `eps` is in units of the standardised inputs) and the trace's losses are then on
+#' that scale; the fit records the shifts and scales (`scaling`), and `fitted()`,
+#' `residuals()` and `predict()` (which standardises `newx` the same way) are on the
+#' original scale of `x` and `y`. `truth` (a model on the original scale) cannot be
+#' combined with them. A fit of at least 100 steps whose final training loss without
+#' attack is above the variance of the (training-scale) `y`, that is worse than
+#' predicting its mean, warns and names these remedies.
+#'
 #' The forward pass, the input gradient, the attack and the fixed-attack gradient are
 #' one C kernel that training, evaluation and `predict()` share, run with OpenMP over
 #' samples; sums over samples are taken in a fixed order, so `threads = 1` and
@@ -89,8 +105,14 @@
 #' @param n_test Number of Monte Carlo samples for the population risks.
 #' @param trace_every Record the trace every this many steps (and at the last step).
 #' @param threads Number of threads, or `NULL` for [adv_threads()].
+#' @param standardize If `TRUE`, train on the columns of `x` centred and divided by
+#'   their standard deviations (see Scaling); `predict()` applies the same to `newx`.
+#' @param center_y,scale_y If `TRUE`, train on `y` minus its mean, and divided by its
+#'   standard deviation; fitted values and predictions are on the scale of `y`.
 #' @return An object of class `adv_nn2`: a list with `theta` (the d x h first
-#'   layer), `a`, `fitted.values`, `residuals`, `trace` (a data frame with the
+#'   layer), `a`, `fitted.values`, `residuals` (both on the scale of `y`), `scaling`
+#'   (`x_center`, `x_scale`, `NULL` without `standardize`; `y_center`, `y_scale`, 0
+#'   and 1 without centring and scaling), `trace` (a data frame with the
 #'   columns of [adv_lm()]'s trace: `iter`, `loss_surrogate`, `loss_adv`,
 #'   `loss_std`, `risk_adv`, `risk_std`, `theta_norm` (Frobenius), `grad_norm`,
 #'   `grad_diff`), `R_star`, `eta`, `eta_auto`, `beta` (the equivalent linear model,
@@ -119,15 +141,70 @@ adv_nn2 <- function(x, y, h = 50, a = NULL,
                     norm = c("l2", "linf"), xi = 0, eta = NULL, iters = 1000,
                     init = c("vanishing", "zero"), delta = 0.5, balance = NULL,
                     attack = c("fgm", "pgd"), pgd_steps = 10, truth = NULL,
-                    n_test = 10000, trace_every = 1, threads = NULL) {
+                    n_test = 10000, trace_every = 1, threads = NULL,
+                    standardize = FALSE, center_y = FALSE, scale_y = FALSE) {
   call <- match.call()
   args <- nn2_check(x, y, h, missing(h), a, activation, slope, eps, norm, xi, eta,
                     iters, init, delta, balance, attack, pgd_steps, truth, n_test,
                     trace_every, threads)
+  args <- nn2_scale(args, standardize, center_y, scale_y)
   args <- nn2_prepare(args)
   fit <- nn2_fit(args)
+  nn2_check_fit(fit, args)
   fit$call <- call
   fit
+}
+
+# Centres and scales x and y as asked (?adv_nn2, Scaling); the fit keeps the originals'
+# shifts and scales in `scaling`.
+nn2_scale <- function(args, standardize, center_y, scale_y) {
+  call <- args$call
+  standardize <- check_flag(standardize, call = call)
+  center_y <- check_flag(center_y, call = call)
+  scale_y <- check_flag(scale_y, call = call)
+  if (!is.null(args$truth) && (standardize || center_y || scale_y)) {
+    abort_arg("{.arg truth} describes the data on their original scale; it cannot be combined with {.arg standardize}, {.arg center_y} or {.arg scale_y}.",
+              "truth", call)
+  }
+  sc <- list(x_center = NULL, x_scale = NULL, y_center = 0, y_scale = 1)
+  if (standardize) {
+    x <- args$x
+    sc$x_center <- colMeans(x)
+    s <- sqrt(colSums(sweep(x, 2, sc$x_center)^2) / max(nrow(x) - 1, 1))
+    s[!(s > 0)] <- 1 # a constant column is only centred
+    sc$x_scale <- s
+    args$x <- sweep(sweep(x, 2, sc$x_center), 2, s, "/")
+  }
+  args$y_orig <- args$y
+  if (center_y) sc$y_center <- mean(args$y)
+  if (scale_y) {
+    s <- if (length(args$y) > 1) stats::sd(args$y) else 0
+    sc$y_scale <- if (s > 0) s else 1
+  }
+  args$y <- (args$y - sc$y_center) / sc$y_scale
+  args$scaling <- sc
+  args
+}
+
+# A fit worse than the mean of y (on the training scale) warns, naming the remedies.
+# Runs of fewer than 100 steps are taken as deliberate partial runs (a step or a few,
+# to inspect the kernels or to continue with init =) and are not judged.
+nn2_check_fit <- function(fit, args) {
+  if (args$iters < 100) return(invisible())
+  last <- fit$trace[nrow(fit$trace), ]
+  v <- mean((args$y - mean(args$y))^2)
+  if (!is.finite(last$loss_std) || !(last$loss_std > v)) return(invisible())
+  sc <- args$scaling
+  hints <- c(
+    if (is.null(sc$x_center)) "{.code standardize = TRUE} (inputs on a unit scale)",
+    if (sc$y_center == 0) "{.code center_y = TRUE} (the network has no output bias)",
+    if (sc$y_scale == 1) "{.code scale_y = TRUE}",
+    "more {.arg iters} or a larger {.arg eta}")
+  cli::cli_warn(c(
+    "The training loss without attack at step {last$iter} is {signif(last$loss_std, 4)}, above {signif(v, 4)}, the loss of predicting the mean of {.arg y} (its variance{if (sc$y_center != 0 || sc$y_scale != 1) ', on the training scale' else ''}): the network predicts worse than that constant.",
+    "i" = "The paper's network has no output bias and starts at an output of about 0, so it needs {.arg y} near 0 and inputs on a unit scale (see {.code ?adv_nn2}, Scaling).",
+    "i" = paste0("Try ", paste(hints, collapse = ", "), ".")
+  ), class = "advtrain_warning_nn2_fit")
 }
 
 # ------------------------------------------------------------------ validate ----
@@ -304,13 +381,17 @@ nn2_assemble <- function(args, theta, trace, eta) {
   if (is.null(rn)) rn <- paste0("x", seq_len(d))
   dimnames(theta) <- list(rn, paste0("h", seq_len(args$h)))
   f <- nn2_forward(x, theta, args$a, args$activation, args$slope, args$threads)
+  sc <- args$scaling
+  if (!is.null(sc)) f <- f * sc$y_scale + sc$y_center
+  y <- if (is.null(args$y_orig)) args$y else args$y_orig
   names(f) <- rownames(x)
   tr <- args$truth
   beta <- if (args$activation == "linear") {
     stats::setNames(drop(theta %*% args$a) * args$slope / sqrt(args$h), rn)
   }
   structure(list(
-    theta = theta, a = args$a, beta = beta, fitted.values = f, residuals = args$y - f,
+    theta = theta, a = args$a, beta = beta, fitted.values = f, residuals = y - f,
+    scaling = sc,
     trace = trace, activation = args$activation, slope = args$slope, h = args$h,
     eps = args$eps, norm = args$norm, xi = args$xi, attack = args$attack,
     pgd_steps = args$pgd_steps, init = if (is.matrix(args$init)) "given" else args$init,
@@ -367,6 +448,8 @@ print.adv_nn2 <- function(x, digits = 4, ...) {
   cat(sprintf("%s attack, xi = %s, eta = %s%s; n = %d, d = %d, %d steps\n",
               nn2_attack_words(x), format(x$xi), format(x$eta, digits = digits),
               if (isTRUE(x$eta_auto)) " (automatic)" else "", x$n, x$d, x$iterations))
+  sw <- nn2_scaling_words(x$scaling)
+  if (!is.null(sw)) cat(sw, "\n", sep = "")
   cat("\n")
   trace_print(x$trace, digits)
   if (!is.na(x$R_star)) {
@@ -374,6 +457,16 @@ print.adv_nn2 <- function(x, digits = 4, ...) {
                 nn2_risk_words(x)))
   }
   invisible(x)
+}
+
+nn2_scaling_words <- function(sc) {
+  parts <- c(if (!is.null(sc$x_center)) "x standardised",
+             if (!is.null(sc$y_center) && sc$y_center != 0) "y centred",
+             if (!is.null(sc$y_scale) && sc$y_scale != 1) "y scaled")
+  if (length(parts)) {
+    sprintf("Trained on %s (the losses below are on that scale)",
+            paste(parts, collapse = ", "))
+  }
 }
 
 nn2_attack_words <- function(x) {
@@ -480,8 +573,14 @@ predict.adv_nn2 <- function(object, newx = NULL, ...) {
     newx <- matrix(newx, 1)
   }
   newx <- check_matrix(newx, ncol = object$d, min_rows = 1)
+  sc <- object$scaling
+  rn <- rownames(newx)
+  if (!is.null(sc$x_center)) {
+    newx <- sweep(sweep(newx, 2, sc$x_center), 2, sc$x_scale, "/")
+  }
   f <- nn2_forward(newx, object$theta, object$a, object$activation, object$slope,
                    resolve_threads(NULL))
-  names(f) <- rownames(newx)
+  if (!is.null(sc)) f <- f * sc$y_scale + sc$y_center
+  names(f) <- rn
   f
 }

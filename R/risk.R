@@ -17,8 +17,12 @@
 #' adaptive Gauss-Kronrod quadrature to a relative accuracy of 1e-10 (a warning says
 #' so if that is not reached).
 #'
-#' @param theta Numeric vector: the linear model \eqn{\theta}.
-#' @param theta0 Numeric vector of the same length: the true coefficients.
+#' @param theta Numeric vector: the linear model \eqn{\theta}. A one-column (or
+#'   one-row) matrix, such as `coef()` of a glmnet or [adv_lasso()] fit at one
+#'   penalty, is read as that vector; a matrix of several columns is an error (call
+#'   `adv_risk()` once per column, e.g. with `apply(theta, 2, adv_risk, theta0, eps)`).
+#' @param theta0 Numeric vector of the same length: the true coefficients (a
+#'   one-column matrix is accepted likewise).
 #' @param eps Non-negative numeric vector of attack strengths; the result has one
 #'   risk per element.
 #' @param Sigma Covariance matrix of \eqn{x} (symmetric positive definite); `NULL`
@@ -40,8 +44,8 @@
 #' @export
 adv_risk <- function(theta, theta0, eps, Sigma = NULL, sigma2 = 1,
                      norm = c("l2", "linf"), xi = 0) {
-  theta0 <- check_numeric(theta0)
-  theta <- check_numeric(theta, len = length(theta0))
+  theta0 <- check_numeric(risk_vector(theta0), arg = "theta0")
+  theta <- check_numeric(risk_vector(theta), len = length(theta0), arg = "theta")
   eps <- check_numeric(eps, min = 0, what = "a non-negative numeric vector")
   Sigma <- check_sigma(Sigma, length(theta0))
   sigma2 <- check_number(sigma2, min = 0)
@@ -54,6 +58,23 @@ adv_risk <- function(theta, theta0, eps, Sigma = NULL, sigma2 = 1,
                      i = "Use smaller values of {.arg eps}, {.arg theta} or {.arg Sigma}."))
   }
   out
+}
+
+# theta (or theta0) given as a matrix: one column or one row is that vector, anything
+# else an error (a matrix of several columns is several models, not one).
+risk_vector <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
+  force(arg)
+  d <- dim(x)
+  if (is.null(d) || !is.numeric(x) && !is.logical(x)) return(x)
+  if (length(d) == 2 && min(d) == 1) {
+    nm <- if (d[2] == 1) rownames(x) else colnames(x)
+    x <- as.vector(x)
+    names(x) <- nm
+    return(x)
+  }
+  abort_arg(c("{.arg {arg}} must be a numeric vector (or a one-column matrix), not a {paste(d, collapse = ' x ')} {if (length(d) == 2) 'matrix' else 'array'}.",
+              "i" = if (length(d) == 2) "For several models, call {.fn adv_risk} once per column, e.g. {.code apply({arg}, 2, adv_risk, theta0, eps)}."),
+            arg, call)
 }
 
 # The variance of the residual x'theta - y under the model: ||theta - theta0||^2_Sigma

@@ -96,6 +96,9 @@ static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
   for (int l = 0; l < nl; l++) {
     const void *vmax = vmaxget();
     int st;
+    /* (the active-set method stopped by maxit between two checks has measured no
+     * residual at its last point: NA then, never an uninitialised value) */
+    kkt[l] = NA_REAL;
     if (C) {
       double lprev = l == 0 ? fmax(lmax, lam[0]) : lam[l - 1];
       st = cd_solve(P, C, lam[l], lprev, theta, kkt + l, iters + l);

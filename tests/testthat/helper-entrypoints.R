@@ -67,7 +67,9 @@ entry_extras <- function() {
   set.seed(8)
   x <- matrix(rnorm(30), 10, 3)
   y <- rnorm(10)
+  # (lm_power: adv_lm's automatic step uses it only when n p^2 > 1e8)
   out <- list(lm_stream = list(runif(1000), 2L), nn2_kernels = list(NA_integer_),
+              lm_power = list(t(x), 1L, 50L, 1e-6),
               lasso_surrogate = list(c(0.5, -0.2, 0.1), 0.1, x, y, 0.2, 2L, 0.3))
   if (exists("cnn_plan", envir = ns)) {
     spec <- ns$cnn_spec(ns$conv(2, 3), ns$relu(), ns$pool(2), ns$dense(2))

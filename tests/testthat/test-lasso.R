@@ -503,3 +503,57 @@ test_that("eps > 0, L2, d > n: threads = 1 and 2 give identical paths (row-space
   r <- dat$y - predict(f1, dat$x)[, 25]
   expect_gt(f1$df[25] + sum(abs(r) < 1e-8), 40)
 })
+
+test_that("real data with unscaled columns fit without a false KKT alarm (issue 24)", {
+  X <- as.matrix(MASS::Boston[, -14])
+  y <- MASS::Boston$medv
+  for (seed in 1:4) {
+    set.seed(seed)
+    idx <- sample(506, 400)
+    fit <- expect_no_warning(adv_lasso(X[idx, ], y[idx], eps = 0.1))
+    # stalls happen (status 3) but end at the rounding floor, far below 1e-7
+    expect_lte(max(fit$kkt), 1e-8)
+  }
+  set.seed(3)
+  idx <- sample(506, 400)
+  expect_no_warning(cv_adv_lasso(X[idx, ], y[idx], eps = 0.1, nfolds = 5, nlambda = 30))
+  Xm <- as.matrix(mtcars[-1])
+  for (e in c(0.05, 0.1, 0.2)) {
+    for (nm in c("l2", "linf")) {
+      fit <- expect_no_warning(adv_lasso(Xm, mtcars$mpg, eps = e, norm = nm))
+      expect_lte(max(fit$kkt), 1e-7)
+    }
+  }
+  expect_no_warning(cv_adv_lasso(Xm, mtcars$mpg, eps = 0.1, nfolds = 4))
+  # at lambda_max theta = 0 is the solution, exactly
+  fit <- adv_lasso(Xm, mtcars$mpg, eps = 0.2)
+  expect_true(all(fit$beta[, 1] == 0))
+  expect_equal(unname(fit$a0[1]), mean(mtcars$mpg))
+  # where the solver stalled, an independent minimisation (BFGS started at the fit,
+  # and at the fit perturbed) finds no lower objective beyond 1e-12 relative
+  sc <- apply(Xm, 2, function(v) sqrt(mean((v - mean(v))^2)))
+  obj <- function(l, p) {
+    r <- mtcars$mpg - p[1] - drop(Xm %*% p[-1])
+    mean((abs(r) + 0.2 * sqrt(sum(p[-1]^2)))^2) + l * sum(sc * abs(p[-1]))
+  }
+  for (j in utils::head(which(fit$status == 3L), 3)) {
+    p0 <- c(fit$a0[j], fit$beta[, j])
+    f0 <- obj(fit$lambda[j], p0)
+    for (start in list(p0, p0 * (1 + 1e-3))) {
+      o <- stats::optim(start, function(p) obj(fit$lambda[j], p), method = "BFGS",
+                        control = list(reltol = 1e-15, maxit = 2000))
+      expect_gte(o$value, f0 * (1 - 1e-12))
+    }
+  }
+})
+
+test_that("a genuinely unconverged lasso fit still warns, saying what it means", {
+  Xm <- as.matrix(mtcars[-1])
+  expect_warning(fit <- adv_lasso(Xm, mtcars$mpg, eps = 0.1, maxit = 2),
+                 "iteration limit .*maxit.* was reached")
+  expect_true(any(fit$status == 1L))
+  expect_true(all(is.na(fit$kkt[fit$status == 1L]) | fit$kkt[fit$status == 1L] > 1e-10))
+  expect_warning(adv_lasso(Xm, mtcars$mpg, eps = 0, maxit = 2), "relative residual of up to")
+  expect_warning(adv_lasso(Xm, mtcars$mpg, eps = 0.1, xi = 0.1, maxit = 2),
+                 "not a certified minimiser")
+})

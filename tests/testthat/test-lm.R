@@ -326,6 +326,20 @@ test_that("print, summary, plot and as.data.frame work", {
   expect_identical(coef(fit), fit$coefficients)
 })
 
+test_that("plot of an exact fit draws its coefficients (its trace has one row)", {
+  ex <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, method = "exact")
+  expect_equal(nrow(ex$trace), 1)
+  # one dot per coefficient; the loss lines of a one-row trace would draw nothing
+  expect_equal(drawn_points(plot(ex)), length(coef(ex)))
+  set.seed(16)
+  sim <- simulate_linear(200, c(1, -1, 0.5))
+  ex <- adv_lm(sim$x, sim$y, eps = 0.3, method = "exact", truth = sim)
+  # the fit's dots, theta0's circles (and the legend's two symbols)
+  expect_gte(drawn_points(plot(ex)), 2 * 3)
+  fit <- adv_lm(sim$x, sim$y, eps = 0.3, iters = 20, truth = sim)
+  expect_gte(drawn_points(plot(fit)), 3 * 21)
+})
+
 test_that("bad input gets errors that name the argument", {
   set.seed(15)
   x <- matrix(stats::rnorm(20), 10, 2)
@@ -373,4 +387,57 @@ test_that("long runs go in chunks with a progress bar when asked", {
               init = mid$theta)
   expect_identical(b$theta, a$theta)
   expect_identical(fit$trace$loss_surrogate[4], a$trace$loss_surrogate[301])
+})
+
+test_that("the default trace of a long run stays small and keeps the last step (issue 24)", {
+  set.seed(17)
+  sim <- simulate_linear(30, c(1, -1))
+  long <- adv_lm(sim$x, sim$y, eps = 0.1, iters = 1e5 + 7)
+  expect_lte(nrow(long$trace), 2002)
+  every <- ceiling((1e5 + 7) / 2000)
+  expect_identical(long$trace$iter, as.integer(c(seq(0, 1e5 + 7, by = every), 1e5 + 7)))
+  # the same steps as a per-step run: the thinned trace is a subset of it
+  full <- adv_lm(sim$x, sim$y, eps = 0.1, iters = 3001, trace_every = 1)
+  thin <- adv_lm(sim$x, sim$y, eps = 0.1, iters = 3001)
+  expect_identical(nrow(full$trace), 3002L)
+  expect_identical(thin$trace$iter, c(seq(0L, 3000L, by = 2L), 3001L))
+  expect_identical(thin$trace, {
+    tr <- full$trace[full$trace$iter %in% thin$trace$iter, ]
+    rownames(tr) <- NULL
+    tr
+  })
+  expect_identical(thin$theta, full$theta)
+  # up to 2000 steps the default records every step
+  expect_identical(nrow(adv_lm(sim$x, sim$y, eps = 0.1, iters = 2000)$trace), 2001L)
+})
+
+test_that("the automatic step never exceeds its documented bound (issue 24)", {
+  bound <- function(x, eps, norm, intercept) {
+    z <- if (intercept) cbind(x, 1) else x
+    lam <- eigen(crossprod(z) / nrow(z), symmetric = TRUE, only.values = TRUE)$values[1]
+    eps2 <- if (norm == "l2") eps else eps * sqrt(ncol(x))
+    1 / (2 * (sqrt(lam) + eps2)^2)
+  }
+  boston <- as.matrix(MASS::Boston[, -14])
+  set.seed(18)
+  shapes <- list(boston = boston, mtcars = as.matrix(mtcars[-1]),
+                 tall = matrix(rnorm(2000 * 3), 2000) %*% diag(c(1, 10, 100)),
+                 wide = matrix(rnorm(20 * 300), 20),
+                 # two nearly equal top eigenvalues: power iteration converges slowly
+                 close = cbind(rnorm(500), rnorm(500) * (1 + 1e-4), rnorm(500) * 0.5),
+                 big = matrix(rnorm(1500 * 300), 1500)) # n p^2 > 1e8: power iteration
+  y_of <- function(x) drop(x %*% rep(0.01, ncol(x))) + rnorm(nrow(x))
+  for (nm in names(shapes)) {
+    x <- shapes[[nm]]
+    y <- y_of(x)
+    for (intercept in c(FALSE, TRUE)) {
+      for (norm in c("l2", "linf")) {
+        fit <- adv_lm(x, y, eps = 0.1, norm = norm, intercept = intercept, iters = 1)
+        b <- bound(x, 0.1, norm, intercept)
+        expect_lte(fit$eta, b, label = sprintf("eta (%s, intercept %s, %s)", nm, intercept, norm))
+        # and not needlessly small: within the margin of the method used
+        expect_gte(fit$eta, b * if (nm == "big") 0.98 else 1 - 1e-10)
+      }
+    }
+  }
 })

@@ -420,3 +420,52 @@ test_that("long runs go in chunks that neither skip nor repeat a step", {
   expect_identical(coef(rest), coef(long))
   expect_identical(rest$trace$loss_surrogate, long$trace$loss_surrogate[6:13])
 })
+
+test_that("a fit worse than the mean of y warns; scaling options fix it and are undone (issue 24)", {
+  x <- as.matrix(mtcars[-1])
+  y <- mtcars$mpg
+  v <- mean((y - mean(y))^2)
+  set.seed(1)
+  expect_warning(bad <- adv_nn2(x, y, eps = 0.1), class = "advtrain_warning_nn2_fit")
+  last <- bad$trace[nrow(bad$trace), ]
+  expect_gt(last$loss_std, v)
+  set.seed(1)
+  expect_warning(adv_nn2(x, y, eps = 0.1), sprintf("above %s", signif(v, 4)))
+  set.seed(1)
+  fit <- expect_no_warning(adv_nn2(x, y, eps = 0.1, iters = 2000, standardize = TRUE,
+                                   center_y = TRUE, scale_y = TRUE))
+  expect_lt(mean(residuals(fit)^2), 0.2 * v)
+  # the same as training by hand on scaled data (same seed, same draws)
+  xs <- scale(x)
+  ys <- (y - mean(y)) / sd(y)
+  set.seed(1)
+  hand <- adv_nn2(xs, ys, eps = 0.1, iters = 2000)
+  expect_equal(unname(fit$theta), unname(hand$theta))
+  expect_equal(fit$scaling$x_center, colMeans(x))
+  expect_equal(fit$scaling$y_scale, sd(y))
+  # fitted values and predictions on the scale of y, computed independently
+  phi <- function(z) 1 / (1 + exp(-z)) - 1 / 2
+  f_by_hand <- function(newx) {
+    z <- sweep(sweep(newx, 2, colMeans(x)), 2, apply(x, 2, sd), "/")
+    unname(drop(phi(z %*% fit$theta) %*% fit$a) / sqrt(fit$h) * sd(y) + mean(y))
+  }
+  expect_equal(unname(fitted(fit)), f_by_hand(x), tolerance = 1e-12)
+  expect_equal(unname(residuals(fit)), y - f_by_hand(x), tolerance = 1e-12)
+  newx <- x[c(3, 1, 7), ] * 1.1
+  expect_equal(unname(predict(fit, newx)), f_by_hand(newx), tolerance = 1e-12)
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(fit, path)
+  expect_equal(predict(readRDS(path), newx), predict(fit, newx))
+  expect_output(print(fit), "x standardised, y centred, y scaled")
+  # short runs are not judged
+  expect_no_warning(adv_nn2(x, y, eps = 0.1, iters = 10))
+})
+
+test_that("scaling options are checked", {
+  set.seed(2)
+  sim <- simulate_linear(30, c(1, -1))
+  expect_snapshot(error = TRUE, {
+    adv_nn2(sim$x, sim$y, eps = 0.1, truth = sim, center_y = TRUE)
+    adv_nn2(sim$x, sim$y, eps = 0.1, standardize = "yes")
+  })
+})

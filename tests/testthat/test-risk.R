@@ -78,3 +78,23 @@ test_that("the surrogate risk tends to the true risk as xi -> 0", {
   expect_true(all(diff(gaps) < 0))
   expect_lt(gaps[6], 1e-6)
 })
+
+test_that("theta as a matrix: one column is a vector, several columns an error (issue 24)", {
+  theta0 <- rep(1, 10)
+  v <- adv_risk(rep(0.5, 10), theta0, eps = c(0, 0.5))
+  # the closed form of eq. (5), independently: q = 10 * 0.25 + 1, ||theta|| = sqrt(2.5)
+  q <- 3.5
+  expect_equal(v, q + c(0, 0.5)^2 * 2.5 + 2 * c(0, 0.5) * sqrt(2 / pi) * sqrt(2.5 * q))
+  expect_identical(adv_risk(matrix(0.5, 10, 1), theta0, eps = c(0, 0.5)), v)
+  expect_identical(adv_risk(matrix(0.5, 1, 10), matrix(1, 10, 1), eps = c(0, 0.5)), v)
+  # coef() of an adv_lasso fit at one penalty is a one-column matrix
+  set.seed(5)
+  sim <- simulate_linear(60, c(1, -1, 0))
+  cf <- coef(adv_lasso(sim$x, sim$y, eps = 0.1), s = 0.01)[-1, , drop = FALSE]
+  expect_identical(adv_risk(cf, c(1, -1, 0), eps = 0.1),
+                   adv_risk(cf[, 1], c(1, -1, 0), eps = 0.1))
+  expect_snapshot(error = TRUE, {
+    adv_risk(matrix(0.5, 10, 3), theta0, eps = 0.5)
+    adv_risk(rep(0.5, 4), array(1, c(2, 2, 1)), eps = 0.5)
+  })
+})
