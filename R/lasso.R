@@ -105,19 +105,46 @@
 #' predict(fit, sim$x[1:3, ], s = 0.05)
 #' plot(fit)
 #' @export
-adv_lasso <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
-                      nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
-                      standardize = TRUE, intercept = TRUE, thresh = 1e-10, maxit = 1e5,
-                      threads = NULL) {
+adv_lasso <- function(x, ...) UseMethod("adv_lasso")
+
+#' @rdname adv_lasso
+#' @param ... glmnet's spellings `lambda.min.ratio` and `penalty.factor`, aliases of
+#'   `lambda_min_ratio` and `penalty_factor`; for the formula method, the arguments
+#'   of the default method other than `x`, `y` and `intercept`.
+#' @export
+adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
+                              nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
+                              standardize = TRUE, intercept = TRUE, thresh = 1e-10,
+                              maxit = 1e5, threads = NULL, ...) {
   call <- match.call()
+  call[[1]] <- as.name("adv_lasso")
+  al <- glmnet_aliases(list(...), list(lambda_min_ratio = lambda_min_ratio,
+                                       penalty_factor = penalty_factor), "adv_lasso")
+  lambda_min_ratio <- al$lambda_min_ratio
+  penalty_factor <- al$penalty_factor
   eps_type <- if (is.character(eps)) eps[1] else NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lasso_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
                   penalty_factor, standardize, intercept, thresh, maxit, threads)
   fit <- lasso_fit(a)
+  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y)
   fit$eps_type <- eps_type
   fit$call <- call
   fit
+}
+
+#' @rdname adv_lasso
+#' @inheritParams advtrain-formula
+#' @param data For the formula method (`x` a formula), a data frame with its
+#'   variables; see [advtrain-formula]. The formula's intercept is the fit's
+#'   `intercept`.
+#' @export
+adv_lasso.formula <- function(x, data, subset, weights, na.action, contrasts = NULL, ...) {
+  call <- match.call()
+  call[[1]] <- as.name("adv_lasso")
+  des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_lasso")
+  fit <- formula_call(adv_lasso.default, "adv_lasso", des, list(...))
+  formula_attach(fit, des, call)
 }
 
 # --------------------------------------------------------------- validate ----
@@ -392,6 +419,10 @@ lasso_coef_at <- function(object, s) {
 #' @param newx Matrix of new inputs (columns as in the training data; a `dgCMatrix`
 #'   is accepted).
 #' @param type `"response"`, `"coefficients"` or `"nonzero"`.
+#' @param newdata For fits of the formula method, a data frame with the variables of
+#'   the formula (a data frame given as `newx` is taken as `newdata`); without it,
+#'   the predictions at the training rows (padded with `NA` under
+#'   [stats::na.exclude()]).
 #' @param digits Significant digits to print.
 #' @param ... Further arguments to [graphics::matplot()] (plot); unused otherwise.
 #' @return `coef()`: a matrix. `predict()`: a matrix of predictions (one column per
@@ -417,7 +448,8 @@ coef.adv_lasso <- function(object, s = NULL, ...) {
 #' @rdname adv_lasso-methods
 #' @export
 predict.adv_lasso <- function(object, newx, s = NULL,
-                              type = c("response", "coefficients", "nonzero"), ...) {
+                              type = c("response", "coefficients", "nonzero"),
+                              newdata = NULL, ...) {
   type <- check_choice(type, c("response", "coefficients", "nonzero"))
   cf <- lasso_coef_at(object, s)
   if (type == "coefficients") return(cf)
@@ -425,6 +457,24 @@ predict.adv_lasso <- function(object, newx, s = NULL,
     nz <- lapply(seq_len(ncol(cf)), function(k) which(cf[-1, k] != 0))
     names(nz) <- colnames(cf)
     return(if (length(nz) == 1) nz[[1]] else nz)
+  }
+  if (!is.null(object$terms)) {
+    # a formula fit: new data (or the training data) through the formula
+    if (!missing(newx) && is.data.frame(newx) && is.null(newdata)) newdata <- newx
+    else if (!missing(newx)) {
+      abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
+                "newx", rlang::current_env())
+    }
+    xm <- formula_newx(object, newdata)
+    out <- formula_predict_rows(xm, function(z) {
+      z %*% cf[-1, , drop = FALSE] + rep(cf[1, ], each = nrow(z))
+    })
+    colnames(out) <- colnames(cf)
+    return(if (is.null(newdata)) formula_pad(object, out) else out)
+  }
+  if (!is.null(newdata)) {
+    abort_arg("{.arg newdata} is for fits of the formula method; give {.arg newx}.",
+              "newdata", rlang::current_env())
   }
   if (missing(newx)) {
     cli::cli_abort("{.arg newx} is needed for {.code type = \"response\"}.",

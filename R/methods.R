@@ -139,10 +139,10 @@ print.summary.adv_lm <- function(x, digits = 4, ...) {
 coef.adv_lm <- function(object, ...) object$coefficients
 
 #' @export
-fitted.adv_lm <- function(object, ...) object$fitted.values
+fitted.adv_lm <- function(object, ...) formula_pad(object, object$fitted.values)
 
 #' @export
-residuals.adv_lm <- function(object, ...) object$residuals
+residuals.adv_lm <- function(object, ...) formula_pad(object, object$residuals)
 
 #' @export
 as.data.frame.adv_lm <- function(x, ...) trace_df(x)
@@ -169,21 +169,9 @@ predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
       abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
                 "newx", rlang::current_env())
     }
-    if (is.null(newdata)) return(object$fitted.values)
-    if (!is.data.frame(newdata)) {
-      abort_arg("{.arg newdata} must be a data frame, not {describe(newdata)}.",
-                "newdata", rlang::current_env())
-    }
-    tt <- stats::delete.response(object$terms)
-    absent <- setdiff(all.vars(tt), names(newdata))
-    if (length(absent)) {
-      abort_arg("{.arg newdata} lacks {?the column/the columns} {.val {absent}}.",
-                "newdata", rlang::current_env())
-    }
-    mf <- stats::model.frame(tt, newdata, xlev = object$xlevels,
-                             na.action = stats::na.pass)
-    newx <- stats::model.matrix(tt, mf)
-    newx <- newx[, colnames(newx) != "(Intercept)", drop = FALSE]
+    if (is.null(newdata)) return(formula_pad(object, object$fitted.values))
+    newx <- formula_newx(object, newdata)
+    return(formula_predict_rows(newx, function(z) drop(z %*% object$theta) + object$intercept))
   } else {
     if (!is.null(newdata)) {
       abort_arg("{.arg newdata} is for fits of the formula method; give {.arg newx}.",
