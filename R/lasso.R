@@ -62,7 +62,8 @@
 #' (the solvers are dense).
 #'
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns or a
-#'   `dgCMatrix` from the Matrix package is accepted).
+#'   `dgCMatrix` from the Matrix package is accepted), or a formula (the formula
+#'   method, [advtrain-formula]).
 #' @param y Numeric response of length n.
 #' @param eps One non-negative number: the attack strength \eqn{\epsilon}; or one
 #'   of `"zero"`, `"pivotal"`, `"interpolation"`: the radius of [adv_radius()] for
@@ -91,8 +92,11 @@
 #'   d x nlambda coefficient matrix), `lambda`, `df` (number of non-zero
 #'   coefficients), `kkt`, `iters` and `status` (0 = converged) per \eqn{\lambda},
 #'   `lambda_max`, `eps`, `norm`, `xi`, `intercept`, `standardize`,
-#'   `penalty_factor`, `dim`, `nobs` and `call`. Methods: `print()`, `coef()`,
-#'   `predict()`, `plot()`.
+#'   `penalty_factor`, `dim`, `nobs`, `dev.ratio` (per \eqn{\lambda}; see
+#'   [adv_lasso-methods]) and `call`; formula fits also keep `terms`, `xlevels`,
+#'   `contrasts`, `na.action` and `model` ([advtrain-formula]). Methods: `print()`,
+#'   `summary()`, `coef()`, `predict()`, `plot()`, `nobs()`, and the tidiers
+#'   `tidy()`, `glance()`, `augment()` ([advtrain-tidiers]).
 #' @references Xing, Y., Song, Q. and Cheng, G. (2021). On the generalization
 #'   properties of adversarial training. *AISTATS*, PMLR 130, 505-513.
 #' @seealso [cv_adv_lasso()] to choose \eqn{\lambda} by cross-validation.
@@ -408,7 +412,18 @@ lasso_coef_at <- function(object, s) {
 #' the coefficients are the solver's; between two of them they are interpolated
 #' linearly in \eqn{\lambda} (as glmnet does), which is an approximation: refit with
 #' `lambda = s` for the exact solution at `s`. Outside the path the nearest end is
-#' used. `predict()` gives responses at new inputs (`type = "response"`), the
+#' used.
+#'
+#' `print()` shows, for up to 10 \eqn{\lambda} of the path, the number of non-zero
+#' coefficients (`Df`), `%Dev` and \eqn{\lambda}, as glmnet does. `%Dev` is
+#' `100 * dev.ratio`, the share of the null model's training loss explained:
+#' \eqn{1 - L(\lambda) / L_0}, with \eqn{L(\lambda)} the attacked training loss of
+#' the fit (its `eps`, `norm` and `xi`) and \eqn{L_0} that of the intercept-only model
+#' (no slope, so no attack changes it). With `eps = 0` it is glmnet's deviance ratio;
+#' with `eps > 0` it is smaller, and can be negative. `summary()` gives it for
+#' every \eqn{\lambda}, with the KKT residuals and the solver's status.
+#'
+#' `predict()` gives responses at new inputs (`type = "response"`), the
 #' coefficients, or the indices of the non-zero coefficients. `plot()` draws the
 #' coefficient paths against \eqn{\log\lambda}, with the number of non-zero
 #' coefficients on the top axis.
@@ -502,8 +517,13 @@ print.adv_lasso <- function(x, digits = 4, ...) {
               length(x$lambda), format(max(x$lambda), digits = digits),
               format(min(x$lambda), digits = digits), format(max(x$kkt), digits = 2)))
   idx <- unique(round(seq(1, length(x$lambda), length.out = min(10, length(x$lambda)))))
-  print(data.frame(Df = x$df[idx], Lambda = signif(x$lambda[idx], digits),
-                   row.names = names(x$a0)[idx]))
+  tab <- data.frame(Df = x$df[idx], Lambda = signif(x$lambda[idx], digits),
+                    row.names = names(x$a0)[idx])
+  if (!is.null(x$dev.ratio)) {
+    # glmnet's %Dev: the share of the null model's (attacked) training loss explained
+    tab <- cbind(tab[1], `%Dev` = round(100 * x$dev.ratio[idx], 2), tab[2])
+  }
+  print(tab)
   invisible(x)
 }
 

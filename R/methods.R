@@ -101,6 +101,7 @@ summary.adv_lm <- function(object, ...) {
                  xi = object$xi, method = object$method, eta = object$eta,
                  eta_auto = object$eta_auto, lambda_max = object$lambda_max,
                  stop = lm_stop_words(object), n = object$n, d = object$d,
+                 na.action = object$na.action,
                  residuals = stats::quantile(object$residuals)),
             class = "summary.adv_lm")
 }
@@ -115,6 +116,7 @@ print.summary.adv_lm <- function(x, digits = 4, ...) {
   cat(sprintf("%s attacks, eps = %s; %s; n = %d, d = %d\n", attack_label(x$norm),
               format(x$eps), if (x$method == "exact") "exact minimiser"
               else sprintf("gradient descent with xi = %s", format(x$xi)), x$n, x$d))
+  summary_na_line(x$na.action)
   if (x$method == "gd") {
     cat(sprintf("Step size eta = %s (%s)\n", format(x$eta, digits = digits),
                 if (isTRUE(x$eta_auto)) {

@@ -15,7 +15,7 @@ case "$what" in
 esac
 # the teaching app and its browser test, the tutorials (issue 22)
 case "$what" in
-  test|check) debs="$debs r-cran-shiny r-cran-callr chromium" ;;
+  test|check) debs="$debs r-cran-shiny r-cran-callr chromium r-cran-generics" ;;
 esac
 
 missing=""
@@ -39,7 +39,8 @@ DEPS_WHAT=$what Rscript -e '
 need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future", "future.apply",
           "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
 if (Sys.getenv("DEPS_WHAT") %in% c("test", "check"))
-  need <- c(need, "shiny", "callr", "chromote", "learnr") # issue 22; Debian lacks the last two
+  need <- c(need, "shiny", "callr", "chromote", "learnr", # issue 22; Debian lacks the last two
+            "generics") # the tidiers (issue 19)
 miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
 if (length(miss)) {
   message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
