@@ -117,6 +117,7 @@ augment_frame <- function(x, data, newdata, newx, pred, resp, theta, linear) {
               "data", rlang::caller_env())
   }
   out <- as.data.frame(base)
+  attr(out, "terms") <- NULL
   out$.fitted <- unname(pred)
   if (!is.null(resp)) {
     out$.resid <- unname(resp - pred)
