@@ -143,7 +143,8 @@ adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda 
 #'   variables; see [advtrain-formula]. The formula's intercept is the fit's
 #'   `intercept`.
 #' @export
-adv_lasso.formula <- function(x, data, subset, weights, na.action, contrasts = NULL, ...) {
+adv_lasso.formula <- function(x, data, ..., subset, weights, na.action,
+                           contrasts = NULL) {
   call <- match.call()
   call[[1]] <- as.name("adv_lasso")
   des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_lasso")

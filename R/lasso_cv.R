@@ -23,7 +23,8 @@
 #'   `penalty_factor`, `standardize`, `intercept`, `thresh`, ...).
 #' @param nfolds Number of folds, at least 3 (ignored when `foldid` is given).
 #' @param foldid Optional vector of fold numbers 1..K, one per observation.
-#' @param measure `"adversarial"` or `"standard"`: the validation loss.
+#' @param measure `"adversarial"` or `"standard"`: the validation loss. glmnet's
+#'   spelling `type.measure` is accepted in `...`, with `"mse"` meaning `"standard"`.
 #' @return An object of class `cv_adv_lasso`: a list with `lambda`, `cvm`, `cvsd`,
 #'   `cvup`, `cvlo`, `nzero`, `lambda_min`, `lambda_1se`, `index` (their positions),
 #'   `measure`, `foldid`, `fit` (the [adv_lasso()] fit on all data) and `call`.
@@ -106,8 +107,8 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
 #' @param data For the formula method (`x` a formula), a data frame with its
 #'   variables; see [advtrain-formula].
 #' @export
-cv_adv_lasso.formula <- function(x, data, subset, weights, na.action, contrasts = NULL,
-                                 ...) {
+cv_adv_lasso.formula <- function(x, data, ..., subset, weights, na.action,
+                                 contrasts = NULL) {
   call <- match.call()
   call[[1]] <- as.name("cv_adv_lasso")
   des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "cv_adv_lasso")
@@ -189,7 +190,8 @@ cv_lambda_s <- function(object, s) {
 
 #' @rdname cv_adv_lasso
 #' @param object A `cv_adv_lasso` object.
-#' @param s `"lambda_1se"`, `"lambda_min"` or penalty values.
+#' @param s `"lambda_1se"`, `"lambda_min"` (or glmnet's spellings `"lambda.1se"`,
+#'   `"lambda.min"`) or penalty values.
 #' @param newx Matrix of new inputs.
 #' @export
 coef.cv_adv_lasso <- function(object, s = "lambda_1se", ...) {

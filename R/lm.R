@@ -134,7 +134,8 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
 #' @rdname adv_lm
 #' @inheritParams advtrain-formula
 #' @export
-adv_lm.formula <- function(x, data, subset, weights, na.action, contrasts = NULL, ...) {
+adv_lm.formula <- function(x, data, ..., subset, weights, na.action,
+                           contrasts = NULL) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
   des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_lm")

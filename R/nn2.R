@@ -143,7 +143,8 @@ adv_nn2.default <- function(x, y, h = 50, a = NULL,
 #'   variables; see [advtrain-formula]. The network has no bias, so the formula's
 #'   intercept adds no column (`y ~ a + b` and `y ~ a + b - 1` fit the same model).
 #' @export
-adv_nn2.formula <- function(x, data, subset, weights, na.action, contrasts = NULL, ...) {
+adv_nn2.formula <- function(x, data, ..., subset, weights, na.action,
+                           contrasts = NULL) {
   call <- match.call()
   call[[1]] <- as.name("adv_nn2")
   des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_nn2")

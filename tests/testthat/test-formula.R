@@ -24,6 +24,8 @@ test_that("adv_lm's formula method equals the matrix method on the design", {
   fm <- adv_lm(xm, b$medv, eps = 0.1, method = "exact", intercept = TRUE)
   expect_equal(unname(coef(ff)), unname(coef(fm)), tolerance = 1e-10)
   expect_identical(names(coef(ff)), c("(Intercept)", colnames(xm)))
+  # eps may be given by position after data, as the matrix method takes it after y
+  expect_identical(coef(adv_lm(boston_formula, b, 0.1, method = "exact")), coef(ff))
   expect_equal(unname(fitted(ff)), unname(fitted(fm)), tolerance = 1e-10)
   # the lm design is the same
   expect_equal(unname(stats::model.matrix(stats::lm(boston_formula, b))[, -1]), unname(xm))
