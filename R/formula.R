@@ -71,8 +71,7 @@ formula_design <- function(mcall, env, fn, call = rlang::caller_env()) {
   fenv <- environment(formula)
   if (is.null(fenv)) fenv <- env
   vars <- setdiff(all.vars(formula), ".")
-  absent <- vars[!vars %in% names(data) &
-                   !vapply(vars, exists, logical(1), envir = fenv)]
+  absent <- vars[!vars %in% names(data) & !vapply(vars, found_in, logical(1), env = fenv)]
   if (length(absent)) {
     abort_arg("{.arg formula} names {?a column/columns} that {.arg data} does not have: {.val {absent}}.",
               "formula", call)
@@ -94,8 +93,13 @@ formula_design <- function(mcall, env, fn, call = rlang::caller_env()) {
               "data", call)
   }
   tt <- attr(mf, "terms")
+  if (!is.null(attr(tt, "offset"))) {
+    abort_arg("{.arg formula} has an {.code offset()} term, which {.fn {fn}} does not support.",
+              "formula", call)
+  }
   y <- stats::model.response(mf)
   yname <- deparse(formula[[2]], width.cutoff = 200)[1]
+  if (is.logical(y) && is.null(dim(y))) y <- as.double(y) # as lm: FALSE/TRUE are 0/1
   if (!is_plain_numeric(y) || !is.null(dim(y))) {
     abort_arg("{.arg formula}'s response {.code {yname}} must be a numeric column, not {describe(y)}.",
               "formula", call)
@@ -124,6 +128,11 @@ formula_design <- function(mcall, env, fn, call = rlang::caller_env()) {
   list(x = xm, y = y, weights = stats::model.weights(mf), intercept = intercept,
        terms = tt, xlevels = stats::.getXlevels(tt, mf), contrasts = ctr,
        na.action = attr(mf, "na.action"), model = mf, formula = formula)
+}
+
+# Is `v` a variable (not a function) that a formula can find in `env`?
+found_in <- function(v, env) {
+  exists(v, envir = env) && !is.function(get(v, envir = env))
 }
 
 formula_check_weights <- function(w, n, call) {
@@ -191,7 +200,7 @@ formula_newx <- function(object, newdata, arg = "newdata", call = rlang::caller_
     fenv <- environment(tt)
     vars <- all.vars(tt)
     absent <- vars[!vars %in% names(newdata) &
-                     !vapply(vars, exists, logical(1), envir = fenv)]
+                     !vapply(vars, found_in, logical(1), env = fenv)]
     if (length(absent)) {
       abort_arg("{.arg {arg}} lacks {?the column/the columns} {.val {absent}} of the formula.",
                 arg, call)

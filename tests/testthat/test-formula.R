@@ -153,6 +153,17 @@ test_that("subset and contrasts work as in lm", {
   fs <- adv_lm(medv ~ lstat + rad4, data = b[b$tax > 300, ], eps = 0.1, method = "exact")
   expect_equal(coef(f), coef(fs))
   expect_identical(nobs(f), sum(b$tax > 300))
+  # variables found in the formula's environment, as lm finds them; logical responses
+  # are 0/1
+  z <- seq_len(nrow(b)) / nrow(b)
+  fz <- adv_lm(medv ~ lstat + z, data = b, eps = 0.1, method = "exact")
+  mz <- adv_lm(cbind(lstat = b$lstat, z = z), b$medv, eps = 0.1, method = "exact",
+               intercept = TRUE)
+  expect_equal(coef(fz), coef(mz))
+  fl <- adv_lm(I(medv > 25) ~ lstat, data = b, eps = 0.1, method = "exact")
+  ml <- adv_lm(cbind(lstat = b$lstat), as.numeric(b$medv > 25), eps = 0.1,
+               method = "exact", intercept = TRUE)
+  expect_equal(coef(fl), coef(ml))
   fsum <- adv_lm(medv ~ lstat + rad4, data = b, eps = 0.1, method = "exact",
                  contrasts = list(rad4 = "contr.sum"))
   xm <- stats::model.matrix(~ lstat + rad4, b, contrasts.arg = list(rad4 = "contr.sum"))
@@ -305,6 +316,8 @@ test_that("bad input through the formula path gets clear errors", {
   mfit <- adv_lm(as.matrix(b[c("lstat", "rm")]), b$medv, eps = 0.1, method = "exact")
   expect_snapshot(error = TRUE, {
     adv_lm(medv ~ lstat + nope, data = b, eps = 0.1)
+    adv_lm(medv ~ lstat + c, data = b, eps = 0.1)
+    adv_lm(medv ~ lstat + offset(rm), data = b, eps = 0.1)
     adv_lasso(medv ~ lstat + nope, data = b, eps = 0.1)
     adv_lm(medv ~ lstat + tax, data = bc, eps = 0.1)
     adv_lm(town ~ lstat, data = bc, eps = 0.1)
