@@ -118,16 +118,17 @@ adv_nn2 <- function(x, ...) UseMethod("adv_nn2")
 
 #' @rdname adv_nn2
 #' @param ... For the formula method, the arguments of the default method other than
-#'   `x` and `y`.
+#'   `x` and `y`; must be empty for the default method.
 #' @export
 adv_nn2.default <- function(x, y, h = 50, a = NULL,
                     activation = c("sigmoid", "linear", "relu"), slope = 1 / 4, eps,
                     norm = c("l2", "linf"), xi = 0, eta = NULL, iters = 1000,
                     init = c("vanishing", "zero"), delta = 0.5, balance = NULL,
                     attack = c("fgm", "pgd"), pgd_steps = 10, truth = NULL,
-                    n_test = 10000, trace_every = 1, threads = NULL) {
+                    n_test = 10000, trace_every = 1, threads = NULL, ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_nn2")
+  rlang::check_dots_empty()
   args <- nn2_check(x, y, h, missing(h), a, activation, slope, eps, norm, xi, eta,
                     iters, init, delta, balance, attack, pgd_steps, truth, n_test,
                     trace_every, threads)
