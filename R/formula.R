@@ -44,13 +44,18 @@
 #' @param contrasts Optional list of contrasts for factors, as in [stats::lm()].
 #' @name advtrain-formula
 #' @examples
-#' boston <- MASS::Boston
-#' boston$chas <- factor(boston$chas)
-#' fit <- adv_lm(medv ~ lstat + rm + chas, data = boston, eps = 0.1, method = "exact")
+#' cars <- mtcars
+#' cars$am <- factor(cars$am, labels = c("automatic", "manual"))
+#' cars$wt[3] <- NA # dropped and counted, as by lm
+#' fit <- adv_lm(mpg ~ wt * am + log(hp), data = cars, eps = 0.1, method = "exact")
 #' coef(fit)
 #' formula(fit)
 #' nobs(fit)
-#' predict(fit, newdata = boston[1:3, ])
+#' predict(fit, newdata = cars[1:4, ])
+#' path <- adv_lasso(mpg ~ ., data = cars, eps = 0.1, nlambda = 10,
+#'                   penalty.factor = rep(1, 10)) # glmnet's spelling
+#' predict(path, newdata = cars[1:2, ], s = 0.5)
+#' @importFrom stats nobs formula terms model.frame
 NULL
 
 # The design of a formula method. `mcall` is match.call(expand.dots = FALSE) of the

@@ -15,7 +15,7 @@ case "$what" in
 esac
 # the teaching app and its browser test, the tutorials (issue 22)
 case "$what" in
-  test|check) debs="$debs r-cran-shiny r-cran-callr chromium r-cran-generics" ;;
+  test|check) debs="$debs r-cran-shiny r-cran-callr chromium r-cran-generics r-cran-mass" ;;
 esac
 
 missing=""
@@ -40,7 +40,7 @@ need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future",
           "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
 if (Sys.getenv("DEPS_WHAT") %in% c("test", "check"))
   need <- c(need, "shiny", "callr", "chromote", "learnr", # issue 22; Debian lacks the last two
-            "generics") # the tidiers (issue 19)
+            "generics", "MASS") # the tidiers and the formula tests (issue 19)
 miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
 if (length(miss)) {
   message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
