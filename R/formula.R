@@ -187,6 +187,7 @@ formula_attach <- function(fit, des, call) {
   fit$contrasts <- des$contrasts
   fit$na.action <- des$na.action
   fit$model <- des$model
+  if (is.null(fit$weights)) fit$weights <- des$weights # for nobs(): rows of weight 0 do not count
   if (identical(names(call)[2], "x")) names(call)[2] <- "" # print as lm(y ~ x, ...)
   fit$call <- call
   fit

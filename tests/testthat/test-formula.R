@@ -234,12 +234,27 @@ test_that("weights in the formula reach the default method", {
   skip_if_not_installed("MASS")
   b <- boston_df()[1:200, ]
   set.seed(7)
-  b$w <- sample(1:3, nrow(b), TRUE)
+  b$w <- sample(0:3, nrow(b), TRUE)
+  xm <- cbind(lstat = b$lstat, rm = b$rm)
   fw <- adv_lm(medv ~ lstat + rm, data = b, weights = w, eps = 0.1, method = "exact")
-  fr <- adv_lm(medv ~ lstat + rm, data = b[rep(seq_len(nrow(b)), b$w), ], eps = 0.1,
-               method = "exact")
-  expect_equal(coef(fw), coef(fr), tolerance = 1e-8)
-  expect_identical(nobs(fw), nrow(b))
+  fm <- adv_lm(xm, b$medv, weights = b$w, eps = 0.1, method = "exact", intercept = TRUE)
+  expect_identical(coef(fw), coef(fm))
+  expect_identical(nobs(fw), sum(b$w != 0))
+  # rows with an NA weight are dropped with the others
+  b$w[3] <- NA
+  fn <- adv_lm(medv ~ lstat + rm, data = b, weights = w, eps = 0.1, method = "exact")
+  expect_identical(nobs(fn), sum(b$w != 0, na.rm = TRUE))
+  skip_if_not("weights" %in% names(formals(advtrain:::adv_lasso.default)))
+  b$w[3] <- 1
+  lw <- adv_lasso(medv ~ lstat + rm, data = b, weights = w, eps = 0.1, nlambda = 5)
+  lm_ <- adv_lasso(xm, b$medv, weights = b$w, eps = 0.1, nlambda = 5)
+  expect_identical(unname(lw$beta), unname(lm_$beta))
+  set.seed(8)
+  fid <- sample(rep(1:3, length.out = nrow(b)))
+  cw <- cv_adv_lasso(medv ~ lstat + rm, data = b, weights = w, eps = 0.1, nlambda = 5,
+                     foldid = fid)
+  cm <- cv_adv_lasso(xm, b$medv, weights = b$w, eps = 0.1, nlambda = 5, foldid = fid)
+  expect_identical(cw$cvm, cm$cvm)
 })
 
 test_that("glmnet's spellings are aliases that give identical results", {
