@@ -69,7 +69,8 @@
 #' (the solvers are dense).
 #'
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns or a
-#'   `dgCMatrix` from the Matrix package is accepted).
+#'   `dgCMatrix` from the Matrix package is accepted), or a formula (the formula
+#'   method, [advtrain-formula]).
 #' @param y Numeric response of length n.
 #' @param eps One non-negative number: the attack strength \eqn{\epsilon}; or one
 #'   of `"zero"`, `"pivotal"`, `"interpolation"`: the radius of [adv_radius()] for
@@ -98,8 +99,11 @@
 #'   d x nlambda coefficient matrix), `lambda`, `df` (number of non-zero
 #'   coefficients), `kkt`, `iters` and `status` (0 = converged) per \eqn{\lambda},
 #'   `lambda_max`, `eps`, `norm`, `xi`, `intercept`, `standardize`,
-#'   `penalty_factor`, `dim`, `nobs` and `call`. Methods: `print()`, `coef()`,
-#'   `predict()`, `plot()`.
+#'   `penalty_factor`, `dim`, `nobs`, `dev.ratio` (per \eqn{\lambda}; see
+#'   [adv_lasso-methods]) and `call`; formula fits also keep `terms`, `xlevels`,
+#'   `contrasts`, `na.action` and `model` ([advtrain-formula]). Methods: `print()`,
+#'   `summary()`, `coef()`, `predict()`, `plot()`, `nobs()`, and the tidiers
+#'   `tidy()`, `glance()`, `augment()` ([advtrain-tidiers]).
 #' @references Xing, Y., Song, Q. and Cheng, G. (2021). On the generalization
 #'   properties of adversarial training. *AISTATS*, PMLR 130, 505-513.
 #' @seealso [cv_adv_lasso()] to choose \eqn{\lambda} by cross-validation.
@@ -112,19 +116,47 @@
 #' predict(fit, sim$x[1:3, ], s = 0.05)
 #' plot(fit)
 #' @export
-adv_lasso <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
-                      nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
-                      standardize = TRUE, intercept = TRUE, thresh = 1e-10, maxit = 1e5,
-                      threads = NULL) {
+adv_lasso <- function(x, ...) UseMethod("adv_lasso")
+
+#' @rdname adv_lasso
+#' @param ... glmnet's spellings `lambda.min.ratio` and `penalty.factor`, aliases of
+#'   `lambda_min_ratio` and `penalty_factor`; for the formula method, the arguments
+#'   of the default method other than `x`, `y` and `intercept`.
+#' @export
+adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
+                              nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
+                              standardize = TRUE, intercept = TRUE, thresh = 1e-10,
+                              maxit = 1e5, threads = NULL, ...) {
   call <- match.call()
+  call[[1]] <- as.name("adv_lasso")
+  al <- glmnet_aliases(list(...), list(lambda_min_ratio = lambda_min_ratio,
+                                       penalty_factor = penalty_factor), "adv_lasso")
+  lambda_min_ratio <- al$lambda_min_ratio
+  penalty_factor <- al$penalty_factor
   eps_type <- if (is.character(eps)) eps[1] else NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lasso_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
                   penalty_factor, standardize, intercept, thresh, maxit, threads)
   fit <- lasso_fit(a)
+  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y)
   fit$eps_type <- eps_type
   fit$call <- call
   fit
+}
+
+#' @rdname adv_lasso
+#' @inheritParams advtrain-formula
+#' @param data For the formula method (`x` a formula), a data frame with its
+#'   variables; see [advtrain-formula]. The formula's intercept is the fit's
+#'   `intercept`.
+#' @export
+adv_lasso.formula <- function(x, data, ..., subset, weights, na.action,
+                           contrasts = NULL) {
+  call <- match.call()
+  call[[1]] <- as.name("adv_lasso")
+  des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_lasso")
+  fit <- formula_call(adv_lasso.default, "adv_lasso", des, list(...))
+  formula_attach(fit, des, call)
 }
 
 # --------------------------------------------------------------- validate ----
@@ -423,7 +455,18 @@ lasso_coef_at <- function(object, s) {
 #' the coefficients are the solver's; between two of them they are interpolated
 #' linearly in \eqn{\lambda} (as glmnet does), which is an approximation: refit with
 #' `lambda = s` for the exact solution at `s`. Outside the path the nearest end is
-#' used. `predict()` gives responses at new inputs (`type = "response"`), the
+#' used.
+#'
+#' `print()` shows, for up to 10 \eqn{\lambda} of the path, the number of non-zero
+#' coefficients (`Df`), `%Dev` and \eqn{\lambda}, as glmnet does. `%Dev` is
+#' `100 * dev.ratio`, the share of the null model's training loss explained:
+#' \eqn{1 - L(\lambda) / L_0}, with \eqn{L(\lambda)} the attacked training loss of
+#' the fit (its `eps`, `norm` and `xi`) and \eqn{L_0} that of the intercept-only model
+#' (no slope, so no attack changes it). With `eps = 0` it is glmnet's deviance ratio;
+#' with `eps > 0` it is smaller, and can be negative. `summary()` gives it for
+#' every \eqn{\lambda}, with the KKT residuals and the solver's status.
+#'
+#' `predict()` gives responses at new inputs (`type = "response"`), the
 #' coefficients, or the indices of the non-zero coefficients. `plot()` draws the
 #' coefficient paths against \eqn{\log\lambda}, with the number of non-zero
 #' coefficients on the top axis.
@@ -434,6 +477,10 @@ lasso_coef_at <- function(object, s) {
 #' @param newx Matrix of new inputs (columns as in the training data; a `dgCMatrix`
 #'   is accepted).
 #' @param type `"response"`, `"coefficients"` or `"nonzero"`.
+#' @param newdata For fits of the formula method, a data frame with the variables of
+#'   the formula (a data frame given as `newx` is taken as `newdata`); without it,
+#'   the predictions at the training rows (padded with `NA` under
+#'   [stats::na.exclude()]).
 #' @param digits Significant digits to print.
 #' @param ... Further arguments to [graphics::matplot()] (plot); unused otherwise.
 #' @return `coef()`: a matrix. `predict()`: a matrix of predictions (one column per
@@ -459,7 +506,8 @@ coef.adv_lasso <- function(object, s = NULL, ...) {
 #' @rdname adv_lasso-methods
 #' @export
 predict.adv_lasso <- function(object, newx, s = NULL,
-                              type = c("response", "coefficients", "nonzero"), ...) {
+                              type = c("response", "coefficients", "nonzero"),
+                              newdata = NULL, ...) {
   type <- check_choice(type, c("response", "coefficients", "nonzero"))
   cf <- lasso_coef_at(object, s)
   if (type == "coefficients") return(cf)
@@ -467,6 +515,24 @@ predict.adv_lasso <- function(object, newx, s = NULL,
     nz <- lapply(seq_len(ncol(cf)), function(k) which(cf[-1, k] != 0))
     names(nz) <- colnames(cf)
     return(if (length(nz) == 1) nz[[1]] else nz)
+  }
+  if (!is.null(object$terms)) {
+    # a formula fit: new data (or the training data) through the formula
+    if (!missing(newx) && is.data.frame(newx) && is.null(newdata)) newdata <- newx
+    else if (!missing(newx)) {
+      abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
+                "newx", rlang::current_env())
+    }
+    xm <- formula_newx(object, newdata)
+    out <- formula_predict_rows(xm, function(z) {
+      z %*% cf[-1, , drop = FALSE] + rep(cf[1, ], each = nrow(z))
+    })
+    colnames(out) <- colnames(cf)
+    return(if (is.null(newdata)) formula_pad(object, out) else out)
+  }
+  if (!is.null(newdata)) {
+    abort_arg("{.arg newdata} is for fits of the formula method; give {.arg newx}.",
+              "newdata", rlang::current_env())
   }
   if (missing(newx)) {
     cli::cli_abort("{.arg newx} is needed for {.code type = \"response\"}.",
@@ -494,8 +560,13 @@ print.adv_lasso <- function(x, digits = 4, ...) {
               length(x$lambda), format(max(x$lambda), digits = digits),
               format(min(x$lambda), digits = digits), format(max(x$kkt), digits = 2)))
   idx <- unique(round(seq(1, length(x$lambda), length.out = min(10, length(x$lambda)))))
-  print(data.frame(Df = x$df[idx], Lambda = signif(x$lambda[idx], digits),
-                   row.names = names(x$a0)[idx]))
+  tab <- data.frame(Df = x$df[idx], Lambda = signif(x$lambda[idx], digits),
+                    row.names = names(x$a0)[idx])
+  if (!is.null(x$dev.ratio)) {
+    # glmnet's %Dev: the share of the null model's (attacked) training loss explained
+    tab <- cbind(tab[1], `%Dev` = round(100 * x$dev.ratio[idx], 2), tab[2])
+  }
+  print(tab)
   invisible(x)
 }
 

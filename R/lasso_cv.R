@@ -23,7 +23,8 @@
 #'   `penalty_factor`, `standardize`, `intercept`, `thresh`, ...).
 #' @param nfolds Number of folds, at least 3 (ignored when `foldid` is given).
 #' @param foldid Optional vector of fold numbers 1..K, one per observation.
-#' @param measure `"adversarial"` or `"standard"`: the validation loss.
+#' @param measure `"adversarial"` or `"standard"`: the validation loss. glmnet's
+#'   spelling `type.measure` is accepted in `...`, with `"mse"` meaning `"standard"`.
 #' @return An object of class `cv_adv_lasso`: a list with `lambda`, `cvm`, `cvsd`,
 #'   `cvup`, `cvlo`, `nzero`, `lambda_min`, `lambda_1se`, `index` (their positions),
 #'   `measure`, `foldid`, `fit` (the [adv_lasso()] fit on all data) and `call`.
@@ -39,14 +40,32 @@
 #' coef(cv)
 #' plot(cv)
 #' @export
-cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
-                         measure = c("adversarial", "standard")) {
+cv_adv_lasso <- function(x, ...) UseMethod("cv_adv_lasso")
+
+#' @rdname cv_adv_lasso
+#' @export
+cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
+                                 measure = c("adversarial", "standard")) {
   call <- match.call()
+  call[[1]] <- as.name("cv_adv_lasso")
+  dots <- list(...)
+  if ("type.measure" %in% names(dots)) {
+    # glmnet's spelling; its "mse" is the standard (unattacked) squared error
+    if (!missing(measure)) {
+      abort_arg("Give {.arg measure} or its glmnet spelling {.arg type.measure}, not both.",
+                "type.measure", rlang::current_env())
+    }
+    measure <- dots$type.measure
+    if (identical(measure, "mse")) measure <- "standard"
+    measure <- check_choice(measure, c("adversarial", "standard"), arg = "type.measure")
+    dots$type.measure <- NULL
+  }
   measure <- check_choice(measure, c("adversarial", "standard"))
   # validate and convert once; the folds reuse the checked arguments, and each
   # training fold is copied and centred in C straight from x (lasso_prepare())
-  a <- cv_lasso_args(x, y, eps, ...)
+  a <- do.call(cv_lasso_args, c(list(x, y, eps), dots, list(call = rlang::current_env())))
   fit <- lasso_fit(a)
+  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y)
   n <- nrow(a$x)
   if (is.null(foldid)) {
     nfolds <- check_count(nfolds, min = 3)
@@ -83,15 +102,43 @@ cv_adv_lasso <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
 # adv_lasso()'s argument checks for cv_adv_lasso(), with adv_lasso()'s defaults for
 # the arguments not given in `...` (unknown names are an error, as they would be in a
 # call to adv_lasso()).
+#' @rdname cv_adv_lasso
+#' @inheritParams advtrain-formula
+#' @param data For the formula method (`x` a formula), a data frame with its
+#'   variables; see [advtrain-formula].
+#' @export
+cv_adv_lasso.formula <- function(x, data, ..., subset, weights, na.action,
+                                 contrasts = NULL) {
+  call <- match.call()
+  call[[1]] <- as.name("cv_adv_lasso")
+  des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "cv_adv_lasso")
+  ok <- "weights" %in% c(names(formals(cv_adv_lasso.default)),
+                         names(formals(adv_lasso.default)))
+  cv <- formula_call(cv_adv_lasso.default, "cv_adv_lasso", des, list(...),
+                     weights_ok = ok)
+  cv$fit <- formula_attach(cv$fit, des, call)
+  cv$call <- cv$fit$call
+  cv
+}
+
 cv_lasso_args <- function(x, y, eps, ..., call = rlang::caller_env()) {
   dots <- list(...)
-  fm <- formals(adv_lasso)
-  known <- setdiff(names(fm), c("x", "y", "eps"))
+  fm <- formals(adv_lasso.default)
+  known <- c(setdiff(names(fm), c("x", "y", "eps", "...")), "lambda.min.ratio",
+             "penalty.factor")
   if (length(dots) && (is.null(names(dots)) || any(!names(dots) %in% known))) {
     bad <- if (is.null(names(dots))) "" else setdiff(names(dots), known)[1]
     bad <- if (is.na(bad) || !nzchar(bad)) "an unnamed argument" else paste0("`", bad, "`")
     cli::cli_abort("{bad} is not an argument of {.fn adv_lasso}.",
                    class = "advtrain_error_argument", call = call)
+  }
+  al <- names(dots) %in% c("lambda.min.ratio", "penalty.factor")
+  if (any(al)) {
+    spelt <- glmnet_aliases(dots[al], list(lambda_min_ratio = dots[["lambda_min_ratio"]],
+                                           penalty_factor = dots[["penalty_factor"]]),
+                            "adv_lasso", call = call)
+    dots <- c(dots[!al & !names(dots) %in% names(spelt)],
+              spelt[!vapply(spelt, is.null, logical(1))])
   }
   val <- function(nm) if (nm %in% names(dots)) dots[[nm]] else eval(fm[[nm]])
   norm <- val("norm")
@@ -132,6 +179,8 @@ lasso_val_loss <- function(fit, x, y, measure) {
 
 cv_lambda_s <- function(object, s) {
   if (is.character(s)) {
+    # glmnet's spellings
+    if (length(s) == 1 && s %in% c("lambda.1se", "lambda.min")) s <- sub(".", "_", s, fixed = TRUE)
     s <- check_choice(s, c("lambda_1se", "lambda_min"), arg = "s",
                       call = rlang::caller_env())
     return(object[[s]])
@@ -141,7 +190,8 @@ cv_lambda_s <- function(object, s) {
 
 #' @rdname cv_adv_lasso
 #' @param object A `cv_adv_lasso` object.
-#' @param s `"lambda_1se"`, `"lambda_min"` or penalty values.
+#' @param s `"lambda_1se"`, `"lambda_min"` (or glmnet's spellings `"lambda.1se"`,
+#'   `"lambda.min"`) or penalty values.
 #' @param newx Matrix of new inputs.
 #' @export
 coef.cv_adv_lasso <- function(object, s = "lambda_1se", ...) {

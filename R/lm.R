@@ -140,38 +140,21 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
 }
 
 #' @rdname adv_lm
+#' @inheritParams advtrain-formula
 #' @export
-adv_lm.formula <- function(x, data, ...) {
+adv_lm.formula <- function(x, data, ..., subset, weights, na.action,
+                           contrasts = NULL) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
-  formula <- x
-  if (missing(data) || !is.data.frame(data)) {
-    abort_arg("{.arg data} must be a data frame, not {describe(if (missing(data)) NULL else data)}.",
-              "data", rlang::current_env())
-  }
+  des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_lm")
   dots <- list(...)
-  if (!is.null(dots$intercept)) {
-    abort_arg("{.arg intercept} cannot be used with a formula; write {.code - 1} in the formula to drop the intercept.",
-              "intercept", rlang::current_env())
+  fit <- if (ncol(des$x) == 0 && des$intercept) {
+    if ("intercept" %in% names(dots)) formula_call(NULL, "adv_lm", des, dots)
+    lm_intercept_only(des$y, des$weights, dots, rlang::current_env())
+  } else {
+    formula_call(adv_lm.default, "adv_lm", des, dots)
   }
-  absent <- setdiff(all.vars(formula), c(names(data), "."))
-  if (length(absent)) {
-    abort_arg("{.arg formula} names {?a column/columns} that {.arg data} does not have: {.val {absent}}.",
-              "formula", rlang::current_env())
-  }
-  mf <- stats::model.frame(formula, data, na.action = stats::na.pass)
-  tt <- stats::terms(mf)
-  xm <- stats::model.matrix(tt, mf)
-  has_b <- attr(tt, "intercept") == 1
-  if (has_b) xm <- xm[, colnames(xm) != "(Intercept)", drop = FALSE]
-  attr(xm, "assign") <- NULL
-  attr(xm, "contrasts") <- NULL
-  y <- stats::model.response(mf)
-  fit <- adv_lm.default(xm, y, ..., intercept = has_b)
-  fit$terms <- tt
-  fit$xlevels <- stats::.getXlevels(tt, mf)
-  fit$call <- call
-  fit
+  formula_attach(fit, des, call)
 }
 
 lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,

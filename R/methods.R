@@ -101,6 +101,7 @@ summary.adv_lm <- function(object, ...) {
                  xi = object$xi, method = object$method, eta = object$eta,
                  eta_auto = object$eta_auto, lambda_max = object$lambda_max,
                  stop = lm_stop_words(object), n = object$n, d = object$d,
+                 na.action = object$na.action,
                  residuals = stats::quantile(object$residuals)),
             class = "summary.adv_lm")
 }
@@ -115,6 +116,7 @@ print.summary.adv_lm <- function(x, digits = 4, ...) {
   cat(sprintf("%s attacks, eps = %s; %s; n = %d, d = %d\n", attack_label(x$norm),
               format(x$eps), if (x$method == "exact") "exact minimiser"
               else sprintf("gradient descent with xi = %s", format(x$xi)), x$n, x$d))
+  summary_na_line(x$na.action)
   if (x$method == "gd") {
     cat(sprintf("Step size eta = %s (%s)\n", format(x$eta, digits = digits),
                 if (isTRUE(x$eta_auto)) {
@@ -139,10 +141,10 @@ print.summary.adv_lm <- function(x, digits = 4, ...) {
 coef.adv_lm <- function(object, ...) object$coefficients
 
 #' @export
-fitted.adv_lm <- function(object, ...) object$fitted.values
+fitted.adv_lm <- function(object, ...) formula_pad(object, object$fitted.values)
 
 #' @export
-residuals.adv_lm <- function(object, ...) object$residuals
+residuals.adv_lm <- function(object, ...) formula_pad(object, object$residuals)
 
 #' @export
 as.data.frame.adv_lm <- function(x, ...) trace_df(x)
@@ -169,21 +171,9 @@ predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
       abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
                 "newx", rlang::current_env())
     }
-    if (is.null(newdata)) return(object$fitted.values)
-    if (!is.data.frame(newdata)) {
-      abort_arg("{.arg newdata} must be a data frame, not {describe(newdata)}.",
-                "newdata", rlang::current_env())
-    }
-    tt <- stats::delete.response(object$terms)
-    absent <- setdiff(all.vars(tt), names(newdata))
-    if (length(absent)) {
-      abort_arg("{.arg newdata} lacks {?the column/the columns} {.val {absent}}.",
-                "newdata", rlang::current_env())
-    }
-    mf <- stats::model.frame(tt, newdata, xlev = object$xlevels,
-                             na.action = stats::na.pass)
-    newx <- stats::model.matrix(tt, mf)
-    newx <- newx[, colnames(newx) != "(Intercept)", drop = FALSE]
+    if (is.null(newdata)) return(formula_pad(object, object$fitted.values))
+    newx <- formula_newx(object, newdata)
+    return(formula_predict_rows(newx, function(z) drop(z %*% object$theta) + object$intercept))
   } else {
     if (!is.null(newdata)) {
       abort_arg("{.arg newdata} is for fits of the formula method; give {.arg newx}.",

@@ -136,14 +136,22 @@
 #' predict(fit, sim$x[1:3, ])
 #' plot(fit)
 #' @export
-adv_nn2 <- function(x, y, h = 50, a = NULL,
+adv_nn2 <- function(x, ...) UseMethod("adv_nn2")
+
+#' @rdname adv_nn2
+#' @param ... For the formula method, the arguments of the default method other than
+#'   `x` and `y`; must be empty for the default method.
+#' @export
+adv_nn2.default <- function(x, y, h = 50, a = NULL,
                     activation = c("sigmoid", "linear", "relu"), slope = 1 / 4, eps,
                     norm = c("l2", "linf"), xi = 0, eta = NULL, iters = 1000,
                     init = c("vanishing", "zero"), delta = 0.5, balance = NULL,
                     attack = c("fgm", "pgd"), pgd_steps = 10, truth = NULL,
                     n_test = 10000, trace_every = 1, threads = NULL,
-                    standardize = FALSE, center_y = FALSE, scale_y = FALSE) {
+                    standardize = FALSE, center_y = FALSE, scale_y = FALSE, ...) {
   call <- match.call()
+  call[[1]] <- as.name("adv_nn2")
+  rlang::check_dots_empty()
   args <- nn2_check(x, y, h, missing(h), a, activation, slope, eps, norm, xi, eta,
                     iters, init, delta, balance, attack, pgd_steps, truth, n_test,
                     trace_every, threads)
@@ -205,6 +213,21 @@ nn2_check_fit <- function(fit, args) {
     "i" = "The paper's network has no output bias and starts at an output of about 0, so it needs {.arg y} near 0 and inputs on a unit scale (see {.code ?adv_nn2}, Scaling).",
     "i" = paste0("Try ", paste(hints, collapse = ", "), ".")
   ), class = "advtrain_warning_nn2_fit")
+}
+
+#' @rdname adv_nn2
+#' @inheritParams advtrain-formula
+#' @param data For the formula method (`x` a formula), a data frame with its
+#'   variables; see [advtrain-formula]. The network has no bias, so the formula's
+#'   intercept adds no column (`y ~ a + b` and `y ~ a + b - 1` fit the same model).
+#' @export
+adv_nn2.formula <- function(x, data, ..., subset, weights, na.action,
+                           contrasts = NULL) {
+  call <- match.call()
+  call[[1]] <- as.name("adv_nn2")
+  des <- formula_design(match.call(expand.dots = FALSE), parent.frame(), "adv_nn2")
+  fit <- formula_call(adv_nn2.default, "adv_nn2", des, list(...), intercept = FALSE)
+  formula_attach(fit, des, call)
 }
 
 # ------------------------------------------------------------------ validate ----
@@ -539,10 +562,10 @@ print.summary.adv_nn2 <- function(x, digits = 4, ...) {
 coef.adv_nn2 <- function(object, ...) object$theta
 
 #' @export
-fitted.adv_nn2 <- function(object, ...) object$fitted.values
+fitted.adv_nn2 <- function(object, ...) formula_pad(object, object$fitted.values)
 
 #' @export
-residuals.adv_nn2 <- function(object, ...) object$residuals
+residuals.adv_nn2 <- function(object, ...) formula_pad(object, object$residuals)
 
 #' @export
 as.data.frame.adv_nn2 <- function(x, ...) trace_df(x)
@@ -556,6 +579,8 @@ plot.adv_nn2 <- function(x, ...) {
 #' Predictions of a lazy two-layer network
 #'
 #' @param object An `adv_nn2` fit.
+#' @param newdata For fits of the formula method, a data frame with the variables of
+#'   the formula (a data frame given as `newx` is taken as `newdata`).
 #' @param newx A numeric matrix with the columns of the training `x` (a data frame of
 #'   numeric columns, or a vector of length d for one sample, is accepted).
 #' @param ... Not used.
@@ -567,7 +592,22 @@ plot.adv_nn2 <- function(x, ...) {
 #' fit <- adv_nn2(sim$x, sim$y, h = 10, eps = 0.1, eta = 0.5, iters = 100)
 #' predict(fit, sim$x[1:3, ])
 #' @export
-predict.adv_nn2 <- function(object, newx = NULL, ...) {
+predict.adv_nn2 <- function(object, newx = NULL, newdata = NULL, ...) {
+  if (!is.null(object$terms)) {
+    if (is.data.frame(newx) && is.null(newdata)) {
+      newdata <- newx
+    } else if (!is.null(newx)) {
+      abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
+                "newx", rlang::current_env())
+    }
+    if (is.null(newdata)) return(formula_pad(object, object$fitted.values))
+    xm <- formula_newx(object, newdata)
+    return(formula_predict_rows(xm, function(z) predict.adv_nn2(object[setdiff(names(object), "terms")], z)))
+  }
+  if (!is.null(newdata)) {
+    abort_arg("{.arg newdata} is for fits of the formula method; give {.arg newx}.",
+              "newdata", rlang::current_env())
+  }
   if (is.null(newx)) return(object$fitted.values)
   if (is.null(dim(newx)) && is_plain_numeric(newx) && length(newx) == object$d) {
     newx <- matrix(newx, 1)

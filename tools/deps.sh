@@ -15,7 +15,7 @@ case "$what" in
 esac
 # the teaching app and its browser test, the tutorials (issue 22)
 case "$what" in
-  test|check) debs="$debs r-cran-shiny r-cran-callr r-cran-curl chromium" ;;
+  test|check) debs="$debs r-cran-shiny r-cran-callr r-cran-curl chromium r-cran-generics r-cran-mass" ;;
 esac
 
 missing=""
@@ -39,7 +39,8 @@ DEPS_WHAT=$what Rscript -e '
 need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future", "future.apply",
           "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
 if (Sys.getenv("DEPS_WHAT") %in% c("test", "check"))
-  need <- c(need, "shiny", "callr", "chromote", "learnr") # issue 22; Debian lacks the last two
+  need <- c(need, "shiny", "callr", "chromote", "learnr", # issue 22; Debian lacks the last two
+            "generics", "MASS") # the tidiers and the formula tests (issue 19)
 # Two passes: on a fresh machine a package can fail to lazy-load against an older
 # Debian copy of a dependency that the same pass upgrades from CRAN (learnr against
 # xfun did); the second pass then succeeds.
