@@ -121,7 +121,7 @@ app_fit_data <- function(df, response, method = "adv_lm", norm = "l2", eps_max =
   eps <- seq(0, eps_max, length.out = m)
   coefs <- vapply(eps, function(e) {
     if (method == "adv_lm") {
-      coef(adv_lm(x, y, eps = e, norm = norm, intercept = TRUE, method = "exact"))[-1]
+      stats::coef(adv_lm(x, y, eps = e, norm = norm, intercept = TRUE, method = "exact"))[-1]
     } else {
       f <- suppressWarnings(adv_lasso(x, y, eps = e, norm = norm, nlambda = 20))
       as.numeric(f$beta[, ceiling(length(f$lambda) / 2)])
