@@ -117,7 +117,8 @@ adv_lm <- function(x, ...) UseMethod("adv_lm")
 adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL,
                            iters = 1000, init = NULL, intercept = FALSE, truth = NULL,
                            trace_every = 1, stop_at = c("iters", "interpolation"),
-                           method = c("gd", "exact"), threads = NULL, ...) {
+                           method = c("gd", "exact"), threads = NULL, tol = NULL,
+                           standardize = FALSE, ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
   rlang::check_dots_empty()
@@ -125,7 +126,9 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lm_check(x, y, eps, norm, xi, eta, iters, init, intercept, truth, trace_every,
                 stop_at, method, threads)
-  fit <- if (a$method == "gd") lm_gd(a) else lm_exact(a)
+  a$tol <- if (is.null(tol) || identical(tol, Inf)) tol else check_number(tol, min = 0, strict = TRUE)
+  a$standardize <- check_flag(standardize)
+  fit <- lm_standardized(a, if (a$method == "gd") lm_gd else lm_exact)
   fit$eps_type <- eps_type
   fit$call <- call
   fit
@@ -174,7 +177,7 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
   a <- list(
     x = x,
     y = check_numeric(y, len = nrow(x), call = call),
-    eps = check_number(eps, min = 0, call = call),
+    eps = lm_check_eps(eps, method, call = call),
     norm = check_choice(norm, c("l2", "linf"), call = call),
     xi = check_number(xi, min = 0, call = call),
     eta = if (is.null(eta)) NULL else check_number(eta, min = 0, strict = TRUE, call = call),
@@ -204,6 +207,19 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
   }
   a$coef_names <- lm_coef_names(colnames(x), d, a$intercept)
   a
+}
+
+# One non-negative number; for method = "exact" also a vector of them (a path).
+lm_check_eps <- function(eps, method, call) {
+  if (identical(method[1], "exact") && is_plain_numeric(eps) && length(eps) > 1) {
+    eps <- check_numeric(eps, min = 0, arg = "eps", call = call)
+    if (anyDuplicated(eps)) {
+      abort_arg("{.arg eps} must not repeat values, but {.val {eps[duplicated(eps)][1]}} appears twice.",
+                "eps", call)
+    }
+    return(as.vector(eps))
+  }
+  check_number(eps, min = 0, arg = "eps", call = call)
 }
 
 lm_coef_names <- function(cn, d, intercept) {
@@ -254,6 +270,97 @@ lm_gd <- function(a) {
   fit$iterations <- as.integer(last[1])
   fit$stopped <- stopped
   fit$threads <- a$threads
+  lm_gd_check(fit, a, xt)
+}
+
+# The end-of-run check of gradient descent (see ?adv_lm, "Convergence"). tol = NULL
+# checks runs with the automatic step at 1e-3; Inf (or stop_at = "interpolation")
+# never. Sets fit$converged / fit$conv_measure / fit$conv_tol and warns when not met.
+lm_gd_check <- function(fit, a, xt) {
+  tol <- a$tol
+  if (is.null(tol)) tol <- if (is.null(a$eta)) 1e-3 else Inf
+  fit$conv_tol <- tol
+  fit$converged <- NA
+  if (!is.finite(tol) || a$stop_at != "iters") return(fit)
+  n <- nrow(a$x)
+  d <- ncol(a$x)
+  last <- fit$trace[nrow(fit$trace), ]
+  if (a$xi == 0 && d <= 3000 && as.double(n) * d <= 2e7) {
+    ex <- suppressWarnings(lm_exact(utils::modifyList(a, list(method = "exact", init = numeric(d + a$intercept)))))
+    fstar <- ex$objective
+    fcur <- lm_objective(a, c(fit$theta, if (a$intercept) fit$intercept))
+    meas <- if (fstar > 0) (fcur - fstar) / fstar else fcur
+    fit$conv_measure <- c(rel_excess = max(meas, 0))
+    fit$exact_objective <- fstar
+    what <- sprintf("its adversarial training loss %s is %s above the exact minimum %s (relative)",
+                    format(signif(fcur, 6)), format(signif(max(meas, 0), 3)), format(signif(fstar, 6)))
+  } else {
+    g0 <- fit$trace$grad_norm[1]
+    meas <- if (g0 > 0) last$grad_norm / g0 else last$grad_norm
+    fit$conv_measure <- c(rel_grad = meas)
+    what <- sprintf("the final gradient norm is %s of the first", format(signif(meas, 3)))
+  }
+  fit$converged <- meas <= tol
+  if (!fit$converged) {
+    cli::cli_warn(c(
+      "Gradient descent did not converge in {a$iters} step{?s}: {what}, above {.arg tol} = {format(tol)}.",
+      "i" = "Remedies: more steps ({.arg iters}), a larger step ({.arg eta}; the step used was {signif(fit$eta, 3)}), {.code standardize = TRUE} when the columns' scales differ, or {.code method = \"exact\"} for the minimiser itself. {.code tol = Inf} turns this check off."
+    ), class = "advtrain_warning_not_converged")
+  }
+  fit
+}
+
+# The true adversarial objective (1/n) sum (|r_i| + eps ||theta||_*)^2 at beta.
+lm_objective <- function(a, beta) {
+  z <- if (a$intercept) cbind(a$x, 1) else a$x
+  dimnames(z) <- NULL
+  .Call(C_exact_certify, z, a$y, as.double(beta), a$weights, c(a$eps, Inf),
+        c(norm_code(a$norm), as.integer(a$intercept)))[1]
+}
+
+# standardize = TRUE: fit(a) on the columns centred (with an intercept) and divided by
+# their standard deviation (divisor n; constant columns keep scale 1), then the
+# coefficients (and a path's) back on the original scale and the fitted values and
+# residuals recomputed. The attack acts on the standardised inputs.
+lm_standardized <- function(a, fitter) {
+  if (!isTRUE(a$standardize)) {
+    fit <- fitter(a)
+    fit$standardize <- FALSE
+    return(fit)
+  }
+  x <- a$x
+  n <- nrow(x)
+  d <- ncol(x)
+  cen <- if (a$intercept) colMeans(x) else numeric(d)
+  sc <- sqrt(colMeans(sweep(x, 2, cen)^2))
+  sc[!(sc > 1e-12 * pmax(sqrt(colMeans(x^2)), 1e-300))] <- 1
+  as <- a
+  as$x <- sweep(sweep(x, 2, cen), 2, sc, "/")
+  th0 <- a$init[seq_len(d)]
+  as$init <- c(th0 * sc, if (a$intercept) a$init[d + 1] + sum(cen * th0))
+  fit <- fitter(as)
+  back <- function(theta, b) list(theta = theta / sc, b = b - sum(cen * theta / sc))
+  bk <- back(fit$theta, fit$intercept)
+  fit$theta[] <- bk$theta
+  fit$intercept <- bk$b
+  fit$coefficients <- if (a$intercept) c(bk$b, bk$theta) else bk$theta
+  names(fit$coefficients) <- if (a$intercept) c(a$coef_names[d + 1], a$coef_names[seq_len(d)]) else a$coef_names
+  fit$fitted.values[] <- drop(x %*% bk$theta) + bk$b
+  fit$residuals <- a$y - fit$fitted.values
+  if (!is.null(fit$path)) {
+    cf <- fit$path$coefficients
+    th <- cf[if (a$intercept) -1 else seq_len(d), , drop = FALSE] / sc
+    if (a$intercept) {
+      cf[1, ] <- cf[1, ] - colSums(cen * th)
+      cf[-1, ] <- th
+    } else {
+      cf[] <- th
+    }
+    fit$path$coefficients <- cf
+  }
+  fit$standardize <- TRUE
+  fit$x_center <- cen
+  fit$x_scale <- sc
   fit
 }
 
@@ -366,39 +473,4 @@ lm_assemble <- function(a, beta, trace) {
 # support of theta0, so the paper's sparse high-dimensional settings stay cheap).
 lm_rstar <- function(truth, eps, norm) {
   adv_optimum(truth$theta0, eps, truth$Sigma, truth$sigma2, norm)$risk
-}
-
-lm_exact <- function(a) {
-  x <- a$x
-  z <- if (a$intercept) cbind(x, 1) else x
-  dimnames(z) <- NULL
-  res <- .Call(C_lm_exact, z, a$y, a$init, c(a$eps, 1e-10),
-               c(norm_code(a$norm), as.integer(a$intercept), 2000L))
-  if (res$status == 2L) {
-    cli::cli_abort(c("The exact solver met a singular system.",
-                     "i" = if (a$eps == 0) "With {.arg eps} = 0 this is least squares, which needs {.arg x} to have full column rank." else "The columns of {.arg x} may be collinear."),
-                   class = "advtrain_error_singular", call = rlang::caller_env(2))
-  }
-  if (res$status == 1L) {
-    cli::cli_warn("The exact solver stopped after {res$iterations} iterations with a relative duality gap of {signif(res$gap / res$objective, 3)}, above 1e-10.")
-  }
-  beta <- res$theta
-  xt <- t(x)
-  dimnames(xt) <- NULL
-  tr <- .Call(C_lm_gd, xt, a$y, beta, c(a$eps, 0, 0, 0, Inf, 0),
-              c(norm_code(a$norm), as.integer(a$intercept), 0L, 0L, 0L, 1L,
-                as.integer(!is.null(a$truth)), a$threads))
-  a$xi <- 0
-  trace <- lm_trace(tr$trace, tr$path, a)
-  trace$iter <- res$iterations
-  fit <- lm_assemble(a, beta, trace)
-  fit$objective <- res$objective
-  fit$gap <- max(res$gap, 0) # a negative gap is rounding
-  fit$iterations <- res$iterations
-  fit$stopped <- if (res$status == 0L) "converged" else "iters"
-  fit$eta <- NA_real_
-  fit$eta_auto <- FALSE
-  fit$lambda_max <- NA_real_
-  fit$threads <- a$threads
-  fit
 }
