@@ -141,6 +141,34 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL) {
 # The fit (one eps, or a path over a vector of eps in increasing order, each warm-
 # started from the one before).
 lm_exact <- function(a) {
+  if (!is.null(a$weights)) {
+    # the engines are unweighted; whole-number weights are replicated rows, which the
+    # certificate (weighted) confirms on the original rows
+    w <- a$weights
+    if (any(abs(w - round(w)) > 1e-12)) {
+      cli::cli_abort("{.code method = \"exact\"} accepts only whole-number {.arg weights} (replicated rows) so far.",
+                     call = rlang::caller_env(2))
+    }
+    ar <- a
+    idx <- rep(seq_len(nrow(a$x)), round(w))
+    ar$x <- a$x[idx, , drop = FALSE]
+    ar$y <- a$y[idx]
+    ar$weights <- NULL
+    fit <- lm_exact(ar)
+    beta <- c(fit$theta, if (a$intercept) fit$intercept)
+    z <- if (a$intercept) cbind(a$x, 1) else a$x
+    dimnames(z) <- NULL
+    cr <- exact_certify(z, a$y, beta, w, a$eps[1], a$norm, a$intercept)
+    fit$objective <- cr$objective
+    fit$gap <- max(cr$objective - cr$lower, 0)
+    fit$rel_gap <- fit$gap / max(cr$objective, 1e-20 * mean(a$y^2), .Machine$double.xmin)
+    fit$n <- nrow(a$x)
+    fit$fitted.values <- drop(a$x %*% fit$theta) + fit$intercept
+    names(fit$fitted.values) <- rownames(a$x)
+    fit$residuals <- a$y - fit$fitted.values
+    fit$weights <- w
+    return(fit)
+  }
   x <- a$x
   z <- if (a$intercept) cbind(x, 1) else x
   dimnames(z) <- NULL
@@ -156,7 +184,9 @@ lm_exact <- function(a) {
   s1 <- sols[[1]]
   gaps <- vapply(sols, function(s) max(s$objective - s$lower, 0), 0)
   objs <- vapply(sols, function(s) s$objective, 0)
-  rel <- ifelse(objs > 0, gaps / objs, 0)
+  # relative to the objective, floored at 1e-20 mean(y^2), the rounding level of an
+  # interpolating fit (whose objective is 0 up to rounding)
+  rel <- gaps / pmax(objs, 1e-20 * mean(a$y^2), .Machine$double.xmin)
   bad <- which(rel > exact_tol)
   if (length(bad)) {
     cli::cli_warn(c("The exact solver did not certify its solution: relative duality gap {signif(max(rel[bad]), 3)} (absolute {signif(gaps[bad][which.max(rel[bad])], 3)}), above the tolerance 1e-10{if (length(epss) > 1) paste0(' at eps = ', format(epss[bad][which.max(rel[bad])])) else ''}.",
