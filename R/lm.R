@@ -32,36 +32,79 @@
 #' \eqn{v^2 = \|\theta_0\|^2_\Sigma + \sigma^2} from `truth`, or the sample variance
 #' of `y` without it.
 #'
-#' **Exact solver** (`method = "exact"`). Minimises \eqn{\frac1n \sum_i (|r_i| +
+#' **Exact solver** (`method = "exact"`). Minimises \eqn{F(\theta) = \frac1n \sum_i (|r_i| +
 #' \epsilon \|\theta\|_*)^2} (the empirical adversarial risk with \eqn{\xi = 0};
 #' \eqn{\|\cdot\|_*} is the L2 norm for L2 attacks and the L1 norm for L-infinity
-#' attacks), a convex function, in three parts:
-#' 1. iteratively reweighted ridge regression: since \eqn{(a + b)^2 = \min_{0 < w < 1}
-#'    a^2/w + b^2/(1-w)} (and \eqn{\|\theta\|_1^2 = \min_u \sum_j \theta_j^2/u_j} over
-#'    the simplex), the objective is the minimum over weights of a jointly convex
-#'    function that is a weighted ridge regression for fixed weights, and alternating
-#'    exact minimisation never increases it. \eqn{|r_i|} and the norm are smoothed
-#'    (\eqn{\sqrt{r_i^2 + \delta^2}}), with \eqn{\delta} divided by 10 whenever the
-#'    smoothed objective stops decreasing, so that samples whose residual passes
-#'    through zero are not stuck there;
-#' 2. once the smoothing is small, Newton's method on the smooth problem left when the
-#'    samples with (numerically) zero residual, and for L-infinity the zero
-#'    coefficients, are held at zero (quadratic convergence); it is kept only if it
-#'    lowers the objective;
-#' 3. a certificate: each iterate gives a feasible point of the dual problem
-#'    \eqn{\max -\frac2n \alpha'y - \frac1n \sum_i \lambda_i^2} subject to
-#'    \eqn{|\alpha_i| \le \lambda_i}, \eqn{\|X'\alpha\|_\circ \le \epsilon \sum_i
-#'    \lambda_i} (\eqn{\circ} the dual norm) and, with an intercept,
-#'    \eqn{\sum_i \alpha_i = 0}. The solver stops when the duality gap is at most
-#'    `1e-10` times the objective, so the accuracy is proven, not estimated; the fit
-#'    reports the gap (a warning says so if 2000 iterations do not reach it).
+#' attacks; the intercept is not attacked), a convex function, and proves it:
+#' * at and beyond the zero radius \eqn{\epsilon_0 = \|g\|_\circ / (2m)},
+#'   \eqn{g = \frac2n X_c'(y - \bar y)}, \eqn{m = \frac1n\sum_i |y_i - \bar y|}
+#'   (as [adv_radius()] `type = "zero"`; no centring without intercept),
+#'   \eqn{\theta = 0} is optimal and is returned exactly (intercept \eqn{\bar y});
+#' * at `eps = 0` the minimum-norm least-squares solution (SVD): `lm.fit`'s
+#'   coefficients when x has full column rank (n > d), the minimum-norm interpolator
+#'   of Theorem 5 when n < d (the intercept is not part of the norm);
+#' * otherwise the active-set Newton engine of [adv_lasso()] at \eqn{\lambda = 0}
+#'   (L-infinity attacks, and L2 attacks with n <= d), or iteratively reweighted ridge
+#'   regression with a Newton polish (L2 attacks with n > d); each is the other's
+#'   fallback.
+#'
+#' Whatever engine proposed the solution, it is certified by the dual problem
+#' \eqn{\max -\frac2n \alpha'y - \frac1n \sum_i \lambda_i^2} subject to
+#' \eqn{|\alpha_i| \le \lambda_i}, \eqn{\|X'\alpha\|_\circ \le \epsilon \sum_i
+#' \lambda_i} (\eqn{\circ} the dual norm) and, with an intercept,
+#' \eqn{\sum_i \alpha_i = 0}: a dual point is built from the optimality conditions
+#' at the solution and made exactly feasible, so its value is a proven lower bound.
+#' The fit reports the objective, `gap` (objective minus the bound, absolute) and
+#' `rel_gap` (`gap` divided by the objective, floored at \eqn{10^{-20}} mean(y^2), the
+#' rounding level of an interpolating fit); a warning quoting both says so if
+#' `rel_gap` exceeds `1e-10`. `engine` names the engine that gave the solution
+#' (`"zero"`, `"lsq"`, `"closed form"` for n = 1, `"lasso"`, `"irls"`).
+#'
+#' **A path over eps.** With `method = "exact"`, `eps` may be a vector: each value is
+#' solved (warm-started from the previous one, in increasing order) and certified;
+#' `fit$path` holds `eps`, the coefficient matrix (one column per eps), `objective`,
+#' `gap`, `rel_gap`. The top-level fields describe the fit at `eps[1]`.
+#' `coef(fit, eps = )` and `predict(fit, newx, eps = )` give the coefficients and
+#' predictions at any eps in the range (exact at the grid values, linear interpolation
+#' between them, as glmnet's `s`), and `plot(fit)` draws the coefficient paths
+#' against eps, with the zero radius dashed.
+#'
+#' **Convergence of gradient descent.** At the end of a GD run (with `stop_at =
+#' "iters"`) the result is compared with a tolerance `tol`: with `xi = 0` and d up to
+#' 3000 (n d up to \eqn{2 \cdot 10^7}), by the relative excess of the final adversarial
+#' training loss over the exact minimum (computed by the exact solver); otherwise by
+#' the ratio of the final to the first gradient norm. If it exceeds `tol`, a warning
+#' (class `advtrain_warning_not_converged`) gives the numbers and the remedies, and
+#' `print()` and `summary()` say "not converged"; `fit$converged`, `fit$conv_measure`
+#' and `fit$conv_tol` record it. The default `tol = NULL` checks the runs users make
+#' to get a fit, those with the automatic step (`eta = NULL`), at `1e-3`, and leaves
+#' runs with a given `eta` (the paper's deliberately short trajectories) unchecked;
+#' give `tol` to check those, `tol = Inf` to check nothing.
+#'
+#' **Standardisation.** `standardize = TRUE` (as glmnet) fits on the columns centred
+#' (with an intercept) and divided by their standard deviation (divisor n) and reports
+#' the coefficients, fitted values and residuals on the original scale. The attack is
+#' then measured on the standardised inputs: an L2 attack of size eps moves x by
+#' \eqn{\epsilon} in standardised units (an L-infinity attack moves column j by at
+#' most \eqn{\epsilon s_j} in its own units), a different problem from the default.
+#' The default is `FALSE`, the paper's model, with the attack on x as given; use
+#' `TRUE` when the columns' scales differ by orders of magnitude and GD crawls
+#' (or, for the unstandardised problem, `method = "exact"`).
+#'
+#' **Which method.** `method = "exact"` for the minimiser of the adversarial
+#' training loss (any shape, certified, fast: milliseconds for L-infinity and for
+#' n <= d); `method = "gd"` for the paper's Algorithm 1, i.e. the trajectory
+#' (surrogate attacks `xi > 0`, early stopping as in Theorem 5, the traces and
+#' population risks along the way), and for problems too large for an n x d
+#' factorisation.
 #'
 #' `xi`, `eta`, `trace_every` and `stop_at` are not used by the exact solver.
 #'
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns is
 #'   accepted), or, for the formula method, a formula.
 #' @param y Numeric response of length n.
-#' @param eps One non-negative number: the attack strength \eqn{\epsilon}; or one
+#' @param eps One non-negative number: the attack strength \eqn{\epsilon} (with
+#'   `method = "exact"` also a vector of them: a path over eps); or one
 #'   of `"zero"`, `"pivotal"`, `"interpolation"`: the radius of that type computed
 #'   by [adv_radius()] from `x`, `y`, `norm` and `intercept` (defaults otherwise;
 #'   `"pivotal"` draws from R's generator). The fit's `eps` is the value used and
@@ -81,6 +124,12 @@
 #' @param stop_at `"iters"` or `"interpolation"` (Theorem 5's stopping time).
 #' @param method `"gd"` (Algorithm 1) or `"exact"` (the exact minimiser).
 #' @param threads Number of threads, or `NULL` for [adv_threads()].
+#' @param tol Convergence tolerance of gradient descent's end-of-run check (see
+#'   "Convergence of gradient descent"): `NULL` (1e-3 with the automatic step, no check
+#'   with a given `eta`), a positive number, or `Inf` (no check).
+#' @param standardize If `TRUE`, fit on standardised columns and report the
+#'   coefficients on the original scale (see "Standardisation"); the attack then acts
+#'   on the standardised inputs.
 #' @param data For the formula method (`x` a formula `y ~ terms`), a data frame with
 #'   the variables of the formula. The formula's intercept (present unless removed
 #'   with `- 1` or `+ 0`) is the `intercept` of the fit.
@@ -92,8 +141,9 @@
 #'   `loss_adv`, `loss_std`, `risk_adv`, `risk_std`, `theta_norm`, `grad_norm`,
 #'   `grad_diff`; the risks are `NA` without `truth`), `eta`, `lambda_max`,
 #'   `iterations`, `stopped` (`"iters"`, `"interpolation"` or `"converged"`),
-#'   `R_star`, the settings, and for `method = "exact"` the `objective` and the
-#'   certified `gap`. Methods: `print`, `summary`, `coef`, `predict`, `fitted`,
+#'   `R_star`, the settings, for `method = "exact"` the `objective`, the certified
+#'   `gap` and `rel_gap`, `engine`, `zero_radius` and (for a vector eps) `path`, and for
+#'   gradient descent `converged`, `conv_measure`, `conv_tol`. Methods: `print`, `summary`, `coef`, `predict`, `fitted`,
 #'   `residuals`, `plot`, `as.data.frame` (the trace).
 #' @seealso [adv_loss()] (the same kernel), [adv_optimum()], [adv_replicate()].
 #' @examples
@@ -106,6 +156,15 @@
 #' ex <- adv_lm(sim$x, sim$y, eps = 0.5, method = "exact")
 #' rbind(gd = coef(fit), exact = coef(ex))
 #' plot(fit)
+#' # real data: GD with the automatic step on unscaled columns warns that it has not
+#' # converged; the exact solver is certified; a path shows how robustness shrinks
+#' fit_gd <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, iters = 200)
+#' fit_ex <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, method = "exact")
+#' c(gd = fit_gd$trace$loss_adv[200], exact = fit_ex$objective, gap = fit_ex$rel_gap)
+#' path <- adv_lm(medv ~ ., data = MASS::Boston, eps = seq(0, 1, by = 0.05),
+#'                method = "exact")
+#' plot(path)
+#' coef(path, eps = 0.25)[1:4, ]
 #' # the formula interface
 #' df <- data.frame(y = sim$y, sim$x)
 #' coef(adv_lm(y ~ X1 + X2 + X3 + X4 + X5, df, eps = 0.2, iters = 200))

@@ -170,6 +170,9 @@ as.data.frame.adv_lm <- function(x, ...) trace_df(x)
 #'   default method).
 #' @param newdata A data frame with the variables of the formula (fits of the formula
 #'   method).
+#' @param eps For a fit over a vector of eps (`method = "exact"`, see [adv_lm()]):
+#'   the eps values to predict at (linear interpolation between the fitted grid); the
+#'   result is then a matrix with one column per value.
 #' @param ... Not used.
 #' @return The numeric vector of predictions; the fitted values when neither `newx`
 #'   nor `newdata` is given.
@@ -183,8 +186,7 @@ predict.adv_lm <- function(object, newx = NULL, newdata = NULL, eps = NULL, ...)
   if (!is.null(eps)) {
     cf <- coef(object, eps = eps)
     if (is.null(newx) && is.null(newdata)) {
-      stop_x <- "newx"
-      abort_arg("{.arg eps} needs {.arg newx} (or {.arg newdata}).", stop_x, rlang::current_env())
+      abort_arg("{.arg eps} needs {.arg newx} (or {.arg newdata}).", "newx", rlang::current_env())
     }
     object$path <- NULL
     out <- vapply(seq_len(ncol(cf)), function(k) {
