@@ -60,17 +60,28 @@ exact_certify <- function(z, y, beta, w, eps, norm, intercept) {
   list(objective = cr[1], lower = cr[2])
 }
 
-# The active-set engine of adv_lasso() at lambda = 0 (unweighted only).
-exact_engine_lasso <- function(a, eps) {
-  la <- list(x = a$x, y = a$y, eps = eps, norm = a$norm, xi = 0, lambda = 0,
-             nlambda = 1L, lambda_min_ratio = NULL, penalty_factor = NULL,
-             standardize = FALSE, intercept = a$intercept, thresh = 1e-13,
-             maxit = 100000L, threads = a$threads)
-  fit <- tryCatch(suppressWarnings(lasso_fit(la)), error = function(e) NULL)
-  if (is.null(fit)) return(NULL)
-  b <- unname(c(fit$beta[, 1], if (a$intercept) fit$a0[1]))
-  if (any(!is.finite(b))) return(NULL)
-  list(beta = b, iterations = as.integer(fit$iters[1]))
+# The active-set engine of adv_lasso() at lambda = 0 (unweighted only); `pr` is
+# lasso_prepare()'s centred problem, made once per fit (a path reuses it).
+exact_lasso_args <- function(a) {
+  list(x = a$x, y = a$y, eps = 0, norm = a$norm, xi = 0, lambda = 0, nlambda = 1L,
+       lambda_min_ratio = NULL, penalty_factor = NULL, standardize = FALSE,
+       intercept = a$intercept, thresh = 1e-13, maxit = 100000L, threads = a$threads)
+}
+
+exact_engine_lasso <- function(a, eps, pr = NULL) {
+  la <- exact_lasso_args(a)
+  if (is.null(pr)) pr <- lasso_prepare(la)
+  res <- tryCatch(.Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, 0,
+                        c(eps, 0, la$thresh, pr$sy),
+                        c(norm_code(a$norm), as.integer(a$intercept), la$maxit,
+                          a$threads, 0L)),
+                  error = function(e) NULL)
+  if (is.null(res)) return(NULL)
+  beta <- res$beta[, 1]
+  b <- if (a$intercept) pr$ym + res$b[1] - sum(pr$xm * beta)
+  out <- unname(c(beta, b))
+  if (any(!is.finite(out))) return(NULL)
+  list(beta = out, iterations = as.integer(res$iters[1]))
 }
 
 # The reweighted ridge of lm.c (unweighted only), from `start`.
@@ -82,7 +93,7 @@ exact_engine_irls <- function(a, z, eps, start) {
 }
 
 # One eps: list(beta, objective, lower, iterations, engine).
-exact_one <- function(a, z, eps, start = NULL, zr = NULL) {
+exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
   x <- a$x
   y <- a$y
   n <- nrow(x)
@@ -119,7 +130,7 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL) {
   iters <- 0L
   for (eng in engines) {
     if (!is.null(w) && eng == "lasso") next
-    sol <- if (eng == "lasso") exact_engine_lasso(a, eps)
+    sol <- if (eng == "lasso") exact_engine_lasso(a, eps, pr)
            else exact_engine_irls(a, z, eps, if (is.null(best)) start else best$beta)
     if (is.null(sol)) next
     iters <- iters + sol$iterations
@@ -177,8 +188,9 @@ lm_exact <- function(a) {
   ord <- order(epss)
   sols <- vector("list", length(epss))
   start <- a$init
+  pr <- if (is.null(a$weights) && nrow(x) > 1) lasso_prepare(exact_lasso_args(a))
   for (k in ord) {
-    sols[[k]] <- exact_one(a, z, epss[k], start, zr)
+    sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr)
     start <- sols[[k]]$beta
   }
   s1 <- sols[[1]]
