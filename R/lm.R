@@ -37,36 +37,79 @@
 #' \eqn{v^2 = \|\theta_0\|^2_\Sigma + \sigma^2} from `truth`, or the sample variance
 #' of `y` without it.
 #'
-#' **Exact solver** (`method = "exact"`). Minimises \eqn{\frac1n \sum_i (|r_i| +
+#' **Exact solver** (`method = "exact"`). Minimises \eqn{F(\theta) = \frac1n \sum_i (|r_i| +
 #' \epsilon \|\theta\|_*)^2} (the empirical adversarial risk with \eqn{\xi = 0};
 #' \eqn{\|\cdot\|_*} is the L2 norm for L2 attacks and the L1 norm for L-infinity
-#' attacks), a convex function, in three parts:
-#' 1. iteratively reweighted ridge regression: since \eqn{(a + b)^2 = \min_{0 < w < 1}
-#'    a^2/w + b^2/(1-w)} (and \eqn{\|\theta\|_1^2 = \min_u \sum_j \theta_j^2/u_j} over
-#'    the simplex), the objective is the minimum over weights of a jointly convex
-#'    function that is a weighted ridge regression for fixed weights, and alternating
-#'    exact minimisation never increases it. \eqn{|r_i|} and the norm are smoothed
-#'    (\eqn{\sqrt{r_i^2 + \delta^2}}), with \eqn{\delta} divided by 10 whenever the
-#'    smoothed objective stops decreasing, so that samples whose residual passes
-#'    through zero are not stuck there;
-#' 2. once the smoothing is small, Newton's method on the smooth problem left when the
-#'    samples with (numerically) zero residual, and for L-infinity the zero
-#'    coefficients, are held at zero (quadratic convergence); it is kept only if it
-#'    lowers the objective;
-#' 3. a certificate: each iterate gives a feasible point of the dual problem
-#'    \eqn{\max -\frac2n \alpha'y - \frac1n \sum_i \lambda_i^2} subject to
-#'    \eqn{|\alpha_i| \le \lambda_i}, \eqn{\|X'\alpha\|_\circ \le \epsilon \sum_i
-#'    \lambda_i} (\eqn{\circ} the dual norm) and, with an intercept,
-#'    \eqn{\sum_i \alpha_i = 0}. The solver stops when the duality gap is at most
-#'    `1e-10` times the objective, so the accuracy is proven, not estimated; the fit
-#'    reports the gap (a warning says so if 2000 iterations do not reach it).
+#' attacks; the intercept is not attacked), a convex function, and proves it:
+#' * at and beyond the zero radius \eqn{\epsilon_0 = \|g\|_\circ / (2m)},
+#'   \eqn{g = \frac2n X_c'(y - \bar y)}, \eqn{m = \frac1n\sum_i |y_i - \bar y|}
+#'   (as [adv_radius()] `type = "zero"`; no centring without intercept),
+#'   \eqn{\theta = 0} is optimal and is returned exactly (intercept \eqn{\bar y});
+#' * at `eps = 0` the minimum-norm least-squares solution (SVD): `lm.fit`'s
+#'   coefficients when x has full column rank (n > d), the minimum-norm interpolator
+#'   of Theorem 5 when n < d (the intercept is not part of the norm);
+#' * otherwise the active-set Newton engine of [adv_lasso()] at \eqn{\lambda = 0}
+#'   (L-infinity attacks, and L2 attacks with n <= d), or iteratively reweighted ridge
+#'   regression with a Newton polish (L2 attacks with n > d); each is the other's
+#'   fallback.
+#'
+#' Whatever engine proposed the solution, it is certified by the dual problem
+#' \eqn{\max -\frac2n \alpha'y - \frac1n \sum_i \lambda_i^2} subject to
+#' \eqn{|\alpha_i| \le \lambda_i}, \eqn{\|X'\alpha\|_\circ \le \epsilon \sum_i
+#' \lambda_i} (\eqn{\circ} the dual norm) and, with an intercept,
+#' \eqn{\sum_i \alpha_i = 0}: a dual point is built from the optimality conditions
+#' at the solution and made exactly feasible, so its value is a proven lower bound.
+#' The fit reports the objective, `gap` (objective minus the bound, absolute) and
+#' `rel_gap` (`gap` divided by the objective, floored at \eqn{10^{-20}} mean(y^2), the
+#' rounding level of an interpolating fit); a warning quoting both says so if
+#' `rel_gap` exceeds `1e-10`. `engine` names the engine that gave the solution
+#' (`"zero"`, `"lsq"`, `"closed form"` for n = 1, `"lasso"`, `"irls"`).
+#'
+#' **A path over eps.** With `method = "exact"`, `eps` may be a vector: each value is
+#' solved (warm-started from the previous one, in increasing order) and certified;
+#' `fit$path` holds `eps`, the coefficient matrix (one column per eps), `objective`,
+#' `gap`, `rel_gap`. The top-level fields describe the fit at `eps[1]`.
+#' `coef(fit, eps = )` and `predict(fit, newx, eps = )` give the coefficients and
+#' predictions at any eps in the range (exact at the grid values, linear interpolation
+#' between them, as glmnet's `s`), and `plot(fit)` draws the coefficient paths
+#' against eps, with the zero radius dashed.
+#'
+#' **Convergence of gradient descent.** At the end of a GD run (with `stop_at =
+#' "iters"`) the result is compared with a tolerance `tol`: with `xi = 0` and d up to
+#' 3000 (n d up to \eqn{2 \cdot 10^7}), by the relative excess of the final adversarial
+#' training loss over the exact minimum (computed by the exact solver); otherwise by
+#' the ratio of the final to the first gradient norm. If it exceeds `tol`, a warning
+#' (class `advtrain_warning_not_converged`) gives the numbers and the remedies, and
+#' `print()` and `summary()` say "not converged"; `fit$converged`, `fit$conv_measure`
+#' and `fit$conv_tol` record it. The default `tol = NULL` checks the runs users make
+#' to get a fit, those with the automatic step (`eta = NULL`), at `1e-3`, and leaves
+#' runs with a given `eta` (the paper's deliberately short trajectories) unchecked;
+#' give `tol` to check those, `tol = Inf` to check nothing.
+#'
+#' **Standardisation.** `standardize = TRUE` (as glmnet) fits on the columns centred
+#' (with an intercept) and divided by their standard deviation (divisor n) and reports
+#' the coefficients, fitted values and residuals on the original scale. The attack is
+#' then measured on the standardised inputs: an L2 attack of size eps moves x by
+#' \eqn{\epsilon} in standardised units (an L-infinity attack moves column j by at
+#' most \eqn{\epsilon s_j} in its own units), a different problem from the default.
+#' The default is `FALSE`, the paper's model, with the attack on x as given; use
+#' `TRUE` when the columns' scales differ by orders of magnitude and GD crawls
+#' (or, for the unstandardised problem, `method = "exact"`).
+#'
+#' **Which method.** `method = "exact"` for the minimiser of the adversarial
+#' training loss (any shape, certified, fast: milliseconds for L-infinity and for
+#' n <= d); `method = "gd"` for the paper's Algorithm 1, i.e. the trajectory
+#' (surrogate attacks `xi > 0`, early stopping as in Theorem 5, the traces and
+#' population risks along the way), and for problems too large for an n x d
+#' factorisation.
 #'
 #' `xi`, `eta`, `trace_every` and `stop_at` are not used by the exact solver.
 #'
 #' @param x Numeric n x d matrix of inputs (a data frame of numeric columns is
 #'   accepted), or, for the formula method, a formula.
 #' @param y Numeric response of length n.
-#' @param eps One non-negative number: the attack strength \eqn{\epsilon}; or one
+#' @param eps One non-negative number: the attack strength \eqn{\epsilon} (with
+#'   `method = "exact"` also a vector of them: a path over eps); or one
 #'   of `"zero"`, `"pivotal"`, `"interpolation"`: the radius of that type computed
 #'   by [adv_radius()] from `x`, `y`, `norm` and `intercept` (defaults otherwise;
 #'   `"pivotal"` draws from R's generator). The fit's `eps` is the value used and
@@ -89,6 +132,12 @@
 #' @param stop_at `"iters"` or `"interpolation"` (Theorem 5's stopping time).
 #' @param method `"gd"` (Algorithm 1) or `"exact"` (the exact minimiser).
 #' @param threads Number of threads, or `NULL` for [adv_threads()].
+#' @param tol Convergence tolerance of gradient descent's end-of-run check (see
+#'   "Convergence of gradient descent"): `NULL` (1e-3 with the automatic step, no check
+#'   with a given `eta`), a positive number, or `Inf` (no check).
+#' @param standardize If `TRUE`, fit on standardised columns and report the
+#'   coefficients on the original scale (see "Standardisation"); the attack then acts
+#'   on the standardised inputs.
 #' @param data For the formula method (`x` a formula `y ~ terms`), a data frame with
 #'   the variables of the formula. The formula's intercept (present unless removed
 #'   with `- 1` or `+ 0`) is the `intercept` of the fit.
@@ -100,8 +149,9 @@
 #'   `loss_adv`, `loss_std`, `risk_adv`, `risk_std`, `theta_norm`, `grad_norm`,
 #'   `grad_diff`; the risks are `NA` without `truth`), `eta`, `lambda_max`,
 #'   `iterations`, `stopped` (`"iters"`, `"interpolation"` or `"converged"`),
-#'   `R_star`, the settings, and for `method = "exact"` the `objective` and the
-#'   certified `gap`. Methods: `print`, `summary`, `coef`, `predict`, `fitted`,
+#'   `R_star`, the settings, for `method = "exact"` the `objective`, the certified
+#'   `gap` and `rel_gap`, `engine`, `zero_radius` and (for a vector eps) `path`, and for
+#'   gradient descent `converged`, `conv_measure`, `conv_tol`. Methods: `print`, `summary`, `coef`, `predict`, `fitted`,
 #'   `residuals`, `plot`, `as.data.frame` (the trace).
 #' @seealso [adv_loss()] (the same kernel), [adv_optimum()], [adv_replicate()].
 #' @examples
@@ -114,6 +164,15 @@
 #' ex <- adv_lm(sim$x, sim$y, eps = 0.5, method = "exact")
 #' rbind(gd = coef(fit), exact = coef(ex))
 #' plot(fit)
+#' # real data: GD with the automatic step on unscaled columns warns that it has not
+#' # converged; the exact solver is certified; a path shows how robustness shrinks
+#' fit_gd <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, iters = 200)
+#' fit_ex <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, method = "exact")
+#' c(gd = fit_gd$trace$loss_adv[200], exact = fit_ex$objective, gap = fit_ex$rel_gap)
+#' path <- adv_lm(medv ~ ., data = MASS::Boston, eps = seq(0, 1, by = 0.05),
+#'                method = "exact")
+#' plot(path)
+#' coef(path, eps = 0.25)[1:4, ]
 #' # the formula interface
 #' df <- data.frame(y = sim$y, sim$x)
 #' coef(adv_lm(y ~ X1 + X2 + X3 + X4 + X5, df, eps = 0.2, iters = 200))
@@ -125,7 +184,8 @@ adv_lm <- function(x, ...) UseMethod("adv_lm")
 adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL,
                            iters = 1000, init = NULL, intercept = FALSE, truth = NULL,
                            trace_every = NULL, stop_at = c("iters", "interpolation"),
-                           method = c("gd", "exact"), threads = NULL, ...) {
+                           method = c("gd", "exact"), threads = NULL, tol = NULL,
+                           standardize = FALSE, ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
   rlang::check_dots_empty()
@@ -133,7 +193,9 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lm_check(x, y, eps, norm, xi, eta, iters, init, intercept, truth, trace_every,
                 stop_at, method, threads)
-  fit <- if (a$method == "gd") lm_gd(a) else lm_exact(a)
+  a$tol <- if (is.null(tol) || identical(tol, Inf)) tol else check_number(tol, min = 0, strict = TRUE)
+  a$standardize <- check_flag(standardize)
+  fit <- lm_standardized(a, if (a$method == "gd") lm_gd else lm_exact)
   fit$eps_type <- eps_type
   fit$call <- call
   fit
@@ -165,7 +227,7 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
   a <- list(
     x = x,
     y = check_numeric(y, len = nrow(x), call = call),
-    eps = check_number(eps, min = 0, call = call),
+    eps = lm_check_eps(eps, method, call = call),
     norm = check_choice(norm, c("l2", "linf"), call = call),
     xi = check_number(xi, min = 0, call = call),
     eta = if (is.null(eta)) NULL else check_number(eta, min = 0, strict = TRUE, call = call),
@@ -200,6 +262,19 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
 }
 
 lm_trace_every <- function(iters) as.integer(max(1, ceiling(iters / 2000)))
+
+# One non-negative number; for method = "exact" also a vector of them (a path).
+lm_check_eps <- function(eps, method, call) {
+  if (identical(method[1], "exact") && is_plain_numeric(eps) && length(eps) > 1) {
+    eps <- check_numeric(eps, min = 0, arg = "eps", call = call)
+    if (anyDuplicated(eps)) {
+      abort_arg("{.arg eps} must not repeat values, but {.val {eps[duplicated(eps)][1]}} appears twice.",
+                "eps", call)
+    }
+    return(as.vector(eps))
+  }
+  check_number(eps, min = 0, arg = "eps", call = call)
+}
 
 lm_coef_names <- function(cn, d, intercept) {
   if (is.null(cn)) cn <- paste0("x", seq_len(d))
@@ -270,6 +345,97 @@ lm_gd <- function(a) {
   fit$iterations <- as.integer(last[1])
   fit$stopped <- stopped
   fit$threads <- a$threads
+  lm_gd_check(fit, a, xt)
+}
+
+# The end-of-run check of gradient descent (see ?adv_lm, "Convergence"). tol = NULL
+# checks runs with the automatic step at 1e-3; Inf (or stop_at = "interpolation")
+# never. Sets fit$converged / fit$conv_measure / fit$conv_tol and warns when not met.
+lm_gd_check <- function(fit, a, xt) {
+  tol <- a$tol
+  if (is.null(tol)) tol <- if (is.null(a$eta)) 1e-3 else Inf
+  fit$conv_tol <- tol
+  fit$converged <- NA
+  if (!is.finite(tol) || a$stop_at != "iters") return(fit)
+  n <- nrow(a$x)
+  d <- ncol(a$x)
+  last <- fit$trace[nrow(fit$trace), ]
+  if (a$xi == 0 && d <= 3000 && as.double(n) * d <= 2e7) {
+    ex <- suppressWarnings(lm_exact(utils::modifyList(a, list(method = "exact", init = numeric(d + a$intercept)))))
+    fstar <- ex$objective
+    fcur <- lm_objective(a, c(fit$theta, if (a$intercept) fit$intercept))
+    meas <- if (fstar > 0) (fcur - fstar) / fstar else fcur
+    fit$conv_measure <- c(rel_excess = max(meas, 0))
+    fit$exact_objective <- fstar
+    what <- sprintf("its adversarial training loss %s is %s above the exact minimum %s (relative)",
+                    format(signif(fcur, 6)), format(signif(max(meas, 0), 3)), format(signif(fstar, 6)))
+  } else {
+    g0 <- fit$trace$grad_norm[1]
+    meas <- if (g0 > 0) last$grad_norm / g0 else last$grad_norm
+    fit$conv_measure <- c(rel_grad = meas)
+    what <- sprintf("the final gradient norm is %s of the first", format(signif(meas, 3)))
+  }
+  fit$converged <- meas <= tol
+  if (!fit$converged) {
+    cli::cli_warn(c(
+      "Gradient descent did not converge in {a$iters} step{?s}: {what}, above {.arg tol} = {format(tol)}.",
+      "i" = "Remedies: more steps ({.arg iters}), a larger step ({.arg eta}; the step used was {signif(fit$eta, 3)}), {.code standardize = TRUE} when the columns' scales differ, or {.code method = \"exact\"} for the minimiser itself. {.code tol = Inf} turns this check off."
+    ), class = "advtrain_warning_not_converged")
+  }
+  fit
+}
+
+# The true adversarial objective (1/n) sum (|r_i| + eps ||theta||_*)^2 at beta.
+lm_objective <- function(a, beta) {
+  z <- if (a$intercept) cbind(a$x, 1) else a$x
+  dimnames(z) <- NULL
+  .Call(C_exact_certify, z, a$y, as.double(beta), a$weights, c(a$eps, Inf),
+        c(norm_code(a$norm), as.integer(a$intercept)))[1]
+}
+
+# standardize = TRUE: fit(a) on the columns centred (with an intercept) and divided by
+# their standard deviation (divisor n; constant columns keep scale 1), then the
+# coefficients (and a path's) back on the original scale and the fitted values and
+# residuals recomputed. The attack acts on the standardised inputs.
+lm_standardized <- function(a, fitter) {
+  if (!isTRUE(a$standardize)) {
+    fit <- fitter(a)
+    fit$standardize <- FALSE
+    return(fit)
+  }
+  x <- a$x
+  n <- nrow(x)
+  d <- ncol(x)
+  cen <- if (a$intercept) colMeans(x) else numeric(d)
+  sc <- sqrt(colMeans(sweep(x, 2, cen)^2))
+  sc[!(sc > 1e-12 * pmax(sqrt(colMeans(x^2)), 1e-300))] <- 1
+  as <- a
+  as$x <- sweep(sweep(x, 2, cen), 2, sc, "/")
+  th0 <- a$init[seq_len(d)]
+  as$init <- c(th0 * sc, if (a$intercept) a$init[d + 1] + sum(cen * th0))
+  fit <- fitter(as)
+  back <- function(theta, b) list(theta = theta / sc, b = b - sum(cen * theta / sc))
+  bk <- back(fit$theta, fit$intercept)
+  fit$theta[] <- bk$theta
+  fit$intercept <- bk$b
+  fit$coefficients <- if (a$intercept) c(bk$b, bk$theta) else bk$theta
+  names(fit$coefficients) <- if (a$intercept) c(a$coef_names[d + 1], a$coef_names[seq_len(d)]) else a$coef_names
+  fit$fitted.values[] <- drop(x %*% bk$theta) + bk$b
+  fit$residuals <- a$y - fit$fitted.values
+  if (!is.null(fit$path)) {
+    cf <- fit$path$coefficients
+    th <- cf[if (a$intercept) -1 else seq_len(d), , drop = FALSE] / sc
+    if (a$intercept) {
+      cf[1, ] <- cf[1, ] - colSums(cen * th)
+      cf[-1, ] <- th
+    } else {
+      cf[] <- th
+    }
+    fit$path$coefficients <- cf
+  }
+  fit$standardize <- TRUE
+  fit$x_center <- cen
+  fit$x_scale <- sc
   fit
 }
 
@@ -382,39 +548,4 @@ lm_assemble <- function(a, beta, trace) {
 # support of theta0, so the paper's sparse high-dimensional settings stay cheap).
 lm_rstar <- function(truth, eps, norm) {
   adv_optimum(truth$theta0, eps, truth$Sigma, truth$sigma2, norm)$risk
-}
-
-lm_exact <- function(a) {
-  x <- a$x
-  z <- if (a$intercept) cbind(x, 1) else x
-  dimnames(z) <- NULL
-  res <- .Call(C_lm_exact, z, a$y, a$init, c(a$eps, 1e-10),
-               c(norm_code(a$norm), as.integer(a$intercept), 2000L))
-  if (res$status == 2L) {
-    cli::cli_abort(c("The exact solver met a singular system.",
-                     "i" = if (a$eps == 0) "With {.arg eps} = 0 this is least squares, which needs {.arg x} to have full column rank." else "The columns of {.arg x} may be collinear."),
-                   class = "advtrain_error_singular", call = rlang::caller_env(2))
-  }
-  if (res$status == 1L) {
-    cli::cli_warn("The exact solver stopped after {res$iterations} iterations with a relative duality gap of {signif(res$gap / res$objective, 3)}, above 1e-10.")
-  }
-  beta <- res$theta
-  xt <- t(x)
-  dimnames(xt) <- NULL
-  tr <- .Call(C_lm_gd, xt, a$y, beta, c(a$eps, 0, 0, 0, Inf, 0),
-              c(norm_code(a$norm), as.integer(a$intercept), 0L, 0L, 0L, 1L,
-                as.integer(!is.null(a$truth)), a$threads))
-  a$xi <- 0
-  trace <- lm_trace(tr$trace, tr$path, a)
-  trace$iter <- res$iterations
-  fit <- lm_assemble(a, beta, trace)
-  fit$objective <- res$objective
-  fit$gap <- max(res$gap, 0) # a negative gap is rounding
-  fit$iterations <- res$iterations
-  fit$stopped <- if (res$status == 0L) "converged" else "iters"
-  fit$eta <- NA_real_
-  fit$eta_auto <- FALSE
-  fit$lambda_max <- NA_real_
-  fit$threads <- a$threads
-  fit
 }

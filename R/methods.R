@@ -81,10 +81,19 @@ print.adv_lm <- function(x, digits = 4, ...) {
 
 lm_stop_words <- function(x) {
   switch(x$stopped,
-         converged = sprintf("converged in %d iterations (duality gap %s)", x$iterations,
-                             format(x$gap, digits = 3)),
+         converged = sprintf("converged in %d iterations (duality gap %s, relative %s)",
+                             x$iterations, format(x$gap, digits = 3),
+                             format(if (is.null(x$rel_gap)) NA else x$rel_gap, digits = 3)),
          interpolation = sprintf("stopped at the interpolation time T = %d", x$iterations),
-         sprintf("%d steps", x$iterations))
+         sprintf("%d steps%s", x$iterations, lm_conv_words(x)))
+}
+
+lm_conv_words <- function(x) {
+  if (is.null(x$converged) || is.na(x$converged)) return("")
+  m <- x$conv_measure
+  what <- if (names(m) == "rel_excess") "loss above the exact minimum" else "gradient norm ratio"
+  sprintf(", %s (%s %s, tol %s)", if (x$converged) "converged" else "not converged",
+          what, format(signif(m[[1]], 3)), format(x$conv_tol))
 }
 
 #' @export
@@ -138,7 +147,14 @@ print.summary.adv_lm <- function(x, digits = 4, ...) {
 }
 
 #' @export
-coef.adv_lm <- function(object, ...) object$coefficients
+coef.adv_lm <- function(object, eps = NULL, ...) {
+  if (is.null(eps)) return(object$coefficients)
+  if (is.null(object$path)) {
+    abort_arg("{.arg eps} is for fits over a vector of {.arg eps} ({.code method = \"exact\"}); this fit has one, {object$eps}.",
+              "eps", rlang::current_env())
+  }
+  exact_path_coef(object, eps)
+}
 
 #' @export
 fitted.adv_lm <- function(object, ...) formula_pad(object, object$fitted.values)
@@ -156,6 +172,9 @@ as.data.frame.adv_lm <- function(x, ...) trace_df(x)
 #'   default method).
 #' @param newdata A data frame with the variables of the formula (fits of the formula
 #'   method).
+#' @param eps For a fit over a vector of eps (`method = "exact"`, see [adv_lm()]):
+#'   the eps values to predict at (linear interpolation between the fitted grid); the
+#'   result is then a matrix with one column per value.
 #' @param ... Not used.
 #' @return The numeric vector of predictions; the fitted values when neither `newx`
 #'   nor `newdata` is given.
@@ -165,7 +184,24 @@ as.data.frame.adv_lm <- function(x, ...) trace_df(x)
 #' fit <- adv_lm(sim$x, sim$y, eps = 0.1, method = "exact")
 #' predict(fit, newx = sim$x[1:3, ])
 #' @export
-predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
+predict.adv_lm <- function(object, newx = NULL, newdata = NULL, eps = NULL, ...) {
+  if (!is.null(eps)) {
+    cf <- coef(object, eps = eps)
+    if (is.null(newx) && is.null(newdata)) {
+      abort_arg("{.arg eps} needs {.arg newx} (or {.arg newdata}).", "newx", rlang::current_env())
+    }
+    object$path <- NULL
+    out <- vapply(seq_len(ncol(cf)), function(k) {
+      o <- object
+      th <- cf[if (o$has_intercept) -1 else seq_len(o$d), k]
+      o$theta <- th
+      o$intercept <- if (o$has_intercept) cf[1, k] else 0
+      predict.adv_lm(o, newx = newx, newdata = newdata)
+    }, numeric(if (!is.null(newx)) NROW(newx) else nrow(newdata)))
+    out <- matrix(out, ncol = ncol(cf))
+    colnames(out) <- colnames(cf)
+    return(out)
+  }
   if (!is.null(object$terms)) {
     if (!is.null(newx)) {
       abort_arg("{.arg newx} is for fits of the matrix method; this fit used a formula, so give {.arg newdata}.",
@@ -195,7 +231,8 @@ predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
 #' dashed (the picture of Figure 1). An exact fit (`method = "exact"`) has no path to
 #' draw (its trace is the one row of the minimiser), so its plot is a dot chart of the
 #' coefficients, with the true coefficients as open circles when `truth` was given, and
-#' its losses in the subtitle.
+#' its losses in the subtitle. An exact fit over a vector of `eps` (a path) draws its
+#' coefficient paths against eps.
 #'
 #' @param x An `adv_lm` fit.
 #' @param ... Passed to [graphics::matplot()] (gradient descent) or
@@ -208,6 +245,7 @@ predict.adv_lm <- function(object, newx = NULL, newdata = NULL, ...) {
 #' plot(adv_lm(sim$x, sim$y, eps = 0.5, method = "exact", truth = sim))
 #' @export
 plot.adv_lm <- function(x, ...) {
+  if (!is.null(x$path)) return(exact_path_plot(x, ...))
   if (identical(x$method, "exact") || nrow(x$trace) < 2) {
     coef_plot(x, ...)
   } else {

@@ -18,6 +18,7 @@ SEXP C_lm_gd(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_stream(SEXP, SEXP);
+SEXP C_exact_certify(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_kernels(SEXP);
@@ -48,6 +49,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(lm_power, 4),
     CALLDEF(lm_exact, 5),
     CALLDEF(lm_stream, 2),
+    CALLDEF(exact_certify, 6),
     CALLDEF(nn2_eval, 7),
     CALLDEF(nn2_train, 10),
     CALLDEF(nn2_kernels, 1),

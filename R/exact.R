@@ -1,0 +1,276 @@
+# adv_lm(method = "exact"): the certified minimiser of the empirical adversarial risk
+# (xi = 0) and its warm-started path over eps. The engines propose a minimiser, the
+# certificate (src/exact.c) proves how good it is:
+# * eps at or beyond the zero radius (closed form, as adv_radius(type = "zero")):
+#   theta = 0 exactly, the intercept the (weighted) mean of y;
+# * eps = 0: the minimum-norm least-squares solution (lm.fit where x has full rank);
+# * n = 1 without intercept: the interpolating point along the best direction;
+# * otherwise the active-set Newton engine of adv_lasso() at lambda = 0 (L-infinity,
+#   and L2 with n <= d) or the reweighted ridge of lm.c (L2 with n > d, and the
+#   fallback of both), warm-started along a path.
+# Both engines' lower bounds are valid, so the best of them is kept.
+
+exact_tol <- 1e-10
+
+# The zero radius: theta = 0 minimises the objective iff eps >= ||g||_o / (2 m), with
+# g = (2/W) sum_i w_i xc_i (y_i - ybar) and m = sum_i w_i |y_i - ybar| / W (xc, ybar
+# centred by the weighted means with an intercept, 0 without one).
+exact_zero_radius <- function(x, y, w, intercept, norm) {
+  if (is.null(w)) w <- rep(1, length(y))
+  W <- sum(w)
+  yb <- if (intercept) sum(w * y) / W else 0
+  r <- y - yb
+  m <- sum(w * abs(r)) / W
+  xc <- if (intercept) sweep(x, 2, colSums(w * x) / W) else x
+  g <- 2 / W * drop(crossprod(xc, w * r))
+  gn <- if (norm == "l2") sqrt(sum(g^2)) else max(abs(g), 0)
+  if (!(m > 0)) return(0)
+  list(radius = gn / (2 * m), ybar = yb)
+}
+
+# The minimum-norm (weighted) least-squares solution; the intercept is not part of
+# the norm. Returns beta = c(theta, b) and a certificate list(objective, lower).
+exact_lsq <- function(x, y, w, intercept) {
+  n <- nrow(x)
+  d <- ncol(x)
+  if (is.null(w)) w <- rep(1, n)
+  W <- sum(w)
+  xm <- if (intercept) colSums(w * x) / W else numeric(d)
+  ym <- if (intercept) sum(w * y) / W else 0
+  sw <- sqrt(w)
+  xs <- sw * sweep(x, 2, xm)
+  ys <- sw * (y - ym)
+  s <- svd(xs)
+  keep <- s$d > max(n, d) * .Machine$double.eps * max(s$d, 0)
+  u <- s$u[, keep, drop = FALSE]
+  theta <- drop(s$v[, keep, drop = FALSE] %*% (crossprod(u, ys) / s$d[keep]))
+  b <- ym - sum(xm * theta)
+  # dual candidate: the weighted residual with its part in the column space removed
+  res <- ys - drop(u %*% crossprod(u, ys)) # sqrt(w) (y - fit)
+  alpha <- -sw * res
+  fit <- drop(x %*% theta) + b
+  obj <- sum(w * (y - fit)^2) / W
+  lower <- max(0, (-2 * sum(alpha * y) - sum(alpha^2 / w)) / W)
+  list(beta = c(theta, if (intercept) b), objective = obj, lower = lower)
+}
+
+exact_certify <- function(z, y, beta, w, eps, norm, intercept) {
+  cr <- .Call(C_exact_certify, z, y, as.double(beta), w, c(eps, exact_tol),
+              c(norm_code(norm), as.integer(intercept)))
+  list(objective = cr[1], lower = cr[2])
+}
+
+# The active-set engine of adv_lasso() at lambda = 0 (unweighted only); `pr` is
+# lasso_prepare()'s centred problem, made once per fit (a path reuses it).
+exact_lasso_args <- function(a) {
+  list(x = a$x, y = a$y, eps = 0, norm = a$norm, xi = 0, lambda = 0, nlambda = 1L,
+       lambda_min_ratio = NULL, penalty_factor = NULL, standardize = FALSE,
+       intercept = a$intercept, thresh = 1e-13, maxit = 100000L, threads = a$threads)
+}
+
+exact_engine_lasso <- function(a, eps, pr = NULL) {
+  la <- exact_lasso_args(a)
+  if (is.null(pr)) pr <- lasso_prepare(la)
+  res <- tryCatch(.Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, 0,
+                        c(eps, 0, la$thresh, pr$sy),
+                        c(norm_code(a$norm), as.integer(a$intercept), la$maxit,
+                          a$threads, 0L)),
+                  error = function(e) NULL)
+  if (is.null(res)) return(NULL)
+  beta <- res$beta[, 1]
+  b <- if (a$intercept) pr$ym + res$b[1] - sum(pr$xm * beta)
+  out <- unname(c(beta, b))
+  if (any(!is.finite(out))) return(NULL)
+  list(beta = out, iterations = as.integer(res$iters[1]))
+}
+
+# The reweighted ridge of lm.c (unweighted only), from `start`.
+exact_engine_irls <- function(a, z, eps, start) {
+  res <- .Call(C_lm_exact, z, a$y, as.double(start), c(eps, exact_tol),
+               c(norm_code(a$norm), as.integer(a$intercept), 2000L))
+  if (res$status == 2L || any(!is.finite(res$theta))) return(NULL)
+  list(beta = res$theta, iterations = res$iterations)
+}
+
+# One eps: list(beta, objective, lower, iterations, engine).
+exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
+  x <- a$x
+  y <- a$y
+  n <- nrow(x)
+  d <- ncol(x)
+  w <- a$weights
+  if (is.null(zr)) zr <- exact_zero_radius(x, y, w, a$intercept, a$norm)
+  if (!is.list(zr) || eps >= zr$radius) {
+    yb <- if (a$intercept) (if (is.null(w)) mean(y) else sum(w * y) / sum(w)) else 0
+    beta <- c(numeric(d), if (a$intercept) yb)
+    cr <- exact_certify(z, y, beta, w, eps, a$norm, a$intercept)
+    # zero is optimal by the closed form; the dual bound confirms it up to rounding
+    return(c(list(beta = beta, iterations = 0L, engine = "zero"), cr))
+  }
+  if (eps == 0) {
+    ls <- exact_lsq(x, y, w, a$intercept)
+    return(list(beta = ls$beta, objective = ls$objective, lower = ls$lower,
+                iterations = 1L, engine = "lsq"))
+  }
+  if (n == 1 && !a$intercept) {
+    xr <- x[1, ]
+    u <- if (a$norm == "l2") xr else {
+      j <- which.max(abs(xr))
+      replace(numeric(d), j, sign(xr[j]))
+    }
+    beta <- y[1] * u / sum(xr * u)
+    cr <- exact_certify(z, y, beta, w, eps, a$norm, a$intercept)
+    return(c(list(beta = beta, iterations = 0L, engine = "closed form"), cr))
+  }
+  if (is.null(start)) start <- numeric(d + a$intercept)
+  engines <- if (!is.null(w)) "irls"
+             else if (a$norm == "linf" || n <= d) c("lasso", "irls") else c("irls", "lasso")
+  best <- NULL
+  lower <- 0
+  iters <- 0L
+  for (eng in engines) {
+    if (!is.null(w) && eng == "lasso") next
+    sol <- if (eng == "lasso") exact_engine_lasso(a, eps, pr)
+           else exact_engine_irls(a, z, eps, if (is.null(best)) start else best$beta)
+    if (is.null(sol)) next
+    iters <- iters + sol$iterations
+    cr <- exact_certify(z, y, sol$beta, w, eps, a$norm, a$intercept)
+    lower <- max(lower, cr$lower)
+    if (is.null(best) || cr$objective < best$objective) {
+      best <- list(beta = sol$beta, objective = cr$objective, engine = eng)
+    }
+    if (best$objective - lower <= exact_tol * best$objective) break
+  }
+  if (is.null(best)) {
+    cli::cli_abort("The exact solver failed on these data (both engines met a singular system).",
+                   class = "advtrain_error_singular", call = rlang::caller_env(3))
+  }
+  list(beta = best$beta, objective = best$objective, lower = min(lower, best$objective),
+       iterations = iters, engine = best$engine)
+}
+
+# The fit (one eps, or a path over a vector of eps in increasing order, each warm-
+# started from the one before).
+lm_exact <- function(a) {
+  if (!is.null(a$weights)) {
+    # the engines are unweighted; whole-number weights are replicated rows, which the
+    # certificate (weighted) confirms on the original rows
+    w <- a$weights
+    if (any(abs(w - round(w)) > 1e-12)) {
+      cli::cli_abort("{.code method = \"exact\"} accepts only whole-number {.arg weights} (replicated rows) so far.",
+                     call = rlang::caller_env(2))
+    }
+    ar <- a
+    idx <- rep(seq_len(nrow(a$x)), round(w))
+    ar$x <- a$x[idx, , drop = FALSE]
+    ar$y <- a$y[idx]
+    ar$weights <- NULL
+    fit <- lm_exact(ar)
+    beta <- c(fit$theta, if (a$intercept) fit$intercept)
+    z <- if (a$intercept) cbind(a$x, 1) else a$x
+    dimnames(z) <- NULL
+    cr <- exact_certify(z, a$y, beta, w, a$eps[1], a$norm, a$intercept)
+    fit$objective <- cr$objective
+    fit$gap <- max(cr$objective - cr$lower, 0)
+    fit$rel_gap <- fit$gap / max(cr$objective, 1e-20 * mean(a$y^2), .Machine$double.xmin)
+    fit$n <- nrow(a$x)
+    fit$fitted.values <- drop(a$x %*% fit$theta) + fit$intercept
+    names(fit$fitted.values) <- rownames(a$x)
+    fit$residuals <- a$y - fit$fitted.values
+    fit$weights <- w
+    return(fit)
+  }
+  x <- a$x
+  z <- if (a$intercept) cbind(x, 1) else x
+  dimnames(z) <- NULL
+  epss <- a$eps
+  zr <- exact_zero_radius(x, a$y, a$weights, a$intercept, a$norm)
+  ord <- order(epss)
+  sols <- vector("list", length(epss))
+  start <- a$init
+  pr <- if (is.null(a$weights) && nrow(x) > 1) lasso_prepare(exact_lasso_args(a))
+  for (k in ord) {
+    sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr)
+    start <- sols[[k]]$beta
+  }
+  s1 <- sols[[1]]
+  gaps <- vapply(sols, function(s) max(s$objective - s$lower, 0), 0)
+  objs <- vapply(sols, function(s) s$objective, 0)
+  # relative to the objective, floored at 1e-20 mean(y^2), the rounding level of an
+  # interpolating fit (whose objective is 0 up to rounding)
+  rel <- gaps / pmax(objs, 1e-20 * mean(a$y^2), .Machine$double.xmin)
+  bad <- which(rel > exact_tol)
+  if (length(bad)) {
+    cli::cli_warn(c("The exact solver did not certify its solution: relative duality gap {signif(max(rel[bad]), 3)} (absolute {signif(gaps[bad][which.max(rel[bad])], 3)}), above the tolerance 1e-10{if (length(epss) > 1) paste0(' at eps = ', format(epss[bad][which.max(rel[bad])])) else ''}.",
+                    "i" = "The objective is within that relative gap of the minimum."))
+  }
+  a1 <- a
+  a1$eps <- epss[1]
+  beta <- s1$beta
+  xt <- t(x)
+  dimnames(xt) <- NULL
+  tr <- .Call(C_lm_gd, xt, a$y, beta, c(epss[1], 0, 0, 0, Inf, 0),
+              c(norm_code(a$norm), as.integer(a$intercept), 0L, 0L, 0L, 1L,
+                as.integer(!is.null(a$truth)), a$threads))
+  a1$xi <- 0
+  trace <- lm_trace(tr$trace, tr$path, a1)
+  trace$iter <- s1$iterations
+  fit <- lm_assemble(a1, beta, trace)
+  fit$objective <- objs[1]
+  fit$gap <- gaps[1]
+  fit$rel_gap <- rel[1]
+  fit$engine <- s1$engine
+  fit$zero_radius <- if (is.list(zr)) zr$radius else 0
+  fit$iterations <- s1$iterations
+  fit$stopped <- if (rel[1] <= exact_tol) "converged" else "iters"
+  fit$eta <- NA_real_
+  fit$eta_auto <- FALSE
+  fit$lambda_max <- NA_real_
+  fit$threads <- a$threads
+  if (length(epss) > 1) {
+    d <- ncol(x)
+    B <- vapply(sols, function(s) s$beta, numeric(d + a$intercept))
+    B <- matrix(B, nrow = d + a$intercept)
+    cf <- if (a$intercept) rbind(B[d + 1, ], B[seq_len(d), , drop = FALSE]) else B
+    nm <- a$coef_names
+    rownames(cf) <- if (a$intercept) c(nm[d + 1], nm[seq_len(d)]) else nm
+    colnames(cf) <- paste0("eps=", format(epss))
+    fit$path <- list(eps = epss, coefficients = cf, objective = objs, gap = gaps,
+                     rel_gap = rel,
+                     iterations = vapply(sols, function(s) as.integer(s$iterations), 0L))
+  }
+  fit
+}
+
+# Coefficients of a path fit at eps (linear interpolation between the grid values, as
+# glmnet does for s; exact at the grid values).
+exact_path_coef <- function(object, eps) {
+  p <- object$path
+  eps <- check_numeric(eps, min = 0, arg = "eps")
+  o <- order(p$eps)
+  ge <- p$eps[o]
+  if (any(eps < min(ge) | eps > max(ge))) {
+    abort_arg("{.arg eps} must lie in the range of the fitted path, [{min(ge)}, {max(ge)}].",
+              "eps", rlang::caller_env())
+  }
+  cf <- p$coefficients[, o, drop = FALSE]
+  out <- apply(cf, 1, function(v) if (length(ge) == 1) rep(v, length(eps)) else stats::approx(ge, v, xout = eps, ties = mean)$y)
+  out <- matrix(out, nrow = length(eps))
+  out <- t(out)
+  dimnames(out) <- list(rownames(cf), paste0("eps=", format(eps)))
+  out
+}
+
+exact_path_plot <- function(x, ...) {
+  p <- x$path
+  o <- order(p$eps)
+  cf <- p$coefficients[, o, drop = FALSE]
+  if (x$has_intercept) cf <- cf[-1, , drop = FALSE]
+  graphics::matplot(p$eps[o], t(cf), type = "l", lty = 1, xlab = "eps",
+                    ylab = "coefficient", main = sprintf("Exact adversarial path (%s attacks)", attack_label(x$norm)), ...)
+  graphics::abline(h = 0, col = "grey")
+  if (is.finite(x$zero_radius) && x$zero_radius <= max(p$eps)) {
+    graphics::abline(v = x$zero_radius, lty = 2, col = "grey")
+  }
+  invisible(x)
+}

@@ -1,0 +1,170 @@
+/* The certificate of adv_lm(method = "exact"): a lower bound on the minimum of
+ *   F(beta) = sum_i w_i (|r_i| + eps ||theta||_*)^2 / W,   r = Z beta - y, W = sum w_i,
+ * from a feasible point of its dual, built from any primal beta. The solvers (the
+ * active-set engine of adv_lasso() at lambda = 0, the reweighted ridge of lm.c) only
+ * propose beta; this room decides whether it is proven optimal, so one certificate
+ * serves every engine and every shape. Weights w (NULL = all 1) enter only here and in
+ * the objective: integer weights equal replicated rows.
+ *
+ * Dual (weak duality, for any alpha, lambda with |alpha_i| <= lambda_i,
+ * ||X'alpha||_o <= eps sum lambda_i (o the norm dual to ||.||_*) and, with an
+ * intercept, sum alpha_i = 0):  F >= -(2/W) alpha'y - (1/W) sum lambda_i^2 / w_i,
+ * since w s^2 >= 2 lambda s - lambda^2 / w and sum alpha_i r_i >= -eps t sum lambda_i
+ * - alpha'y. At the minimiser lambda_i = w_i s_i, s_i = |r_i| + eps t, and
+ * alpha_i = lambda_i sign(r_i) off the kink set K = {r_i = 0}; on K, alpha solves
+ * X_K'alpha_K = -eps (sum lambda) u - X_N'alpha_N (u a subgradient of the norm at
+ * theta; Linf: only the coordinates with theta_j != 0) in the least-squares sense.
+ * K is not known exactly near the minimiser, so several thresholds are tried and the
+ * best bound is kept; every candidate is made exactly feasible, so every bound is
+ * valid. */
+#include "advtrain.h"
+#include <string.h>
+
+/* F at beta (r = Z beta - y into r, the norm of theta into *tn) */
+static double cx_objective(const double *z, const double *y, const double *w,
+                           const double *beta, int n, int d, int p, int norm, double eps,
+                           double *r, double *tn) {
+  adv_gemv(0, n, p, 1.0, z, beta, 0.0, r);
+  double t = 0;
+  if (norm == ADV_L2) {
+    t = adv_nrm2(d, beta);
+  } else {
+    for (int j = 0; j < d; j++) t += fabs(beta[j]);
+  }
+  double f = 0, sw = 0;
+  for (int i = 0; i < n; i++) {
+    r[i] -= y[i];
+    double s = fabs(r[i]) + eps * t, wi = w ? w[i] : 1.0;
+    f += wi * s * s;
+    sw += wi;
+  }
+  *tn = t;
+  return f / sw;
+}
+
+/* The dual value of the candidate alpha: centred (intercept), lambda_i >=
+ * max(|alpha_i|, lo_i), all raised by one amount until the norm constraint holds, then (alpha, lambda) scaled optimally. */
+static double cx_value(const double *z, const double *y, const double *w, double *alpha,
+                       const double *lo, int n, int d, int has_b, int norm, double eps,
+                       double *lam, double *xa) {
+  double sl = 0, sw = 0;
+  if (has_b) {
+    double mean = 0;
+    for (int i = 0; i < n; i++) mean += alpha[i];
+    mean /= n;
+    for (int i = 0; i < n; i++) alpha[i] -= mean;
+  }
+  for (int i = 0; i < n; i++) {
+    lam[i] = fmax(fabs(alpha[i]), lo[i]);
+    sl += lam[i];
+    sw += w ? w[i] : 1.0;
+  }
+  adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa);
+  double dn = 0;
+  if (norm == ADV_L2) {
+    dn = adv_nrm2(d, xa);
+  } else {
+    for (int j = 0; j < d; j++) dn = fmax(dn, fabs(xa[j]));
+  }
+  if (dn > eps * sl) {
+    if (!(eps > 0)) return 0.0;
+    double add = (dn / eps - sl) / n * (1 + 1e-12);
+    for (int i = 0; i < n; i++) lam[i] += add;
+  }
+  double ay = adv_dot(n, alpha, y), l2 = 0;
+  for (int i = 0; i < n; i++) l2 += lam[i] * lam[i] / (w ? w[i] : 1.0);
+  return ay < 0 && l2 > 0 ? ay * ay / (sw * l2) : 0.0;
+}
+
+/* The candidate of the optimality conditions with kink set {|r_i| <= thr}. */
+static double cx_active(const double *z, const double *y, const double *w,
+                        const double *r, const double *beta, int n, int d, int has_b,
+                        int norm, double eps, double tn, double thr, double *alpha,
+                        double *lam, double *xa) {
+  const void *vmax = vmaxget();
+  double *lo = (double *)R_alloc(n, sizeof(double));
+  int *kink = (int *)R_alloc(n, sizeof(int));
+  int m = 0;
+  double big = 0;
+  for (int i = 0; i < n; i++) {
+    double si = (fabs(r[i]) + eps * tn) * (w ? w[i] : 1.0);
+    lo[i] = si;
+    big += si;
+    if (fabs(r[i]) <= thr && tn > 0) {
+      kink[m++] = i;
+      alpha[i] = 0;
+    } else {
+      alpha[i] = si * adv_sign(r[i]);
+    }
+  }
+  if (m > 0) {
+    int *rows = (int *)R_alloc(d + 1, sizeof(int));
+    int q = 0;
+    for (int j = 0; j < d; j++)
+      if (norm == ADV_L2 || fabs(beta[j]) > 1e-9 * tn) rows[q++] = j;
+    int qe = q + has_b, ld = qe > m ? qe : m;
+    double *A = (double *)R_alloc((size_t)qe * m, sizeof(double));
+    double *b = (double *)R_alloc(ld, sizeof(double));
+    adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa);
+    for (int e = 0; e < q; e++) {
+      int j = rows[e];
+      double u = norm == ADV_L2 ? beta[j] / tn : adv_sign(beta[j]);
+      b[e] = -eps * big * u - xa[j];
+      for (int k = 0; k < m; k++) A[e + (size_t)k * qe] = z[kink[k] + (size_t)j * n];
+    }
+    if (has_b) {
+      double sa = 0;
+      for (int i = 0; i < n; i++) sa += alpha[i];
+      b[q] = -sa;
+      for (int k = 0; k < m; k++) A[q + (size_t)k * qe] = 1.0;
+    }
+    for (int e = qe; e < ld; e++) b[e] = 0;
+    int one = 1, rank = 0, info = 0, lwork = -1;
+    double rcond = 1e-13, wq = 0;
+    double *sv = (double *)R_alloc(qe < m ? qe : m, sizeof(double));
+    F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, &wq, &lwork, &info);
+    lwork = (int)wq;
+    double *wk = (double *)R_alloc(lwork > 1 ? lwork : 1, sizeof(double));
+    F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, wk, &lwork, &info);
+    if (info != 0) {
+      vmaxset(vmax);
+      return 0.0;
+    }
+    for (int k = 0; k < m; k++) alpha[kink[k]] = b[k];
+  }
+  double v = cx_value(z, y, w, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+  vmaxset(vmax);
+  return v;
+}
+
+/* c(objective, lower bound); z = [X, 1] (n x p), beta (length p), w NULL or length n,
+ * ctrl = c(eps, tol), ictrl = c(norm, has_b). Stops trying thresholds once the relative
+ * gap is at most tol. */
+SEXP C_exact_certify(SEXP z, SEXP y, SEXP beta, SEXP w, SEXP ctrl, SEXP ictrl) {
+  int n = nrows(z), p = ncols(z), norm = INTEGER(ictrl)[0], has_b = INTEGER(ictrl)[1];
+  int d = p - has_b;
+  double eps = REAL(ctrl)[0], tol = REAL(ctrl)[1];
+  const double *wp = isNull(w) ? NULL : REAL(w);
+  double *r = (double *)R_alloc(n, sizeof(double));
+  double *alpha = (double *)R_alloc(n, sizeof(double));
+  double *lam = (double *)R_alloc(n, sizeof(double));
+  double *xa = (double *)R_alloc(p, sizeof(double));
+  double tn = 0;
+  double f = cx_objective(REAL(z), REAL(y), wp, REAL(beta), n, d, p, norm, eps, r, &tn);
+  double rmax = 0;
+  for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
+  double scale = fmax(rmax, eps * tn), lower = 0;
+  /* from the tightest kink set to looser ones; the first, thr = 0, is the plain
+   * candidate alpha_i = lambda_i sign(r_i) when no residual is exactly 0 */
+  for (double rel = 0; rel < 1e-2; rel = rel == 0 ? 1e-14 : rel * 10) {
+    double lb = cx_active(REAL(z), REAL(y), wp, r, REAL(beta), n, d, has_b, norm, eps, tn,
+                          rel * scale, alpha, lam, xa);
+    lower = fmax(lower, lb);
+    if (f - lower <= tol * f) break;
+  }
+  SEXP out = PROTECT(allocVector(REALSXP, 2));
+  REAL(out)[0] = f;
+  REAL(out)[1] = lower;
+  UNPROTECT(1);
+  return out;
+}

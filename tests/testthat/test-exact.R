@@ -1,0 +1,243 @@
+# The exact solver of adv_lm() against an independent conic solver (ECOSolveR), the
+# closed forms (zero radius, eps = 0), the eps path and the GD convergence check.
+
+# min (1/n) sum t_i^2  s.t.  t_i >= |r_i| + eps s,  s >= ||theta||_*  as an SOCP:
+# variables (beta[p], t[n], s, u[, v[d]]), u >= ||t||^2 by a rotated cone.
+ecos_adv_lm <- function(x, y, eps, norm, intercept) {
+  n <- nrow(x)
+  d <- ncol(x)
+  z <- if (intercept) cbind(x, 1) else x
+  p <- ncol(z)
+  nv <- p + n + 2 + if (norm == "linf") d else 0
+  is <- p + n + 1
+  iu <- p + n + 2
+  iv <- p + n + 2 + seq_len(d)
+  # h - G x >= 0: t - eps s - (z beta - y) >= 0 and t - eps s + (z beta - y) >= 0
+  G <- rbind(cbind(-z, -diag(n), eps, matrix(0, n, nv - p - n - 1)),
+             cbind(z, -diag(n), eps, matrix(0, n, nv - p - n - 1)))
+  h <- c(-y, y)
+  if (norm == "linf") {
+    A <- matrix(0, 2 * d + 1, nv)
+    for (j in seq_len(d)) {
+      A[j, j] <- 1
+      A[j, iv[j]] <- -1
+      A[d + j, j] <- -1
+      A[d + j, iv[j]] <- -1
+    }
+    A[2 * d + 1, is] <- -1
+    A[2 * d + 1, iv] <- 1
+    G <- rbind(G, A)
+    h <- c(h, numeric(2 * d + 1))
+    l <- 2 * n + 2 * d + 1
+    q <- integer(0)
+  } else {
+    l <- 2 * n
+    S <- matrix(0, d + 1, nv)
+    S[1, is] <- -1
+    for (j in seq_len(d)) S[1 + j, j] <- -1
+    G <- rbind(G, S)
+    h <- c(h, numeric(d + 1))
+    q <- d + 1L
+  }
+  R <- matrix(0, n + 2, nv)
+  R[1, iu] <- -1
+  for (i in seq_len(n)) R[1 + i, p + i] <- -2
+  R[n + 2, iu] <- -1
+  G <- rbind(G, R)
+  h <- c(h, 1, numeric(n), -1)
+  q <- c(q, n + 2L)
+  cc <- numeric(nv)
+  cc[iu] <- 1 / n
+  sol <- ECOSolveR::ECOS_csolve(cc, Matrix::Matrix(G, sparse = TRUE), h,
+                                dims = list(l = as.integer(l), q = as.integer(q), e = 0L),
+                                control = ECOSolveR::ecos.control(
+                                  maxit = 200L, feastol = 1e-11, reltol = 1e-11,
+                                  abstol = 1e-13))
+  beta <- sol$x[seq_len(p)]
+  obj <- lm_obj(x, y, beta, eps, norm, intercept)
+  list(beta = beta, objective = obj)
+}
+
+lm_obj <- function(x, y, beta, eps, norm, intercept) {
+  d <- ncol(x)
+  th <- beta[seq_len(d)]
+  b <- if (intercept) beta[d + 1] else 0
+  r <- y - drop(x %*% th) - b
+  tn <- if (norm == "l2") sqrt(sum(th^2)) else sum(abs(th))
+  mean((abs(r) + eps * tn)^2)
+}
+
+exact_case <- function(n, d, seed = 1) {
+  set.seed(seed)
+  x <- matrix(rnorm(n * d), n, d)
+  k <- min(d, 5)
+  y <- drop(x[, seq_len(k), drop = FALSE] %*% rep(1, k)) + rnorm(n)
+  list(x = x, y = y)
+}
+
+test_that("the exact solver matches an SOCP solution on a grid of shapes, certified", {
+  skip_if_not_installed("ECOSolveR")
+  skip_if_not_installed("Matrix")
+  shapes <- list(c(1, 1), c(1, 5), c(30, 1), c(30, 5), c(30, 100), c(60, 5),
+                 c(60, 100), c(60, 200), c(2000, 1), c(2000, 5))
+  for (sh in shapes) for (norm in c("l2", "linf")) for (b in c(FALSE, TRUE)) {
+    cs <- exact_case(sh[1], sh[2])
+    zr <- adv_radius(cs$x, cs$y, norm = norm, type = "zero", intercept = b)
+    for (eps in unique(c(0.01, 0.3, zr * 1.5))) {
+      if (!is.finite(eps) || eps <= 0) next
+      lab <- sprintf("n=%d d=%d %s intercept=%s eps=%.3g", sh[1], sh[2], norm, b, eps)
+      expect_no_warning(fit <- adv_lm(cs$x, cs$y, eps = eps, norm = norm,
+                                      intercept = b, method = "exact"))
+      ref <- ecos_adv_lm(cs$x, cs$y, eps, norm, b)
+      ours <- lm_obj(cs$x, cs$y, c(fit$theta, if (b) fit$intercept), eps, norm, b)
+      expect_equal(ours, fit$objective, tolerance = 1e-12, info = lab)
+      expect_lte(ours, ref$objective * (1 + 1e-9) + 1e-14, label = lab)
+      expect_lte(fit$rel_gap, 1e-10, label = lab)
+      expect_equal(fit$gap, fit$rel_gap * fit$objective, tolerance = 1e-8)
+      if (eps >= zr) expect_identical(unname(fit$theta), numeric(sh[2]), info = lab)
+    }
+  }
+})
+
+test_that("larger shapes (n = 2000, d = 100, 200; n = 30, d = 200) are certified", {
+  skip_on_cran()
+  for (sh in list(c(2000, 200), c(30, 200), c(60, 100))) for (norm in c("l2", "linf")) {
+    cs <- exact_case(sh[1], sh[2], seed = 3)
+    expect_no_warning(fit <- adv_lm(cs$x, cs$y, eps = 0.1, norm = norm, method = "exact",
+                                    intercept = TRUE))
+    expect_lte(fit$rel_gap, 1e-10)
+  }
+})
+
+test_that("theta = 0 exactly at and beyond the zero radius (closed form)", {
+  cs <- exact_case(40, 6, seed = 2)
+  for (norm in c("l2", "linf")) for (b in c(FALSE, TRUE)) {
+    zr <- adv_radius(cs$x, cs$y, norm = norm, type = "zero", intercept = b)
+    at <- adv_lm(cs$x, cs$y, eps = zr, norm = norm, intercept = b, method = "exact")
+    expect_identical(unname(at$theta), numeric(6))
+    expect_equal(at$intercept, if (b) mean(cs$y) else 0)
+    expect_lte(at$rel_gap, 1e-10)
+    below <- adv_lm(cs$x, cs$y, eps = zr * 0.9, norm = norm, intercept = b, method = "exact")
+    expect_gt(sum(abs(below$theta)), 0)
+    expect_equal(at$zero_radius, as.numeric(zr), tolerance = 1e-10)
+  }
+})
+
+test_that("eps = 0 is lm.fit (n > d) and the minimum-norm least-squares solution (n < d)", {
+  cs <- exact_case(50, 4)
+  fit <- adv_lm(cs$x, cs$y, eps = 0, method = "exact", intercept = TRUE)
+  ref <- stats::lm.fit(cbind(1, cs$x), cs$y)$coefficients
+  expect_equal(unname(coef(fit)), unname(ref), tolerance = 1e-10)
+  wide <- exact_case(10, 30)
+  fit <- adv_lm(wide$x, wide$y, eps = 0, method = "exact")
+  mn <- drop(MASS::ginv(wide$x) %*% wide$y)
+  expect_equal(unname(fit$theta), mn, tolerance = 1e-9)
+  fitb <- adv_lm(wide$x, wide$y, eps = 0, method = "exact", intercept = TRUE)
+  xc <- scale(wide$x, scale = FALSE)
+  th <- drop(MASS::ginv(xc) %*% (wide$y - mean(wide$y)))
+  expect_equal(unname(fitb$theta), th, tolerance = 1e-9)
+  expect_equal(unname(fitb$fitted.values), wide$y, tolerance = 1e-9)
+})
+
+test_that("constant and duplicated columns are handled and certified", {
+  cs <- exact_case(80, 4, seed = 5)
+  x <- cbind(cs$x, cs$x[, 1], 3)
+  for (norm in c("l2", "linf")) for (b in c(FALSE, TRUE)) {
+    expect_no_warning(fit <- adv_lm(x, cs$y, eps = 0.1, norm = norm, intercept = b,
+                                    method = "exact"))
+    expect_lte(fit$rel_gap, 1e-10)
+    if (norm == "l2") expect_equal(fit$theta[[1]], fit$theta[[5]], tolerance = 1e-6)
+    if (b) expect_equal(fit$theta[[6]], 0)
+  }
+  # eps = 0 with duplicated columns: the minimum-norm solution splits them evenly
+  fit0 <- adv_lm(x[, 1:5], cs$y, eps = 0, method = "exact")
+  expect_equal(fit0$theta[[1]], fit0$theta[[5]], tolerance = 1e-8)
+})
+
+test_that("whole-number weights equal replicated rows", {
+  cs <- exact_case(30, 3, seed = 6)
+  w <- rep(c(1, 2, 3), 10)
+  for (norm in c("l2", "linf")) {
+    a <- advtrain:::lm_check(cs$x, cs$y, 0.2, norm, 0, NULL, 10, NULL, TRUE, NULL, 1,
+                             "iters", "exact", 1)
+    a$weights <- w
+    fw <- advtrain:::lm_exact(a)
+    idx <- rep(seq_len(30), w)
+    fr <- adv_lm(cs$x[idx, ], cs$y[idx], eps = 0.2, norm = norm, intercept = TRUE,
+                 method = "exact")
+    expect_equal(coef(fw), coef(fr), tolerance = 1e-8)
+    expect_equal(fw$objective, fr$objective, tolerance = 1e-10)
+    expect_lte(fw$rel_gap, 1e-10)
+  }
+})
+
+test_that("real data: Boston and swiss are certified and beat the SOCP", {
+  skip_if_not_installed("MASS")
+  skip_if_not_installed("ECOSolveR")
+  sets <- list(boston = list(x = as.matrix(MASS::Boston[, -14]), y = MASS::Boston$medv),
+               swiss = list(x = as.matrix(datasets::swiss[, -1]), y = datasets::swiss$Fertility))
+  for (s in sets) for (norm in c("l2", "linf")) {
+    eps <- if (norm == "l2") 0.1 else 0.01
+    expect_no_warning(fit <- adv_lm(s$x, s$y, eps = eps, norm = norm, intercept = TRUE,
+                                    method = "exact"))
+    expect_lte(fit$rel_gap, 1e-10)
+    ref <- ecos_adv_lm(s$x, s$y, eps, norm, TRUE)
+    expect_lte(fit$objective, ref$objective * (1 + 1e-9))
+  }
+})
+
+test_that("an eps path equals separate fits; coef() and predict() at eps", {
+  cs <- exact_case(100, 8, seed = 9)
+  epss <- c(0, 0.05, 0.1, 0.3, 0.6, 2)
+  for (norm in c("l2", "linf")) {
+    pf <- adv_lm(cs$x, cs$y, eps = epss, norm = norm, intercept = TRUE, method = "exact")
+    expect_equal(dim(pf$path$coefficients), c(9L, length(epss)))
+    for (k in seq_along(epss)) {
+      one <- adv_lm(cs$x, cs$y, eps = epss[k], norm = norm, intercept = TRUE,
+                    method = "exact")
+      expect_equal(unname(pf$path$coefficients[, k]), unname(coef(one)), tolerance = 1e-8)
+      expect_equal(unname(coef(pf, eps = epss[k])[, 1]), unname(coef(one)), tolerance = 1e-8)
+      expect_equal(unname(predict(pf, cs$x[1:3, ], eps = epss[k])[, 1]),
+                   unname(predict(one, cs$x[1:3, ])), tolerance = 1e-8)
+    }
+    expect_lte(max(pf$path$rel_gap), 1e-10)
+    mid <- coef(pf, eps = 0.2)
+    expect_equal(mid[, 1], (pf$path$coefficients[, 3] + pf$path$coefficients[, 4]) / 2)
+  }
+  expect_snapshot(error = TRUE, coef(pf, eps = 5))
+  expect_snapshot(error = TRUE, adv_lm(cs$x, cs$y, eps = c(0.1, 0.1), method = "exact"))
+  f <- tempfile(fileext = ".pdf")
+  grDevices::pdf(f)
+  expect_no_error(plot(pf))
+  grDevices::dev.off()
+})
+
+test_that("GD on Boston with defaults warns that it has not converged", {
+  skip_if_not_installed("MASS")
+  expect_warning(fit <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1),
+                 class = "advtrain_warning_not_converged")
+  expect_false(fit$converged)
+  ex <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, method = "exact")
+  expect_gt((fit$trace$loss_adv[nrow(fit$trace)] - ex$objective) / ex$objective, 1e-3)
+  expect_match(paste(utils::capture.output(print(fit)), collapse = "\n"), "not converged")
+  expect_match(paste(utils::capture.output(print(summary(fit))), collapse = "\n"),
+               "not converged")
+  expect_no_warning(adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, tol = Inf))
+})
+
+test_that("GD on standardised Boston converges to the exact minimum, without a warning", {
+  skip_if_not_installed("MASS")
+  expect_no_warning(fit <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1,
+                                  standardize = TRUE, iters = 3000))
+  expect_true(fit$converged)
+  ex <- adv_lm(medv ~ ., data = MASS::Boston, eps = 0.1, method = "exact",
+               standardize = TRUE)
+  expect_lte(fit$conv_measure[[1]], 1e-3)
+  # the exact fit on standardised columns, reported on the original scale, is the
+  # exact fit of the rescaled problem
+  x <- as.matrix(MASS::Boston[, -14])
+  xs <- scale(x, scale = sqrt(colMeans(scale(x, scale = FALSE)^2)))
+  ex2 <- adv_lm(xs, MASS::Boston$medv, eps = 0.1, method = "exact", intercept = TRUE)
+  expect_equal(unname(fitted(ex)), unname(fitted(ex2)), tolerance = 1e-8)
+  expect_match(paste(utils::capture.output(print(fit)), collapse = "\n"), "converged")
+})
