@@ -491,6 +491,9 @@ ADV_CLONES static void lin_block_cols(const double *restrict x, const double *re
  * does not depend on the weight. Row by row, written for clarity rather than speed:
  * the unweighted runs never come here (lin_pass_block picks this kernel once per
  * block), so their speed is that of lin_block and lin_block_cols. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
 static void lin_block_w(const double *restrict xt, const double *restrict y, int lo,
                         int hi, int d, const double *restrict theta, double b,
                         int has_b, const lin_par *par, double tn2, double tn1,
