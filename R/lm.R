@@ -138,6 +138,14 @@
 #' @param standardize If `TRUE`, fit on standardised columns and report the
 #'   coefficients on the original scale (see "Standardisation"); the attack then acts
 #'   on the standardised inputs.
+#' @param weights `NULL` or non-negative observation weights, one per row of `x`
+#'   (not all zero): the loss becomes \eqn{\sum_i w_i l_i / \sum_i w_i}, so integer
+#'   weights give the fit to the data with rows replicated and a zero weight drops a
+#'   row. The attack of each sample does not depend on its weight. With weights the
+#'   automatic `eta` uses the weighted Gram matrix \eqn{Z'WZ/\sum_i w_i}, the trace's
+#'   losses are weighted, and `stop_at = "interpolation"` uses the weighted variance of
+#'   `y` and takes n as the number of rows of positive weight. Equal weights give
+#'   exactly the unweighted fit. Fitted values and residuals are for every row.
 #' @param data For the formula method (`x` a formula `y ~ terms`), a data frame with
 #'   the variables of the formula. The formula's intercept (present unless removed
 #'   with `- 1` or `+ 0`) is the `intercept` of the fit.
@@ -185,17 +193,18 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
                            iters = 1000, init = NULL, intercept = FALSE, truth = NULL,
                            trace_every = NULL, stop_at = c("iters", "interpolation"),
                            method = c("gd", "exact"), threads = NULL, tol = NULL,
-                           standardize = FALSE, ...) {
+                           standardize = FALSE, weights = NULL, ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
   rlang::check_dots_empty()
   eps_type <- if (is.character(eps)) eps[1] else NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lm_check(x, y, eps, norm, xi, eta, iters, init, intercept, truth, trace_every,
-                stop_at, method, threads)
+                stop_at, method, threads, weights = weights)
   a$tol <- if (is.null(tol) || identical(tol, Inf)) tol else check_number(tol, min = 0, strict = TRUE)
   a$standardize <- check_flag(standardize)
   fit <- lm_standardized(a, if (a$method == "gd") lm_gd else lm_exact)
+  fit$weights <- a$weights
   fit$eps_type <- eps_type
   fit$call <- call
   fit
@@ -220,7 +229,7 @@ adv_lm.formula <- function(x, data, ..., subset, weights, na.action,
 }
 
 lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
-                     trace_every, stop_at, method, threads,
+                     trace_every, stop_at, method, threads, weights = NULL,
                      call = rlang::caller_env()) {
   x <- check_matrix(x, call = call)
   d <- ncol(x)
@@ -241,6 +250,8 @@ lm_check <- function(x, y, eps, norm, xi, eta, iters, init, intercept, truth,
   )
   # the default: at most about 2000 rows (?adv_lm, trace_every)
   if (is.null(a$trace_every)) a$trace_every <- lm_trace_every(a$iters)
+  # NULL when unweighted or all weights are equal (then exactly the unweighted fit)
+  a$weights <- check_weights(weights, nrow(x), call = call)
   check_trace_size(a$iters, a$trace_every, call = call)
   p <- d + a$intercept
   a$init <- if (is.null(init)) {
@@ -288,25 +299,28 @@ lm_coef_names <- function(cn, d, intercept) {
 # below the eigenvalue (it stops at a relative change of 1e-6 or after 500 steps, and
 # was 1.8e-4 low on a 1500 x 300 Gaussian matrix, whose top eigenvalues are close),
 # raised by 1e-2 relative.
+# With weights lambda_max is that of the weighted Gram matrix Z'WZ / sum(w).
 lm_step <- function(xt, a) {
-  lam <- lm_lambda_max(xt, isTRUE(a$intercept))
+  wu <- if (is.null(a$weights)) NULL else weights_unit(a$weights)
+  lam <- lm_lambda_max(xt, isTRUE(a$intercept), wu)
   eps2 <- if (a$norm == "l2") a$eps else a$eps * sqrt(nrow(xt))
   list(eta = 1 / (2 * (sqrt(lam) + eps2)^2), lambda_max = lam)
 }
 
-lm_lambda_max <- function(xt, intercept) {
+lm_lambda_max <- function(xt, intercept, wu = NULL) {
   n <- ncol(xt)
   p <- nrow(xt) + intercept
   if (as.double(n) * p^2 <= 1e8) {
-    g <- tcrossprod(xt)
+    w <- if (is.null(wu)) rep(1, n) else wu # weights of mean 1
+    g <- if (is.null(wu)) tcrossprod(xt) else tcrossprod(sweep(xt, 2, sqrt(w), "*"))
     if (intercept) {
-      s <- rowSums(xt)
-      g <- rbind(cbind(g, s), c(s, n))
+      s <- if (is.null(wu)) rowSums(xt) else drop(xt %*% w)
+      g <- rbind(cbind(g, s), c(s, sum(w)))
     }
     ev <- eigen(g / n, symmetric = TRUE, only.values = TRUE)$values[1]
     return(max(ev, 0) * (1 + 1e-12))
   }
-  as.vector(.Call(C_lm_power, xt, as.integer(intercept), 500L, 1e-6)) * (1 + 1e-2)
+  as.vector(.Call(C_lm_power, xt, as.integer(intercept), 500L, 1e-6, wu)) * (1 + 1e-2)
 }
 
 lm_gd <- function(a) {
@@ -317,15 +331,21 @@ lm_gd <- function(a) {
   dimnames(xt) <- NULL
   step <- if (is.null(a$eta)) lm_step(xt, a) else list(eta = NA_real_, lambda_max = NA_real_)
   eta <- if (is.null(a$eta)) step$eta else a$eta
-  v2 <- if (!is.null(a$truth)) lm_v2(a$truth) else stats::var(a$y)
-  stop_thr <- if (a$stop_at == "interpolation") v2 / log(n) else 0
-  ctrl <- c(a$eps, a$xi, eta, stop_thr, NA_real_, mean(a$y^2))
+  wu <- if (is.null(a$weights)) NULL else weights_unit(a$weights)
+  # (with weights: the weighted variance, and n the number of rows of positive weight)
+  n_pos <- if (is.null(wu)) n else sum(wu > 0)
+  v2 <- if (!is.null(a$truth)) lm_v2(a$truth)
+        else if (is.null(wu)) stats::var(a$y)
+        else sum(wu * (a$y - sum(wu * a$y) / n)^2) / n * n_pos / (n_pos - 1)
+  stop_thr <- if (a$stop_at == "interpolation") v2 / log(n_pos) else 0
+  ctrl <- c(a$eps, a$xi, eta, stop_thr, NA_real_,
+            if (is.null(wu)) mean(a$y^2) else mean(wu * a$y^2))
   chunk <- max(1L, as.integer(ceiling(1e8 / (as.double(n) * d))))
   run <- run_chunks(function(t0, t_end, theta, cap) {
     ctrl[5] <- cap
     ictrl <- c(norm_code(a$norm), as.integer(a$intercept), t0, t_end, a$iters,
                a$trace_every, as.integer(!is.null(a$truth)), a$threads)
-    .Call(C_lm_gd, xt, a$y, theta, ctrl, ictrl)
+    .Call(C_lm_gd_weighted, xt, a$y, theta, ctrl, ictrl, wu)
   }, a$init, a$iters, chunk)
   tr <- run$trace
   if (run$status == 2L) {

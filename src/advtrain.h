@@ -60,6 +60,9 @@ double lin_loss_grad(const double *x, const double *y, const double *theta, int 
 typedef struct {
   int norm;
   double eps, xi;
+  /* observation weights (n, mean 1; NULL: unweighted, the fast kernels). With them
+   * lin_pass runs lin_block_w: sample i's loss and gradient terms times w[i] */
+  const double *w;
 } lin_par;
 size_t lin_work_size(int n, int d, int has_b);
 void lin_pass(const double *xt, const double *y, int n, int d, const double *theta,

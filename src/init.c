@@ -15,7 +15,8 @@ SEXP C_cnn_attack(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_grad(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_cnn_mm(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_gd(SEXP, SEXP, SEXP, SEXP, SEXP);
-SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_gd_weighted(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_stream(SEXP, SEXP);
 SEXP C_exact_certify(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -46,7 +47,8 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(cnn_grad, 7),
     CALLDEF(cnn_mm, 5),
     CALLDEF(lm_gd, 5),
-    CALLDEF(lm_power, 4),
+    CALLDEF(lm_gd_weighted, 6),
+    CALLDEF(lm_power, 5),
     CALLDEF(lm_exact, 5),
     CALLDEF(lm_stream, 2),
     CALLDEF(exact_certify, 6),

@@ -341,7 +341,7 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
 #define LIN_COLS_CHUNK 256
 
 int lin_use_cols(int d, const lin_par *par) {
-  return d <= LIN_COLS_D && (par->norm == ADV_L2 || par->xi == 0);
+  return !par->w && d <= LIN_COLS_D && (par->norm == ADV_L2 || par->xi == 0);
 }
 
 /* Rows [lo, hi) of column-major x (n rows): the same outputs as lin_block. */
@@ -483,6 +483,61 @@ ADV_CLONES static void lin_block_cols(const double *restrict x, const double *re
   }
 }
 
+/* ------------------------------------------------- observation weights ---- */
+
+/* Rows [lo, hi) of row-major xt with observation weights par->w: the outputs of
+ * lin_block with sample i's terms (its three losses, its gradient contribution and
+ * the attack's scalar sums) multiplied by w[i]. The attack itself is per sample and
+ * does not depend on the weight. Row by row, written for clarity rather than speed:
+ * the unweighted runs never come here (lin_pass_block picks this kernel once per
+ * block), so their speed is that of lin_block and lin_block_cols. */
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noinline))
+#endif
+static void lin_block_w(const double *restrict xt, const double *restrict y, int lo,
+                        int hi, int d, const double *restrict theta, double b,
+                        int has_b, const lin_par *par, double tn2, double tn1,
+                        double *restrict g, double *restrict gd, double *restrict s) {
+  const double *w = par->w;
+  int norm = par->norm, vec_attack = norm == ADV_L2 || par->xi == 0;
+  double eps = par->eps, xi = par->xi;
+  for (int j = 0; j < d + has_b; j++) g[j] = 0;
+  if (gd)
+    for (int j = 0; j < d + has_b; j++) gd[j] = 0;
+  for (int k = 0; k < LIN_NSCAL; k++) s[k] = 0;
+  for (int i = lo; i < hi; i++) {
+    double wi = w[i];
+    if (wi == 0) continue; /* a row of weight zero is not in the loss */
+    const double *restrict xr = xt + (size_t)i * d;
+    double r = b - y[i] + vec_dot_simd(xr, theta, d), alpha = 0, a0;
+    double rt = vec_attack ? attack_vec(r, tn2, tn1, norm, eps, xi, &alpha)
+                           : lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
+    double ra = xi == 0 ? rt : attack_vec(r, tn2, tn1, norm, eps, 0, &a0);
+    double dr = rt - r;
+    s[0] += wi * rt * rt;
+    s[1] += wi * ra * ra;
+    s[2] += wi * r * r;
+    s[3] += wi * rt * alpha;
+    s[4] += wi * rt;
+    s[5] += wi * dr;
+    if (vec_attack) {
+      vec_axpy_k(g, xr, wi * rt, d);
+      if (gd) vec_axpy_k(gd, xr, wi * dr, d);
+    } else {
+      for (int j = 0; j < d; j++) {
+        double gj = 2 * r * theta[j];
+        double a = gj != 0 ? eps * gj / (fabs(gj) + xi) : 0.0;
+        g[j] += wi * rt * (xr[j] + a);
+        if (gd) gd[j] += wi * (dr * xr[j] + rt * a);
+      }
+    }
+  }
+  if (has_b) {
+    g[d] = s[4];
+    if (gd) gd[d] = s[5];
+  }
+}
+
 /* One pass over the n rows of xt (row-major: row i is xt[i*d .. i*d+d-1]) at theta and
  * intercept b (ignored unless has_b). Returns the three training losses in loss[0..2]
  * (surrogate attack, true attack xi = 0, no attack). If grad is not NULL it receives
@@ -499,7 +554,9 @@ static void lin_pass_block(const double *x, int cols, const double *y, int n, in
   int p = d + has_b, lo = k * bs, hi = lo + bs < n ? lo + bs : n;
   double *g = G + (size_t)k * p, *gd = want_gd ? GD + (size_t)k * p : NULL;
   double *s = S + (size_t)k * LIN_NSCAL;
-  if (cols)
+  if (par->w)
+    lin_block_w(x, y, lo, hi, d, theta, b, has_b, par, tn2, tn1, g, gd, s);
+  else if (cols)
     lin_block_cols(x, y, n, lo, hi, d, theta, b, has_b, par, tn2, tn1, g, gd, s);
   else
     lin_block(x, y, lo, hi, d, theta, b, has_b, par, tn2, tn1, g, gd, s);
@@ -577,7 +634,7 @@ void lin_pass_cols(const double *x, const double *y, int n, int d, const double 
 double lin_loss_grad(const double *x, const double *y, const double *theta, int n, int d,
                      int norm, double eps, double xi, double *grad, double *work) {
   (void)work;
-  lin_par par = {norm, eps, xi};
+  lin_par par = {norm, eps, xi, NULL};
   double loss[3];
   double *w = (double *)R_alloc(lin_work_size(n, d, 0), sizeof(double));
   if (lin_use_cols(d, &par)) {

@@ -91,12 +91,12 @@ static int gd_run(const double *xt, const double *y, int n, int d, double *theta
 /* list(theta, trace, path, status, t_next, cap) for steps t0..t_end.
  * ctrl = c(eps, xi, eta, stop_thr, cap, ymsq);
  * ictrl = c(norm, has_b, t0, t_end, iters, every, want_path, nth). */
-SEXP C_lm_gd(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl) {
+static SEXP lm_gd(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl, SEXP w) {
   int nprot = 0, d = nrows(xt), n = ncols(xt);
   const double *cr = REAL(ctrl);
   const int *ci = INTEGER(ictrl);
-  gd_ctl c = {{ci[0], cr[0], cr[1]}, cr[2], cr[3], cr[4], cr[5],
-              ci[1], ci[2], ci[3], ci[4], ci[5], ci[6], ci[7]};
+  gd_ctl c = {{ci[0], cr[0], cr[1], isNull(w) ? NULL : REAL(w)}, cr[2], cr[3], cr[4],
+              cr[5], ci[1], ci[2], ci[3], ci[4], ci[5], ci[6], ci[7]};
   int steps = c.t_end - c.t0 + 1;
   int maxrows = steps / c.every + 2;
   SEXP th = PROTECT(duplicate(theta));
@@ -109,6 +109,16 @@ SEXP C_lm_gd(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl) {
   SEXP out = adv_train_result(th, tr, TR_COLS, ntr, path, p, status, t_next, c.cap);
   UNPROTECT(nprot);
   return out;
+}
+
+SEXP C_lm_gd(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl) {
+  return lm_gd(xt, y, theta, ctrl, ictrl, R_NilValue);
+}
+
+/* C_lm_gd with observation weights w (length n, mean 1; the losses and the gradient
+ * are sum_i w_i (.) / n), or R_NilValue for none. */
+SEXP C_lm_gd_weighted(SEXP xt, SEXP y, SEXP theta, SEXP ctrl, SEXP ictrl, SEXP w) {
+  return lm_gd(xt, y, theta, ctrl, ictrl, w);
 }
 
 /* list(theta, trace, path, status, t_next, cap), the result of one chunk of a trainer
@@ -141,9 +151,10 @@ SEXP adv_train_result(SEXP theta, const double *trace, int cols, int rows,
 
 /* Largest eigenvalue of Z'Z/n, Z = [X, 1] (the 1 only if has_b), by power iteration
  * with one pass over the row-major xt per step, from a fixed start vector. Stops when
- * the Rayleigh quotient changes by less than tol relative. */
-static double power_max(const double *xt, int n, int d, int has_b, int maxit, double tol,
-                        int *iters) {
+ * the Rayleigh quotient changes by less than tol relative. With observation weights w
+ * (mean 1; NULL for none) the matrix is Z'WZ/n. */
+static double power_max(const double *xt, const double *w, int n, int d, int has_b,
+                        int maxit, double tol, int *iters) {
   int p = d + has_b;
   double *v = (double *)R_alloc(p, sizeof(double));
   double *u = (double *)R_alloc(p, sizeof(double));
@@ -156,6 +167,7 @@ static double power_max(const double *xt, int n, int d, int has_b, int maxit, do
     for (int i = 0; i < n; i++) {
       const double *xr = xt + (size_t)i * d;
       double s = (has_b ? v[d] : 0.0) + adv_dot(d, xr, v);
+      if (w) s *= w[i];
       vec_axpy_k(u, xr, s, d);
       if (has_b) u[d] += s;
     }
@@ -174,10 +186,10 @@ static double power_max(const double *xt, int n, int d, int has_b, int maxit, do
   return lam;
 }
 
-SEXP C_lm_power(SEXP xt, SEXP has_b, SEXP maxit, SEXP tol) {
+SEXP C_lm_power(SEXP xt, SEXP has_b, SEXP maxit, SEXP tol, SEXP w) {
   int it = 0;
-  double lam = power_max(REAL(xt), ncols(xt), nrows(xt), asInteger(has_b),
-                         asInteger(maxit), asReal(tol), &it);
+  double lam = power_max(REAL(xt), isNull(w) ? NULL : REAL(w), ncols(xt), nrows(xt),
+                         asInteger(has_b), asInteger(maxit), asReal(tol), &it);
   SEXP out = PROTECT(ScalarReal(lam));
   setAttrib(out, install("iterations"), ScalarInteger(it));
   UNPROTECT(1);
