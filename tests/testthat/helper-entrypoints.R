@@ -40,7 +40,7 @@ entry_scenarios <- function(e) {
   e$adv_threads()
   e$advtrain_sitrep()
   if (exists("adv_lm.default", envir = e)) {
-    e$adv_lm.default(sim$x, sim$y, eps = 0.2, xi = 0.1, iters = 5, truth = sim)
+    e$adv_lm.default(sim$x, sim$y, eps = 0.2, xi = 0.1, iters = 5, truth = sim, tol = Inf)
     e$adv_lm.default(sim$x, sim$y, eps = 0.2, method = "exact")
   }
   # the S3 generics dispatch to the namespace's methods, not to the recording copies
@@ -73,7 +73,7 @@ entry_extras <- function() {
   y <- rnorm(10)
   # (lm_power: adv_lm's automatic step uses it only when n p^2 > 1e8)
   out <- list(lm_stream = list(runif(1000), 2L), nn2_kernels = list(NA_integer_),
-              lm_power = list(t(x), 1L, 50L, 1e-6),
+              lm_power = list(t(x), 1L, 50L, 1e-6, NULL),
               lasso_surrogate = list(c(0.5, -0.2, 0.1), 0.1, x, y, 0.2, 2L, 0.3))
   if (exists("cnn_plan", envir = ns)) {
     spec <- ns$cnn_spec(ns$conv(2, 3), ns$relu(), ns$pool(2), ns$dense(2))

@@ -7,6 +7,8 @@ test_that("each entry point returns finite numbers", {
   args <- entry_args()
   for (nm in names(args)) {
     res <- call_entry(nm, args[[nm]])
+    # (lm_gd's `cap` echoes the stopping cap it was given, Inf when there is none)
+    if (is.list(res) && identical(res$cap, Inf)) res$cap <- NULL
     # numeric leaves must be finite (NA marks "unknown", e.g. a cache size sysconf
     # cannot tell); an entry point that reports only text (the kernel variant) and
     # flags must still return something
