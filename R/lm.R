@@ -146,6 +146,8 @@
 #'   losses are weighted, and `stop_at = "interpolation"` uses the weighted variance of
 #'   `y` and takes n as the number of rows of positive weight. Equal weights give
 #'   exactly the unweighted fit. Fitted values and residuals are for every row.
+#' @param family `"gaussian"` (the squared loss) or `"binomial"`: adversarial
+#'   logistic regression for binary `y`, see [adv_logistic].
 #' @param data For the formula method (`x` a formula `y ~ terms`), a data frame with
 #'   the variables of the formula. The formula's intercept (present unless removed
 #'   with `- 1` or `+ 0`) is the `intercept` of the fit.
@@ -193,10 +195,16 @@ adv_lm.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, eta = NULL
                            iters = 1000, init = NULL, intercept = FALSE, truth = NULL,
                            trace_every = NULL, stop_at = c("iters", "interpolation"),
                            method = c("gd", "exact"), threads = NULL, tol = NULL,
-                           standardize = FALSE, weights = NULL, ...) {
+                           standardize = FALSE, weights = NULL,
+                           family = c("gaussian", "binomial"), ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lm")
   rlang::check_dots_empty()
+  if (check_choice(family, c("gaussian", "binomial")) == "binomial") {
+    return(adv_logistic_fit(x, y, eps, norm, xi, eta, iters, init, intercept, method, threads,
+                            if (is.null(trace_every)) 1L else trace_every,
+                            call = rlang::current_env()))
+  }
   eps_type <- if (is.character(eps)) eps[1] else NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lm_check(x, y, eps, norm, xi, eta, iters, init, intercept, truth, trace_every,
