@@ -190,9 +190,9 @@ logistic_objective <- function(beta, a) {
 
 logistic_abort_separable <- function(a, st, call) {
   cli::cli_abort(c(
-    "No finite minimiser: the data are separable{if (a$eps > 0) ' even under attacks of size eps' else ''}.",
+    "No finite minimiser: the data are separable{if (a$eps > 0) paste0(' even under attacks of size eps = ', a$eps) else ''}.",
     "i" = "At an iterate every attacked margin y_i f(x_i) - {a$eps} ||theta||_* is positive (smallest {signif(min(-st$u), 3)}); scaling theta and b up drives the loss to 0, so the coefficients would grow without bound.",
-    "i" = "Use a larger {.arg eps} or a penalty ({.fn adv_lasso}), or {.code method = \"gd\"} with a fixed number of steps."
+    "i" = "Use a larger {.arg eps}, or {.code method = \"gd\"} with a fixed number of steps (early stopping)."
   ), class = "advtrain_error_separable", call = call)
 }
 
@@ -415,13 +415,25 @@ logistic_newy <- function(object, y, n) {
 #'   from the side it is on, \eqn{f - \mathrm{sign}(f)\epsilon\|\theta\|_*} (the
 #'   attack on the predicted class: a class that changes is not robust at `eps`).
 #' @param y Labels of `newx` for labelled worst-case predictions.
+#' @param newdata For fits of the formula method, a data frame (instead of `newx`).
 #' @param ... Not used.
 #' @return A numeric vector (or labels for `type = "class"`).
 #' @export
 predict.adv_logistic <- function(object, newx = NULL, type = c("link", "response", "class"),
-                                 eps = 0, y = NULL, ...) {
+                                 eps = 0, y = NULL, newdata = NULL, ...) {
   type <- check_choice(type, c("link", "response", "class"))
   eps <- check_number(eps, min = 0)
+  if (!is.null(newdata)) {
+    if (is.null(object$terms) || !is.data.frame(newdata)) {
+      abort_arg("{.arg newdata} must be a data frame, for fits of the formula method.",
+                "newdata", rlang::current_env())
+    }
+    tt <- stats::delete.response(object$terms)
+    mf <- stats::model.frame(tt, newdata, xlev = object$xlevels,
+                             na.action = stats::na.pass)
+    newx <- stats::model.matrix(tt, mf)
+    newx <- newx[, colnames(newx) != "(Intercept)", drop = FALSE]
+  }
   if (is.null(newx)) {
     f <- object$linear.predictors
   } else {
