@@ -105,7 +105,10 @@ formula_design <- function(mcall, env, fn, call = rlang::caller_env()) {
   y <- stats::model.response(mf)
   yname <- deparse(formula[[2]], width.cutoff = 200)[1]
   if (is.logical(y) && is.null(dim(y))) y <- as.double(y) # as lm: FALSE/TRUE are 0/1
-  if (!is_plain_numeric(y) || !is.null(dim(y))) {
+  # family = "binomial" (adv_lm's logistic regression) takes a factor response too
+  fam <- tryCatch(eval(mcall$...$family, env), error = function(e) NULL)
+  binomial <- identical(fam, "binomial") && is.factor(y) && is.null(dim(y))
+  if (!binomial && (!is_plain_numeric(y) || !is.null(dim(y)))) {
     abort_arg("{.arg formula}'s response {.code {yname}} must be a numeric column, not {describe(y)}.",
               "formula", call)
   }
@@ -128,7 +131,7 @@ formula_design <- function(mcall, env, fn, call = rlang::caller_env()) {
   xm <- xm[, colnames(xm) != "(Intercept)", drop = FALSE]
   attr(xm, "assign") <- NULL
   attr(xm, "contrasts") <- NULL
-  y <- as.double(y)
+  if (!binomial) y <- as.double(y)
   names(y) <- rownames(mf)
   list(x = xm, y = y, weights = stats::model.weights(mf), intercept = intercept,
        terms = tt, xlevels = stats::.getXlevels(tt, mf), contrasts = ctr,

@@ -303,7 +303,7 @@ logistic_gd <- function(a) {
   n <- nrow(x)
   d <- ncol(x)
   y <- a$y
-  lam <- as.vector(.Call(C_lm_power, t(unname(x)), as.integer(a$intercept), 500L, 1e-6))
+  lam <- as.vector(.Call(C_lm_power, t(unname(x)), as.integer(a$intercept), 500L, 1e-6, NULL))
   eps2 <- if (a$norm == "l2") a$eps else a$eps * sqrt(d)
   eta <- if (is.null(a$eta)) 4 / (sqrt(lam) + eps2)^2 else a$eta
   beta <- a$init
