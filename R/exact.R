@@ -172,7 +172,7 @@ lm_exact <- function(a) {
     cr <- exact_certify(z, a$y, beta, w, a$eps[1], a$norm, a$intercept)
     fit$objective <- cr$objective
     fit$gap <- max(cr$objective - cr$lower, 0)
-    fit$rel_gap <- fit$gap / max(cr$objective, 1e-20 * mean(a$y^2), .Machine$double.xmin)
+    fit$rel_gap <- fit$gap / max(cr$objective, 1e-18 * mean(a$y^2), .Machine$double.xmin)
     fit$n <- nrow(a$x)
     fit$fitted.values <- drop(a$x %*% fit$theta) + fit$intercept
     names(fit$fitted.values) <- rownames(a$x)
@@ -196,9 +196,9 @@ lm_exact <- function(a) {
   s1 <- sols[[1]]
   gaps <- vapply(sols, function(s) max(s$objective - s$lower, 0), 0)
   objs <- vapply(sols, function(s) s$objective, 0)
-  # relative to the objective, floored at 1e-20 mean(y^2), the rounding level of an
+  # relative to the objective, floored at 1e-18 mean(y^2), the rounding level of an
   # interpolating fit (whose objective is 0 up to rounding)
-  rel <- gaps / pmax(objs, 1e-20 * mean(a$y^2), .Machine$double.xmin)
+  rel <- gaps / pmax(objs, 1e-18 * mean(a$y^2), .Machine$double.xmin)
   bad <- which(rel > exact_tol)
   if (length(bad)) {
     cli::cli_warn(c("The exact solver did not certify its solution: relative duality gap {signif(max(rel[bad]), 3)} (absolute {signif(gaps[bad][which.max(rel[bad])], 3)}), above the tolerance 1e-10{if (length(epss) > 1) paste0(' at eps = ', format(epss[bad][which.max(rel[bad])])) else ''}.",
