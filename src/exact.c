@@ -18,10 +18,11 @@
  * best bound is kept; every candidate is made exactly feasible, so every bound is
  * valid. */
 #include "advtrain.h"
+#include "exact.h"
 #include <string.h>
 
 /* F at beta (r = Z beta - y into r, the norm of theta into *tn) */
-static double cx_objective(const double *z, const double *y, const double *w,
+double cx_objective(const double *z, const double *y, const double *w,
                            const double *beta, int n, int d, int p, int norm, double eps,
                            double *r, double *tn) {
   adv_gemv(0, n, p, 1.0, z, beta, 0.0, r);
@@ -44,7 +45,7 @@ static double cx_objective(const double *z, const double *y, const double *w,
 
 /* The dual value of the candidate alpha: centred (intercept), lambda_i >=
  * max(|alpha_i|, lo_i), all raised by one amount until the norm constraint holds, then (alpha, lambda) scaled optimally. */
-static double cx_value(const double *z, const double *y, const double *w, double *alpha,
+double cx_value(const double *z, const double *y, const double *w, double *alpha,
                        const double *lo, int n, int d, int has_b, int norm, double eps,
                        double *lam, double *xa) {
   double sl = 0, sw = 0;
@@ -77,10 +78,10 @@ static double cx_value(const double *z, const double *y, const double *w, double
 }
 
 /* The candidate of the optimality conditions with kink set {|r_i| <= thr}. */
-static double cx_active(const double *z, const double *y, const double *w,
-                        const double *r, const double *beta, int n, int d, int has_b,
-                        int norm, double eps, double tn, double thr, double *alpha,
-                        double *lam, double *xa) {
+double cx_active(const double *z, const double *y, const double *w, const double *r,
+                 const double *beta, int n, int d, int has_b, int norm, double eps,
+                 double tn, double thr, double rcond, double *alpha, double *lam,
+                 double *xa) {
   const void *vmax = vmaxget();
   double *lo = (double *)R_alloc(n, sizeof(double));
   int *kink = (int *)R_alloc(n, sizeof(int));
@@ -120,7 +121,7 @@ static double cx_active(const double *z, const double *y, const double *w,
     }
     for (int e = qe; e < ld; e++) b[e] = 0;
     int one = 1, rank = 0, info = 0, lwork = -1;
-    double rcond = 1e-13, wq = 0;
+    double wq = 0;
     double *sv = (double *)R_alloc(qe < m ? qe : m, sizeof(double));
     F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, &wq, &lwork, &info);
     lwork = (int)wq;
@@ -158,7 +159,7 @@ SEXP C_exact_certify(SEXP z, SEXP y, SEXP beta, SEXP w, SEXP ctrl, SEXP ictrl) {
    * candidate alpha_i = lambda_i sign(r_i) when no residual is exactly 0 */
   for (double rel = 0; rel < 1e-2; rel = rel == 0 ? 1e-14 : rel * 10) {
     double lb = cx_active(REAL(z), REAL(y), wp, r, REAL(beta), n, d, has_b, norm, eps, tn,
-                          rel * scale, alpha, lam, xa);
+                          rel * scale, 1e-13, alpha, lam, xa);
     lower = fmax(lower, lb);
     if (f - lower <= tol * f) break;
   }

@@ -3,6 +3,7 @@
  * the exact minimiser of the empirical adversarial risk by iteratively reweighted
  * ridge regression with a duality-gap certificate (MATH.md sections 2, 3 and 7). */
 #include "advtrain.h"
+#include "exact.h"
 #include "vec.h"
 #include <string.h>
 
@@ -198,24 +199,10 @@ SEXP C_lm_power(SEXP xt, SEXP has_b, SEXP maxit, SEXP tol, SEXP w) {
 
 /* ------------------------------------------------------ exact solver ---- */
 
-/* (1/n) sum_i (|r_i| + eps ||theta||_*)^2 with r = Z beta - y (into r) */
+/* (1/n) sum_i (|r_i| + eps ||theta||_*)^2 with r = Z beta - y (into r): exact.c's */
 static double ex_objective(const double *z, const double *y, const double *beta, int n,
                            int d, int p, int norm, double eps, double *r, double *tn) {
-  adv_gemv(0, n, p, 1.0, z, beta, 0.0, r);
-  double t = 0;
-  if (norm == ADV_L2) {
-    t = adv_nrm2(d, beta);
-  } else {
-    for (int j = 0; j < d; j++) t += fabs(beta[j]);
-  }
-  double f = 0;
-  for (int i = 0; i < n; i++) {
-    r[i] -= y[i];
-    double s = fabs(r[i]) + eps * t;
-    f += s * s;
-  }
-  *tn = t;
-  return f / n;
+  return cx_objective(z, y, NULL, beta, n, d, p, norm, eps, r, tn);
 }
 
 /* A lower bound on the minimum from the dual of
@@ -225,39 +212,7 @@ static double ex_objective(const double *z, const double *y, const double *beta,
  * Linf for Linf attacks) and, with an intercept, sum alpha_i = 0. The candidate is
  * alpha_i = r_i / w_i from the reweighted ridge step, which is exactly feasible at its
  * fixed point; lambda is raised just enough for feasibility and (alpha, lambda) is
- * scaled optimally, so any candidate gives a valid bound. */
-/* Dual value of a candidate alpha (length n) with lambda_i >= max(|alpha_i|, lo_i):
- * alpha is centred when there is an intercept, lambda is raised uniformly until
- * ||X'alpha||_o <= eps sum lambda_i, then (alpha, lambda) is scaled optimally. Any alpha gives a valid lower bound. */
-static double ex_dual_value(const double *z, const double *y, double *alpha,
-                            const double *lo, int n, int d, int has_b, int norm,
-                            double eps, double *lam, double *xa) {
-  double sl = 0;
-  if (has_b) { /* the intercept's constraint sum alpha_i = 0, exactly */
-    double mean = 0;
-    for (int i = 0; i < n; i++) mean += alpha[i];
-    mean /= n;
-    for (int i = 0; i < n; i++) alpha[i] -= mean;
-  }
-  for (int i = 0; i < n; i++) {
-    lam[i] = fmax(fabs(alpha[i]), lo[i]);
-    sl += lam[i];
-  }
-  adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa);
-  double dn = 0;
-  if (norm == ADV_L2) {
-    dn = adv_nrm2(d, xa);
-  } else {
-    for (int j = 0; j < d; j++) dn = fmax(dn, fabs(xa[j]));
-  }
-  if (dn > eps * sl) {
-    double add = (dn / eps - sl) / n * (1 + 1e-12);
-    for (int i = 0; i < n; i++) lam[i] += add;
-  }
-  double ay = adv_dot(n, alpha, y), l2 = adv_dot(n, lam, lam);
-  return ay < 0 && l2 > 0 ? ay * ay / (n * l2) : 0.0;
-}
-
+ * scaled optimally (exact.c's cx_value), so any candidate gives a valid bound. */
 static double ex_dual(const double *z, const double *y, const double *r, const double *w,
                       int n, int d, int has_b, int norm, double eps, double tn,
                       double *alpha, double *lam, double *xa) {
@@ -266,7 +221,7 @@ static double ex_dual(const double *z, const double *y, const double *r, const d
     alpha[i] = r[i] / w[i];
     lo[i] = eps * tn / (1 - w[i]);
   }
-  return ex_dual_value(z, y, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+  return cx_value(z, y, NULL, alpha, lo, n, d, has_b, norm, eps, lam, xa);
 }
 
 /* The dual candidate of the optimality conditions. At the minimiser, with
@@ -283,55 +238,8 @@ static double ex_dual_active(const double *z, const double *y, const double *r,
   double rmax = 0;
   for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
   double thr = rel * fmax(rmax, eps * tn);
-  double *lo = (double *)R_alloc(n, sizeof(double));
-  int *kink = (int *)R_alloc(n, sizeof(int));
-  int m = 0;
-  double big = 0;
-  for (int i = 0; i < n; i++) {
-    double si = fabs(r[i]) + eps * tn;
-    lo[i] = si;
-    big += si;
-    if (fabs(r[i]) <= thr && tn > 0) {
-      kink[m++] = i;
-      alpha[i] = 0;
-    } else {
-      alpha[i] = si * adv_sign(r[i]);
-    }
-  }
-  if (m > 0) {
-    /* equations: coordinates (all for L2, the nonzero ones for Linf), intercept */
-    int *rows = (int *)R_alloc(d + 1, sizeof(int));
-    int q = 0;
-    for (int j = 0; j < d; j++)
-      if (norm == ADV_L2 || fabs(beta[j]) > 1e-9 * tn) rows[q++] = j;
-    int qe = q + has_b, ld = qe > m ? qe : m;
-    double *A = (double *)R_alloc((size_t)qe * m, sizeof(double));
-    double *b = (double *)R_alloc(ld, sizeof(double));
-    adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa); /* X_N' alpha_N */
-    for (int e = 0; e < q; e++) {
-      int j = rows[e];
-      double u = norm == ADV_L2 ? beta[j] / tn : adv_sign(beta[j]);
-      b[e] = -eps * big * u - xa[j];
-      for (int k = 0; k < m; k++) A[e + (size_t)k * qe] = z[kink[k] + (size_t)j * n];
-    }
-    if (has_b) {
-      double sa = 0;
-      for (int i = 0; i < n; i++) sa += alpha[i];
-      b[q] = -sa;
-      for (int k = 0; k < m; k++) A[q + (size_t)k * qe] = 1.0;
-    }
-    for (int e = qe; e < ld; e++) b[e] = 0;
-    int one = 1, rank = 0, info = 0, lwork = -1;
-    double rcond = 1e-12, wq = 0;
-    double *sv = (double *)R_alloc(qe < m ? qe : m, sizeof(double));
-    F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, &wq, &lwork, &info);
-    lwork = (int)wq;
-    double *wk = (double *)R_alloc(lwork > 1 ? lwork : 1, sizeof(double));
-    F77_CALL(dgelss)(&qe, &m, &one, A, &qe, b, &ld, sv, &rcond, &rank, wk, &lwork, &info);
-    if (info != 0) return 0.0;
-    for (int k = 0; k < m; k++) alpha[kink[k]] = b[k];
-  }
-  return ex_dual_value(z, y, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+  return cx_active(z, y, NULL, r, beta, n, d, has_b, norm, eps, tn, thr, 1e-12, alpha, lam,
+                   xa);
 }
 
 typedef struct {
