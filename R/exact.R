@@ -84,10 +84,12 @@ exact_engine_lasso <- function(a, eps, pr = NULL) {
   list(beta = out, iterations = as.integer(res$iters[1]))
 }
 
-# The reweighted ridge of lm.c (unweighted only), from `start`.
+# The reweighted ridge of lm.c (observation weights: a$weights, all positive), from
+# `start`.
 exact_engine_irls <- function(a, z, eps, start) {
+  w <- if (is.null(a$weights)) NULL else as.double(a$weights)
   res <- .Call(C_lm_exact, z, a$y, as.double(start), c(eps, exact_tol),
-               c(norm_code(a$norm), as.integer(a$intercept), 2000L))
+               c(norm_code(a$norm), as.integer(a$intercept), 2000L), w)
   if (res$status == 2L || any(!is.finite(res$theta))) return(NULL)
   list(beta = res$theta, iterations = res$iterations)
 }
@@ -152,32 +154,19 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
 # The fit (one eps, or a path over a vector of eps in increasing order, each warm-
 # started from the one before).
 lm_exact <- function(a) {
-  if (!is.null(a$weights)) {
-    # the engines are unweighted; whole-number weights are replicated rows, which the
-    # certificate (weighted) confirms on the original rows
-    w <- a$weights
-    if (any(abs(w - round(w)) > 1e-12)) {
-      cli::cli_abort("{.code method = \"exact\"} accepts only whole-number {.arg weights} (replicated rows) so far.",
-                     call = rlang::caller_env(2))
-    }
+  if (!is.null(a$weights) && any(a$weights == 0)) {
+    # rows of weight zero add nothing to the objective: fit without them, report the
+    # fitted values and residuals of every row
+    keep <- a$weights > 0
     ar <- a
-    idx <- rep(seq_len(nrow(a$x)), round(w))
-    ar$x <- a$x[idx, , drop = FALSE]
-    ar$y <- a$y[idx]
-    ar$weights <- NULL
+    ar$x <- a$x[keep, , drop = FALSE]
+    ar$y <- a$y[keep]
+    wk <- a$weights[keep]
+    ar$weights <- if (all(wk == wk[1])) NULL else wk
     fit <- lm_exact(ar)
-    beta <- c(fit$theta, if (a$intercept) fit$intercept)
-    z <- if (a$intercept) cbind(a$x, 1) else a$x
-    dimnames(z) <- NULL
-    cr <- exact_certify(z, a$y, beta, w, a$eps[1], a$norm, a$intercept)
-    fit$objective <- cr$objective
-    fit$gap <- max(cr$objective - cr$lower, 0)
-    fit$rel_gap <- fit$gap / max(cr$objective, 1e-18 * mean(a$y^2), .Machine$double.xmin)
-    fit$n <- nrow(a$x)
     fit$fitted.values <- drop(a$x %*% fit$theta) + fit$intercept
     names(fit$fitted.values) <- rownames(a$x)
     fit$residuals <- a$y - fit$fitted.values
-    fit$weights <- w
     return(fit)
   }
   x <- a$x
@@ -209,9 +198,15 @@ lm_exact <- function(a) {
   beta <- s1$beta
   xt <- t(x)
   dimnames(xt) <- NULL
-  tr <- .Call(C_lm_gd, xt, a$y, beta, c(epss[1], 0, 0, 0, Inf, 0),
-              c(norm_code(a$norm), as.integer(a$intercept), 0L, 0L, 0L, 1L,
-                as.integer(!is.null(a$truth)), a$threads))
+  # the trace's single row (the losses at the solution), weighted as the objective
+  ictrl <- c(norm_code(a$norm), as.integer(a$intercept), 0L, 0L, 0L, 1L,
+             as.integer(!is.null(a$truth)), a$threads)
+  tr <- if (is.null(a$weights)) {
+    .Call(C_lm_gd, xt, a$y, beta, c(epss[1], 0, 0, 0, Inf, 0), ictrl)
+  } else {
+    .Call(C_lm_gd_weighted, xt, a$y, beta, c(epss[1], 0, 0, 0, Inf, 0), ictrl,
+          weights_unit(a$weights))
+  }
   a1$xi <- 0
   trace <- lm_trace(tr$trace, tr$path, a1)
   trace$iter <- s1$iterations

@@ -144,8 +144,11 @@
 #'   row. The attack of each sample does not depend on its weight. With weights the
 #'   automatic `eta` uses the weighted Gram matrix \eqn{Z'WZ/\sum_i w_i}, the trace's
 #'   losses are weighted, and `stop_at = "interpolation"` uses the weighted variance of
-#'   `y` and takes n as the number of rows of positive weight. Equal weights give
-#'   exactly the unweighted fit. Fitted values and residuals are for every row.
+#'   `y` and takes n as the number of rows of positive weight. With
+#'   `method = "exact"` any weights are supported: the reweighted-ridge engine and the
+#'   duality-gap certificate are weighted (the active-set engine is not used then), and
+#'   rows of weight zero are left out of the fit. Equal weights give exactly the
+#'   unweighted fit. Fitted values and residuals are for every row.
 #' @param family `"gaussian"` (the squared loss) or `"binomial"`: adversarial
 #'   logistic regression for binary `y`, see [adv_logistic].
 #' @param data For the formula method (`x` a formula `y ~ terms`), a data frame with

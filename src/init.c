@@ -17,7 +17,7 @@ SEXP C_cnn_mm(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_gd(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_gd_weighted(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP, SEXP);
-SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_stream(SEXP, SEXP);
 SEXP C_exact_certify(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
@@ -49,7 +49,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(lm_gd, 5),
     CALLDEF(lm_gd_weighted, 6),
     CALLDEF(lm_power, 5),
-    CALLDEF(lm_exact, 5),
+    CALLDEF(lm_exact, 6),
     CALLDEF(lm_stream, 2),
     CALLDEF(exact_certify, 6),
     CALLDEF(nn2_eval, 7),

@@ -200,9 +200,10 @@ SEXP C_lm_power(SEXP xt, SEXP has_b, SEXP maxit, SEXP tol, SEXP w) {
 /* ------------------------------------------------------ exact solver ---- */
 
 /* (1/n) sum_i (|r_i| + eps ||theta||_*)^2 with r = Z beta - y (into r): exact.c's */
-static double ex_objective(const double *z, const double *y, const double *beta, int n,
-                           int d, int p, int norm, double eps, double *r, double *tn) {
-  return cx_objective(z, y, NULL, beta, n, d, p, norm, eps, r, tn);
+static double ex_objective(const double *z, const double *y, const double *ow,
+                           const double *beta, int n, int d, int p, int norm, double eps,
+                           double *r, double *tn) {
+  return cx_objective(z, y, ow, beta, n, d, p, norm, eps, r, tn);
 }
 
 /* A lower bound on the minimum from the dual of
@@ -213,15 +214,16 @@ static double ex_objective(const double *z, const double *y, const double *beta,
  * alpha_i = r_i / w_i from the reweighted ridge step, which is exactly feasible at its
  * fixed point; lambda is raised just enough for feasibility and (alpha, lambda) is
  * scaled optimally (exact.c's cx_value), so any candidate gives a valid bound. */
-static double ex_dual(const double *z, const double *y, const double *r, const double *w,
-                      int n, int d, int has_b, int norm, double eps, double tn,
-                      double *alpha, double *lam, double *xa) {
+static double ex_dual(const double *z, const double *y, const double *ow, const double *r,
+                      const double *w, int n, int d, int has_b, int norm, double eps,
+                      double tn, double *alpha, double *lam, double *xa) {
   double *lo = (double *)R_alloc(n, sizeof(double));
   for (int i = 0; i < n; i++) {
-    alpha[i] = r[i] / w[i];
-    lo[i] = eps * tn / (1 - w[i]);
+    double oi = ow ? ow[i] : 1.0;
+    alpha[i] = oi * r[i] / w[i];
+    lo[i] = oi * eps * tn / (1 - w[i]);
   }
-  return cx_value(z, y, NULL, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+  return cx_value(z, y, ow, alpha, lo, n, d, has_b, norm, eps, lam, xa);
 }
 
 /* The dual candidate of the optimality conditions. At the minimiser, with
@@ -231,14 +233,14 @@ static double ex_dual(const double *z, const double *y, const double *r, const d
  * norm (and sum alpha_i = 0 with an intercept). Near the minimiser, the samples with
  * |r_i| below rel times the largest are taken as the kink set and their alpha_i solve that linear system in
  * the least-squares sense (LAPACK dgelss). */
-static double ex_dual_active(const double *z, const double *y, const double *r,
-                             const double *beta, int n, int d, int has_b, int norm,
-                             double eps, double tn, double rel, double *alpha,
+static double ex_dual_active(const double *z, const double *y, const double *ow,
+                             const double *r, const double *beta, int n, int d, int has_b,
+                             int norm, double eps, double tn, double rel, double *alpha,
                              double *lam, double *xa) {
   double rmax = 0;
   for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
   double thr = rel * fmax(rmax, eps * tn);
-  return cx_active(z, y, NULL, r, beta, n, d, has_b, norm, eps, tn, thr, 1e-12, alpha, lam,
+  return cx_active(z, y, ow, r, beta, n, d, has_b, norm, eps, tn, thr, 1e-12, alpha, lam,
                    xa);
 }
 
@@ -265,11 +267,12 @@ static int ex_kinks(const double *r, int n, double shift, double rel) {
  * linear equality constraints (one KKT solve per step, LAPACK dgesv) converges
  * quadratically there. The result is accepted only if it lowers the objective; its
  * accuracy is then certified by the duality gap like any other iterate. */
-static void ex_polish(const double *z, const double *y, int n, int d, int has_b, int norm,
-                      double eps, double rel, double *beta, double *r) {
+static void ex_polish(const double *z, const double *y, const double *ow, int n, int d,
+                      int has_b, int norm, double eps, double rel, double *beta,
+                      double *r) {
   int p = d + has_b;
   double tn = 0;
-  double f0 = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+  double f0 = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
   if (tn == 0) return;
   double rmax = 0;
   for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
@@ -277,9 +280,13 @@ static void ex_polish(const double *z, const double *y, int n, int d, int has_b,
   int *kink = (int *)R_alloc(n, sizeof(int)), *zc = (int *)R_alloc(d + 1, sizeof(int));
   double *sg = (double *)R_alloc(n, sizeof(double)), *sj = (double *)R_alloc(d + 1, sizeof(double));
   int m = 0, mz = 0;
+  double mw = 0; /* the weight of the kink set */
   for (int i = 0; i < n; i++) {
     sg[i] = fabs(r[i]) <= thr ? 0.0 : adv_sign(r[i]);
-    if (sg[i] == 0) kink[m++] = i;
+    if (sg[i] == 0) {
+      kink[m++] = i;
+      mw += ow ? ow[i] : 1.0;
+    }
   }
   for (int j = 0; j < d; j++) {
     sj[j] = adv_sign(beta[j]);
@@ -313,20 +320,20 @@ static void ex_polish(const double *z, const double *y, int n, int d, int has_b,
     double curv = 0; /* sum of e_i multiplying eps * Hess(t) */
     for (int i = 0; i < n; i++) {
       if (sg[i] == 0) continue;
-      double e = sg[i] * r[i] + eps * t;
-      curv += e;
+      double e = sg[i] * r[i] + eps * t, oi = ow ? ow[i] : 1.0;
+      curv += oi * e;
       for (int j = 0; j < p; j++) v[j] = sg[i] * z[i + (size_t)j * n] + eps * gt[j];
       for (int j = 0; j < p; j++) {
-        rhs[j] -= e * v[j];
-        for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += v[j] * v[l];
+        rhs[j] -= oi * e * v[j];
+        for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += oi * v[j] * v[l];
       }
     }
     for (int j = 0; j < p; j++) {
-      rhs[j] -= m * eps * eps * t * gt[j];
-      for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += m * eps * eps * gt[j] * gt[l];
+      rhs[j] -= mw * eps * eps * t * gt[j];
+      for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += mw * eps * eps * gt[j] * gt[l];
     }
     if (norm == ADV_L2) { /* Hess(t) = (I - g g') / t */
-      double h = eps * (curv + m * eps * t) / t;
+      double h = eps * (curv + mw * eps * t) / t;
       for (int j = 0; j < d; j++)
         for (int l = 0; l <= j; l++)
           kkt[j + (size_t)l * dim] += h * ((j == l) - gt[j] * gt[l]);
@@ -360,11 +367,11 @@ static void ex_polish(const double *z, const double *y, int n, int d, int has_b,
     if (step <= 1e-30 * size) break;
   }
   double t1 = 0;
-  double f1 = ex_objective(z, y, b1, n, d, p, norm, eps, r, &t1);
+  double f1 = ex_objective(z, y, ow, b1, n, d, p, norm, eps, r, &t1);
   if (f1 <= f0) {
     for (int j = 0; j < p; j++) beta[j] = b1[j];
   } else {
-    ex_objective(z, y, beta, n, d, p, norm, eps, r, &t1);
+    ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &t1);
   }
 }
 
@@ -380,8 +387,9 @@ static void ex_polish(const double *z, const double *y, int n, int d, int has_b,
  * the weights bounded, so samples whose residual passes through zero are not stuck
  * there (plain reweighting, delta = 0, is). Stops when a duality gap of the exact
  * problem is at most tol times the objective. beta holds the start and the result. */
-static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b,
-                       int norm, double eps, double tol, int maxit, double *beta) {
+static ex_res ex_solve(const double *z, const double *y, const double *ow, int n, int d,
+                       int has_b, int norm, double eps, double tol, int maxit,
+                       double *beta) {
   int p = d + has_b;
   ex_res res = {0, 0, 0, EX_OK};
   double *r = (double *)R_alloc(n, sizeof(double));
@@ -394,9 +402,14 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
   double *lam = (double *)R_alloc(n, sizeof(double));
   double *xa = (double *)R_alloc(p, sizeof(double));
   double *best = (double *)R_alloc(p, sizeof(double));
-  double tn = 0, f = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+  double tn = 0, f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
   double fbest = f, lower = 0, rho = 1e-2, fsm_prev = INFINITY;
   double rscale = sqrt(adv_dot(n, y, y) / n) + 1e-300;
+  double wsum = n; /* the total observation weight (n unweighted) */
+  if (ow) {
+    wsum = 0;
+    for (int i = 0; i < n; i++) wsum += ow[i];
+  }
   double tscale = 0; /* set from the first ridge solution */
   int first = 1, last_polish = -10;
   for (int j = 0; j < p; j++) best[j] = beta[j];
@@ -414,24 +427,25 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
     double c = 0, fsm = 0;
     for (int i = 0; i < n; i++) {
       double ai = sqrt(r[i] * r[i] + delta * delta), si = ai + eps * ts;
-      fsm += si * si;
+      double oi = ow ? ow[i] : 1.0;
+      fsm += oi * si * si;
       /* the first step has no sensible weights at beta = 0: use equal ones */
       w[i] = first && tn == 0 ? 0.5 : ai / si;
       if (w[i] >= 1) w[i] = 1 - 1e-16; /* eps = 0 */
-      c += 1 / (1 - w[i]);
-      double sw = 1 / sqrt(w[i]);
+      c += oi / (1 - w[i]);
+      double sw = ow ? sqrt(oi / w[i]) : 1 / sqrt(w[i]);
       yw[i] = y[i] * sw;
       for (int j = 0; j < p; j++) zw[i + (size_t)j * n] = z[i + (size_t)j * n] * sw;
     }
-    fsm /= n;
-    c /= n;
+    fsm /= wsum;
+    c /= wsum;
     if (!first && fsm > fsm_prev * (1 - 1e-3 * rho) && rho > 1e-15) rho /= 10;
     fsm_prev = fsm;
     { /* the lower triangle of Zw'Zw / n, all that dposv reads */
-      double alpha = 1.0 / n, zero = 0;
+      double alpha = 1.0 / wsum, zero = 0;
       F77_CALL(dsyrk)("L", "T", &p, &n, &alpha, zw, &n, &zero, a, &p FCONE FCONE);
     }
-    adv_gemv(1, n, p, 1.0 / n, zw, yw, 0.0, rhs);
+    adv_gemv(1, n, p, 1.0 / wsum, zw, yw, 0.0, rhs);
     if (eps > 0) {
       for (int j = 0; j < d; j++) {
         double pen = eps * eps * c;
@@ -446,7 +460,7 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
       break;
     }
     for (int j = 0; j < p; j++) beta[j] = rhs[j];
-    f = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+    f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
     if (first) {
       tscale = tn > 0 ? tn : rscale;
       first = 0;
@@ -455,12 +469,12 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
       fbest = f;
       for (int j = 0; j < p; j++) best[j] = beta[j];
     }
-    if (eps == 0) { /* least squares: one exact solve (weights are all equal) */
+    if (eps == 0) { /* least squares: one exact solve (the w_i are all equal) */
       lower = fbest;
       k++;
       break;
     }
-    lower = fmax(lower, ex_dual(z, y, r, w, n, d, has_b, norm, eps, tn, alpha, lam, xa));
+    lower = fmax(lower, ex_dual(z, y, ow, r, w, n, d, has_b, norm, eps, tn, alpha, lam, xa));
     /* once the reweighting has nearly converged, polish by Newton's method */
     if (rho < 1e-6 && fbest - lower > tol * fbest && k - last_polish >= 3) {
       double *bp = (double *)R_alloc(p, sizeof(double));
@@ -469,27 +483,27 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
       last_polish = k;
       for (double rel = 1e-10; rel < 1e-3; rel *= 100) {
         double tp0 = 0;
-        ex_objective(z, y, bp, n, d, p, norm, eps, r, &tp0);
+        ex_objective(z, y, ow, bp, n, d, p, norm, eps, r, &tp0);
         int m = ex_kinks(r, n, eps * tp0, rel);
         if (m == last_m) continue; /* the same kink set: nothing new to try */
         last_m = m;
-        ex_polish(z, y, n, d, has_b, norm, eps, rel, bp, r);
-        double tp = 0, fp = ex_objective(z, y, bp, n, d, p, norm, eps, r, &tp);
+        ex_polish(z, y, ow, n, d, has_b, norm, eps, rel, bp, r);
+        double tp = 0, fp = ex_objective(z, y, ow, bp, n, d, p, norm, eps, r, &tp);
         if (fp <= fbest) {
           fbest = fp;
           for (int j = 0; j < p; j++) best[j] = bp[j];
         }
         for (double rel2 = 1e-12; rel2 < 1e-3 && fbest - lower > tol * fbest; rel2 *= 100)
-          lower = fmax(lower, ex_dual_active(z, y, r, bp, n, d, has_b, norm, eps, tp, rel2,
+          lower = fmax(lower, ex_dual_active(z, y, ow, r, bp, n, d, has_b, norm, eps, tp, rel2,
                                              alpha, lam, xa));
         if (fbest - lower <= tol * fbest) break;
       }
-      f = ex_objective(z, y, beta, n, d, p, norm, eps, r, &tn);
+      f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
     }
     /* the kink set is not known: try thresholds from tight to loose */
     for (double rel = 1e-12; rel < 1e-3 && fbest - lower > tol * fbest; rel *= 100) {
       double lb =
-          ex_dual_active(z, y, r, beta, n, d, has_b, norm, eps, tn, rel, alpha, lam, xa);
+          ex_dual_active(z, y, ow, r, beta, n, d, has_b, norm, eps, tn, rel, alpha, lam, xa);
       lower = fmax(lower, lb);
     }
     if (fbest - lower <= tol * fbest) {
@@ -508,11 +522,13 @@ static ex_res ex_solve(const double *z, const double *y, int n, int d, int has_b
 }
 
 /* list(theta, objective, gap, iterations, status); z = [X, 1] (n x p, column-major),
- * beta0 the start (length p), ctrl = c(eps, tol), ictrl = c(norm, has_b, maxit). */
-SEXP C_lm_exact(SEXP z, SEXP y, SEXP beta0, SEXP ctrl, SEXP ictrl) {
+ * beta0 the start (length p), ctrl = c(eps, tol), ictrl = c(norm, has_b, maxit), w NULL
+ * or positive observation weights (length n; the objective is their weighted mean). */
+SEXP C_lm_exact(SEXP z, SEXP y, SEXP beta0, SEXP ctrl, SEXP ictrl, SEXP w) {
   int n = nrows(z), p = ncols(z), has_b = INTEGER(ictrl)[1];
   SEXP beta = PROTECT(duplicate(beta0));
-  ex_res res = ex_solve(REAL(z), REAL(y), n, p - has_b, has_b, INTEGER(ictrl)[0],
+  ex_res res = ex_solve(REAL(z), REAL(y), isNull(w) ? NULL : REAL(w), n, p - has_b, has_b,
+                        INTEGER(ictrl)[0],
                         REAL(ctrl)[0], REAL(ctrl)[1], INTEGER(ictrl)[2], REAL(beta));
   const char *nms[] = {"theta", "objective", "gap", "iterations", "status", ""};
   SEXP out = PROTECT(mkNamed(VECSXP, nms));

@@ -88,20 +88,63 @@ test_that("constant and duplicated columns are handled and certified", {
   expect_equal(fit0$theta[[1]], fit0$theta[[5]], tolerance = 1e-8)
 })
 
-test_that("whole-number weights equal replicated rows", {
+test_that("whole-number weights (zeros included) equal replicated rows", {
   cs <- exact_case(30, 3, seed = 6)
-  w <- rep(c(1, 2, 3), 10)
+  w <- rep(c(1, 2, 3, 0, 2), 6)
+  idx <- rep(seq_len(30), w)
   for (norm in c("l2", "linf")) {
-    a <- advtrain:::lm_check(cs$x, cs$y, 0.2, norm, 0, NULL, 10, NULL, TRUE, NULL, 1,
-                             "iters", "exact", 1)
-    a$weights <- w
-    fw <- advtrain:::lm_exact(a)
-    idx <- rep(seq_len(30), w)
-    fr <- adv_lm(cs$x[idx, ], cs$y[idx], eps = 0.2, norm = norm, intercept = TRUE,
-                 method = "exact")
+    fw <- expect_no_warning(adv_lm(cs$x, cs$y, eps = 0.2, norm = norm, weights = w,
+                                   method = "exact"))
+    fr <- adv_lm(cs$x[idx, ], cs$y[idx], eps = 0.2, norm = norm, method = "exact")
     expect_equal(coef(fw), coef(fr), tolerance = 1e-8)
     expect_equal(fw$objective, fr$objective, tolerance = 1e-10)
     expect_lte(fw$rel_gap, 1e-10)
+    # fitted values and residuals for every row, the zero-weight ones included
+    expect_length(fitted(fw), 30)
+    expect_equal(unname(fitted(fw)), drop(cs$x %*% fw$theta) + fw$intercept)
+    # the trace's attacked loss at the solution is the weighted objective
+    expect_equal(tail(fw$trace$loss_adv, 1), fw$objective, tolerance = 1e-12)
+  }
+})
+
+test_that("fractional weights: the weighted optimum of an independent SOCP, certified", {
+  shapes <- list(c(30, 5, 1), c(60, 100, 0), c(40, 1, 1), c(200, 20, 1))
+  for (sh in shapes) for (norm in c("l2", "linf")) for (eps in c(0.05, 0.3)) {
+    cs <- exact_case(sh[1], sh[2], seed = 10 + sh[1])
+    set.seed(sh[1] + sh[2])
+    w <- runif(sh[1], 0.1, 3)
+    icpt <- sh[3] == 1
+    f <- expect_no_warning(adv_lm(cs$x, cs$y, eps = eps, norm = norm, weights = w,
+                                  intercept = icpt, method = "exact"))
+    ref <- ecos_adv_lm(cs$x, cs$y, eps, norm, icpt, w = w)
+    ours <- lm_obj(cs$x, cs$y, c(f$theta, if (icpt) f$intercept), eps, norm, icpt, w = w)
+    expect_equal(ours, f$objective, tolerance = 1e-12)
+    expect_lte((f$objective - ref$objective) / ref$objective, 1e-9)
+    expect_lte(f$rel_gap, 1e-10)
+    # the weights matter: the unweighted optimum is worse for the weighted objective
+    fu <- adv_lm(cs$x, cs$y, eps = eps, norm = norm, intercept = icpt, method = "exact")
+    expect_gte(lm_obj(cs$x, cs$y, c(fu$theta, if (icpt) fu$intercept), eps, norm, icpt,
+                      w = w), f$objective * (1 - 1e-12))
+  }
+})
+
+test_that("fractional weights on real data (Boston), with a path over eps", {
+  B <- MASS::Boston
+  x <- scale(as.matrix(B[, -14]))
+  y <- B$medv
+  w <- 1 + (B$chas == 1) + B$rad / 24 # a made-up design weight
+  epss <- c(0.1, 0.5, 2)
+  for (norm in c("l2", "linf")) {
+    p <- expect_no_warning(adv_lm(x, y, eps = epss, norm = norm, weights = w,
+                                  intercept = TRUE, method = "exact"))
+    expect_true(all(p$path$rel_gap <= 1e-10))
+    for (k in seq_along(epss)) {
+      one <- adv_lm(x, y, eps = epss[k], norm = norm, weights = w, intercept = TRUE,
+                    method = "exact")
+      expect_equal(unname(p$path$coefficients[, k]), unname(coef(one)), tolerance = 1e-8)
+    }
+    ref <- ecos_adv_lm(x, y, 0.5, norm, TRUE, w = w)
+    expect_lte((p$path$objective[2] - ref$objective) / ref$objective, 1e-9)
   }
 })
 
