@@ -193,7 +193,9 @@ init_weights <- function(plan, spec) {
 #'   `"double"`; see Speed and precision. Kept in the fit: [predict.advtrain_cnn()],
 #'   [evaluate()] and [attack_difference()] use the fit's precision.
 #' @param progress Show a progress bar?
-#' @return An object of class `advtrain_cnn`: a list with `weights` (per layer,
+#' @return An object of class `c("adv_cnn", "advtrain_cnn")` (the `adv_*` names of the
+#'   other fits; the methods are those of `advtrain_cnn`, the class of earlier
+#'   versions, so saved fits keep working): a list with `weights` (per layer,
 #'   `weight` array and `bias` vector), `spec`, `input`, `levels`, `settings` and
 #'   `history` (a data frame with one row per epoch).
 #' @seealso [predict.advtrain_cnn()], [evaluate()], [attack_difference()].
@@ -276,7 +278,7 @@ adv_cnn <- function(x, y, spec, eps = 0, norm = c("linf", "l2"),
   structure(list(weights = unflatten_weights(state$theta, plan, spec), spec = spec,
                  input = s$input, levels = s$levels, loss = s$loss,
                  settings = s$settings, history = state$history),
-            class = "advtrain_cnn")
+            class = c("adv_cnn", "advtrain_cnn"))
 }
 
 check_cnn_args <- function(x, y, spec, eps, norm, attack, steps, step_size, random_start,

@@ -179,7 +179,7 @@ check_eval_args <- function(fit, x, y, eps, norm, steps, step_size,
 #' @export
 print.advtrain_cnn <- function(x, ...) {
   st <- x$settings
-  cat("<advtrain_cnn>", paste(vapply(x$spec$layers, layer_label, ""), collapse = " - "),
+  cat("<adv_cnn>", paste(vapply(x$spec$layers, layer_label, ""), collapse = " - "),
       "\n")
   cat(sprintf("input %s, %d parameters, %s\n", paste(x$input, collapse = " x "),
               length(fit_theta(x)),

@@ -372,7 +372,7 @@ logistic_assemble <- function(a, res) {
   structure(list(
     coefficients = coefs, theta = theta, intercept = b, has_intercept = a$intercept,
     linear.predictors = link, fitted.values = stats::plogis(link),
-    family = "binomial", labels = a$labels[c("levels", "kind")],
+    y = stats::setNames(as.double(a$y), rownames(a$x)), family = "binomial", labels = a$labels[c("levels", "kind")],
     objective = res$objective, kkt = res$kkt, iterations = res$iterations,
     stopped = res$stopped, trace = res$trace, eta = res$eta %||% NA_real_,
     eps = a$eps, norm = a$norm, xi = a$xi, method = a$method, n = nrow(a$x), d = d

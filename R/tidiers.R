@@ -5,8 +5,9 @@
 #' Tidy, glance and augment adversarial fits
 #'
 #' Methods for the [generics::tidy()], [generics::glance()] and [generics::augment()]
-#' generics (those of broom and tidymodels), for [adv_lm()], [adv_lasso()],
-#' [cv_adv_lasso()] and [adv_nn2()] fits. They are registered when the generics
+#' generics (those of broom and tidymodels), for [adv_lm()] (both families),
+#' [adv_lasso()], [cv_adv_lasso()], [adv_nn2()] and [adv_cnn()] fits and for
+#' [adv_optimum()]. They are registered when the generics
 #' package is loaded (`library(generics)` or `library(broom)`). They return plain data
 #' frames (tibble is not a dependency of advtrain; `tibble::as_tibble()` converts).
 #'
@@ -16,7 +17,10 @@
 #'   broom's glmnet tidier; for `cv_adv_lasso` one row per \eqn{\lambda} with the CV
 #'   curve (`lambda`, `estimate` = mean CV loss, `std.error`, `conf.low`,
 #'   `conf.high`, `nzero`); for `adv_nn2` one row per first-layer weight (`term`,
-#'   `unit`, `estimate`, and the unit's fixed second-layer weight `a`).
+#'   `unit`, `estimate`, and the unit's fixed second-layer weight `a`); for
+#'   `adv_optimum` one row per coefficient and eps (`term`, `eps`, `estimate` =
+#'   \eqn{\theta^*(\epsilon)}); for `adv_cnn` one row per network parameter (`layer`,
+#'   its `type`, `parameter` as `weight` or `bias`, `index` within it, `estimate`).
 #' * `glance()`: one row: `nobs`, `eps`, `norm`, `xi`, `method`, the final training
 #'   losses (`loss_surrogate`, `loss_adv`, `loss_std`), `iterations`, `stopped`,
 #'   `converged` (`NA` where the method has no convergence test), and the population
@@ -24,7 +28,12 @@
 #'   LASSO paths: `nobs`, `eps`, `norm`, `xi`, `nlambda`, `lambda_max`, the largest
 #'   KKT residual `kkt_max` and `converged` (every \eqn{\lambda} reached the
 #'   tolerance); for `cv_adv_lasso` also `lambda_min`, `lambda_1se`, `measure` and
-#'   `nfolds`.
+#'   `nfolds`. Binomial `adv_lm`: `nobs`, `eps`, `norm`, `xi`, `method`, `family`,
+#'   the attacked and clean mean log-losses (`loss_adv`, `loss_std`) and
+#'   misclassification rates (`error_adv`, `error_std`), `kkt`, `iterations`,
+#'   `stopped`, `converged`. `adv_optimum`: `d`, `norm`, `sigma2`, `v2`, `eps_c`,
+#'   `n_eps` and the range of \eqn{R^*(\epsilon)}. `adv_cnn`: `parameters`, `epochs`,
+#'   the attack settings, the last epoch's `loss` and accuracies, `seconds`.
 #' * `augment()`: the data with `.fitted` and `.resid` (`y` minus `.fitted`) per row,
 #'   and for the linear models the attacked quantities under the worst-case attack of
 #'   the fit (its `eps` and `norm`, \eqn{\xi = 0}): `.fitted_adv`, the prediction at
@@ -34,7 +43,14 @@
 #'   `na.exclude`, padded rows are `NA`), else the columns of the training matrix are
 #'   not stored and only the new columns are returned. With `newdata` (formula fits)
 #'   or `newx` (matrix fits) the predictions are at new data, `.resid` and the
-#'   attacked quantities only when the response is in `newdata`.
+#'   attacked quantities only when the response is in `newdata`. Binomial `adv_lm`:
+#'   `.link`, `.fitted` (the probability of the second class), `.class`, and with
+#'   labels the worst-case link `.link_adv` (\eqn{f - y\epsilon\|\theta\|_*}), its
+#'   log-loss `.loss_adv` and the signed certified radius `.radius` (as
+#'   [adv_certified_radius()]). `adv_optimum`: its `as.data.frame()` (one row per
+#'   eps). `adv_cnn`: `newdata` images are required (the fit keeps no training
+#'   data): `.fitted` (class), `.prob` (its probability) and, with `y`, `.y` and
+#'   `.correct` (`.resid` for a regression head).
 #'
 #' @param x A fit.
 #' @param s For LASSO fits, one penalty (`augment()`); for `cv_adv_lasso`,
@@ -293,4 +309,147 @@ augment.adv_nn2 <- function(x, data = NULL, newdata = NULL, newx = NULL, y = NUL
     resp <- pred + stats::residuals(x)
   }
   augment_frame(x, data, newdata, newx, pred, resp, NULL, FALSE)
+}
+
+# ------------------------------------------------------------ adv_logistic ----
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::tidy
+tidy.adv_logistic <- function(x, ...) {
+  cf <- x$coefficients
+  data.frame(term = names(cf), estimate = unname(cf))
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::glance
+glance.adv_logistic <- function(x, ...) {
+  y <- x$y
+  f <- x$linear.predictors
+  shift <- x$eps * logistic_dualnorm(x$theta, x$norm)
+  data.frame(nobs = fit_nobs(x), eps = x$eps, norm = x$norm, xi = x$xi,
+             method = x$method, family = "binomial",
+             loss_adv = mean(softplus(-y * f + shift)), loss_std = mean(softplus(-y * f)),
+             error_adv = mean(y * f - shift <= 0), error_std = mean(y * f <= 0),
+             kkt = x$kkt, iterations = as.integer(x$iterations), stopped = x$stopped,
+             converged = identical(x$stopped, "converged"))
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::augment
+augment.adv_logistic <- function(x, data = NULL, newdata = NULL, newx = NULL, y = NULL,
+                                 ...) {
+  augment_check_new(x, newdata, newx)
+  yy <- NULL
+  if (!is.null(newdata)) {
+    f <- stats::predict(x, newdata = newdata, type = "link")
+    v <- tryCatch(eval(x$terms[[2]], newdata, environment(x$terms)),
+                  error = function(e) NULL)
+    if (!is.null(v) && length(v) == length(f)) yy <- logistic_newy(x, v, length(f))
+  } else if (!is.null(newx)) {
+    f <- stats::predict(x, newx = newx, type = "link")
+    if (!is.null(y)) yy <- logistic_newy(x, y, length(f))
+  } else {
+    f <- x$linear.predictors
+    yy <- x$y
+    if (!is.null(x$na.action) && inherits(x$na.action, "exclude")) {
+      f <- stats::naresid(x$na.action, f)
+      yy <- stats::naresid(x$na.action, yy)
+    }
+  }
+  out <- augment_frame(x, data, newdata, newx, f, NULL, NULL, FALSE)
+  out$.fitted <- NULL
+  out$.link <- unname(f)
+  out$.fitted <- stats::plogis(unname(f))
+  lev <- x$labels$levels
+  out$.class <- lev[ifelse(f > 0, 2L, 1L)]
+  if (x$labels$kind == "factor") out$.class <- factor(out$.class, levels = lev)
+  nrm <- logistic_dualnorm(x$theta, x$norm)
+  if (!is.null(yy)) {
+    yy <- unname(yy)
+    shift <- x$eps * nrm
+    out$.link_adv <- unname(f) - yy * shift
+    out$.loss_adv <- softplus(-yy * unname(f) + shift)
+    out$.radius <- yy * unname(f) / nrm
+  }
+  out
+}
+
+# --------------------------------------------------------------- adv_optimum ----
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::tidy
+tidy.adv_optimum <- function(x, ...) {
+  th <- x$theta
+  nm <- rownames(th)
+  if (is.null(nm)) nm <- paste0("theta", seq_len(nrow(th)))
+  data.frame(term = rep(nm, times = ncol(th)), eps = rep(x$eps, each = nrow(th)),
+             estimate = as.vector(th))
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::glance
+glance.adv_optimum <- function(x, ...) {
+  data.frame(d = nrow(x$theta), norm = x$norm, sigma2 = x$truth$sigma2, v2 = x$v2,
+             eps_c = x$eps_c, n_eps = length(x$eps), risk_min = min(x$risk),
+             risk_max = max(x$risk))
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::augment
+augment.adv_optimum <- function(x, ...) as.data.frame(x)
+
+# ------------------------------------------------------------------- adv_cnn ----
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::tidy
+tidy.advtrain_cnn <- function(x, ...) {
+  rows <- lapply(seq_along(x$weights), function(k) {
+    lw <- x$weights[[k]]
+    parts <- lapply(names(lw), function(nm) {
+      v <- as.vector(lw[[nm]])
+      if (!length(v)) return(NULL)
+      data.frame(layer = k, type = layer_label(x$spec$layers[[k]]), parameter = nm,
+                 index = seq_along(v), estimate = v)
+    })
+    do.call(rbind, parts)
+  })
+  out <- do.call(rbind, rows)
+  if (is.null(out)) {
+    out <- data.frame(layer = integer(0), type = character(0), parameter = character(0),
+                      index = integer(0), estimate = numeric(0))
+  }
+  rownames(out) <- NULL
+  out
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::glance
+glance.advtrain_cnn <- function(x, ...) {
+  st <- x$settings
+  h <- x$history
+  last <- h[nrow(h), ]
+  col <- function(nm) if (nm %in% names(h)) last[[nm]] else NA_real_
+  data.frame(parameters = length(fit_theta(x)), epochs = nrow(h),
+             eps = st$eps, norm = st$norm, attack = st$attack, steps = st$steps,
+             loss = last$loss, train_accuracy = col("train_accuracy"),
+             val_accuracy = col("val_accuracy"), val_adv_accuracy = col("val_adv_accuracy"),
+             seconds = sum(h$seconds))
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::augment
+augment.advtrain_cnn <- function(x, newdata = NULL, y = NULL, ...) {
+  if (is.null(newdata)) {
+    abort_arg("{.arg newdata} (images in the training layout) is required: the fit does not keep its training images.",
+              "newdata", rlang::caller_env())
+  }
+  pr <- stats::predict(x, newdata, type = "prob")
+  out <- data.frame(.fitted = stats::predict(x, newdata, type = "class"))
+  if (x$loss == 1L) out$.prob <- apply(pr, 1, max)
+  if (!is.null(y)) {
+    out$.y <- y
+    if (x$loss == 1L) out$.correct <- as.character(out$.fitted) == as.character(y)
+    else out$.resid <- as.double(y) - out$.fitted
+  }
+  out
 }

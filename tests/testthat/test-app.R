@@ -148,7 +148,9 @@ test_that("the app renders every tab in headless Chromium and reacts to inputs",
   show_tab("training")
   expect_false(is.na(wait_for(paste(img_ok("g_loss"), "&&", img_ok("g_risk")))))
   js("window.advLoss0 = document.querySelector('#g_loss img').src; true")
-  js("$('#g_xi').data('ionRangeSlider').update({from: 0}); true")
+  # update() alone does not always reach Shiny (under load the slider's own change
+  # event can be lost); trigger it as for t_eps above
+  js("$('#g_xi').data('ionRangeSlider').update({from: 0}); $('#g_xi').trigger('change'); true")
   expect_false(is.na(wait_for("(function(){var i=document.querySelector('#g_loss img'); return !!i && i.src !== window.advLoss0;})()")))
   expect_match(js("$('#g_info').text()"), "R\\* =")
   b$screenshot(file.path(shots, "app-training.png"), show = FALSE)

@@ -190,7 +190,7 @@ test_that("fits survive saveRDS/readRDS", {
   expect_identical(e1, e2)
   expect_lte(e1$adversarial_accuracy, e1$clean_accuracy)
   expect_equal(e1$clean_accuracy, mean(predict(fit, d$xt) == d$yt))
-  expect_output(print(back), "advtrain_cnn")
+  expect_output(print(back), "adv_cnn")
   expect_true(all(c("val_accuracy", "val_adv_accuracy") %in% names(back$history)))
   pdf(NULL)
   on.exit(grDevices::dev.off(), add = TRUE)

@@ -165,3 +165,90 @@ test_that("tidiers work after saveRDS/readRDS", {
   expect_identical(generics::glance(back), generics::glance(fit))
   expect_identical(generics::augment(back, s = 0.5), generics::augment(fit, s = 0.5))
 })
+
+test_that("binomial adv_lm tidiers agree with coef, predict and the certified radius", {
+  skip_if_not_installed("generics")
+  pima <- MASS::Pima.tr
+  fit <- adv_lm(type ~ glu + bmi + age, data = pima, eps = 0.05, family = "binomial",
+                method = "exact")
+  td <- generics::tidy(fit)
+  expect_identical(td$term, names(coef(fit)))
+  expect_identical(td$estimate, unname(coef(fit)))
+  gl <- generics::glance(fit)
+  expect_identical(gl$nobs, nrow(pima))
+  expect_equal(gl$loss_adv, fit$objective, tolerance = 1e-12)
+  yy <- ifelse(pima$type == "Yes", 1, -1)
+  f <- unname(fit$linear.predictors)
+  nrm <- sqrt(sum(fit$theta^2))
+  expect_equal(gl$loss_std, mean(log1p(exp(-yy * f))), tolerance = 1e-12)
+  expect_equal(gl$error_std, mean(yy * f <= 0))
+  expect_equal(gl$error_adv, mean(yy * f <= 0.05 * nrm))
+  expect_gte(gl$error_adv, gl$error_std)
+  expect_true(gl$converged)
+  au <- generics::augment(fit)
+  expect_identical(nrow(au), nrow(pima))
+  expect_equal(au$.fitted, unname(fitted(fit)))
+  expect_equal(au$.link, f)
+  expect_identical(au$.class, predict(fit, newdata = pima, type = "class"))
+  expect_equal(au$.link_adv, unname(predict(fit, newdata = pima, eps = 0.05, y = pima$type)))
+  expect_equal(au$.radius, unname(adv_certified_radius(fit, y = pima$type)))
+  expect_equal(mean(au$.loss_adv), gl$loss_adv, tolerance = 1e-12)
+  # new data with labels: the attacked accuracy from the radius
+  te <- MASS::Pima.te
+  an <- generics::augment(fit, newdata = te)
+  expect_identical(nrow(an), nrow(te))
+  expect_equal(mean(an$.radius > 0.05),
+               mean(predict(fit, newdata = te, eps = 0.05, y = te$type, type = "class") ==
+                      te$type))
+  # matrix fits: labels by y
+  x <- as.matrix(pima[, c("glu", "bmi", "age")])
+  fm <- adv_lm(x, pima$type, eps = 0.05, family = "binomial", method = "exact",
+               intercept = TRUE)
+  am <- generics::augment(fm, newx = x[1:5, ], y = pima$type[1:5])
+  expect_equal(am$.link, au$.link[1:5], tolerance = 1e-8)
+  expect_null(generics::augment(fm, newx = x[1:5, ])$.radius)
+})
+
+test_that("adv_optimum tidiers are theta*(eps) and the risk table", {
+  skip_if_not_installed("generics")
+  opt <- adv_optimum(c(2, 1, 0.5), eps = c(0, 0.3, 1))
+  td <- generics::tidy(opt)
+  expect_identical(nrow(td), 9L)
+  expect_equal(td$estimate[td$eps == 0.3], unname(coef(opt)[, 2]))
+  expect_equal(td$estimate[td$eps == 0], c(2, 1, 0.5), tolerance = 1e-10) # theta*(0) = theta0
+  gl <- generics::glance(opt)
+  expect_equal(gl$eps_c, opt$eps_c)
+  expect_equal(gl$risk_min, 1, tolerance = 1e-10) # R*(0) = sigma^2
+  expect_identical(generics::augment(opt), as.data.frame(opt))
+})
+
+test_that("adv_cnn: the new class name, the old one kept, and its tidiers", {
+  skip_if_not_installed("generics")
+  set.seed(3)
+  x <- array(runif(40 * 6 * 6), c(40, 6, 6))
+  y <- factor(ifelse(x[, 3, 3] + x[, 4, 4] > 1, "b", "a"))
+  fit <- adv_cnn(x, y, mlp_spec(5, 2), attack = "none", epochs = 2, lr = 0.1,
+                 batch_size = 8, seed = 1, threads = 1)
+  expect_s3_class(fit, "adv_cnn")
+  expect_s3_class(fit, "advtrain_cnn")
+  td <- generics::tidy(fit)
+  expect_equal(td$estimate, advtrain:::fit_theta(fit))
+  expect_setequal(unique(td$parameter), c("weight", "bias"))
+  gl <- generics::glance(fit)
+  expect_identical(gl$epochs, 2L)
+  expect_identical(gl$parameters, length(advtrain:::fit_theta(fit)))
+  expect_equal(gl$loss, fit$history$loss[2])
+  au <- generics::augment(fit, newdata = x, y = y)
+  expect_identical(au$.fitted, predict(fit, x))
+  expect_equal(au$.prob, apply(predict(fit, x, type = "prob"), 1, max))
+  expect_identical(au$.correct, as.character(au$.fitted) == as.character(y))
+  expect_snapshot(generics::augment(fit), error = TRUE)
+  # a fit saved by an earlier version (class "advtrain_cnn" only) still works
+  old <- fit
+  class(old) <- "advtrain_cnn"
+  path <- withr::local_tempfile(fileext = ".rds")
+  saveRDS(old, path)
+  back <- readRDS(path)
+  expect_identical(predict(back, x), predict(fit, x))
+  expect_identical(generics::tidy(back), td)
+})
