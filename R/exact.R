@@ -91,7 +91,10 @@ exact_engine_irls <- function(a, z, eps, start) {
   res <- .Call(C_lm_exact, z, a$y, as.double(start), c(eps, exact_tol),
                c(norm_code(a$norm), as.integer(a$intercept), 2000L), w)
   if (res$status == 2L || any(!is.finite(res$theta))) return(NULL)
-  list(beta = res$theta, iterations = res$iterations)
+  # the engine's own dual bound (it may have found a better dual point than the
+  # kink-set candidate at the final beta that exact_certify() builds)
+  list(beta = res$theta, iterations = res$iterations,
+       lower = if (is.finite(res$gap)) res$objective - res$gap else 0)
 }
 
 # One eps: list(beta, objective, lower, iterations, engine).
@@ -137,7 +140,7 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
     if (is.null(sol)) next
     iters <- iters + sol$iterations
     cr <- exact_certify(z, y, sol$beta, w, eps, a$norm, a$intercept)
-    lower <- max(lower, cr$lower)
+    lower <- max(lower, cr$lower, if (!is.null(sol$lower)) sol$lower else 0)
     if (is.null(best) || cr$objective < best$objective) {
       best <- list(beta = sol$beta, objective = cr$objective, engine = eng)
     }

@@ -98,6 +98,12 @@ attacked_rows <- function(theta, f, y, eps, norm) {
     att <- .Call(C_linear_attack, theta, z, as.double(y[ok] - f[ok]), as.double(eps),
                  norm_code(norm), 0)
     fa[ok] <- f[ok] + drop(att %*% theta)
+    # a residual of exactly 0 (the kink rows of an exact fit): the gradient attack
+    # is not defined there, but the worst case still moves the prediction by
+    # eps ||theta||_*, either way; report the upward move
+    shift <- eps * if (norm == "l2") sqrt(sum(theta^2)) else sum(abs(theta))
+    z0 <- which(ok)[f[ok] == y[ok]]
+    fa[z0] <- f[z0] + shift
   } else {
     fa[ok] <- f[ok]
   }

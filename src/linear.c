@@ -221,7 +221,7 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
         if (ok != 0) { /* else a square root would under- or overflow: see inv_hypot */
           for (int k = 0; k < m; k++) {
             double r = rr[k], rt = rtt[k];
-            double ra = r == 0 ? r : r > 0 ? r + sh0 : r - sh0;
+            double ra = fabs(r) + sh0; /* the supremum, also at r = 0 */
             s0 += rt * rt;
             s1 += ra * ra;
             s2 += r * r;
@@ -247,7 +247,7 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
           rt = attack_vec(r, tn2, tn1, norm, eps, xi, &alpha);
         }
         /* the true attack (xi = 0) shifts |r| by sh0 */
-        double ra = xi == 0 ? rt : (r == 0 ? r : r > 0 ? r + sh0 : r - sh0);
+        double ra = fabs(r) + sh0;
         s0 += rt * rt;
         s1 += ra * ra;
         s2 += r * r;
@@ -306,9 +306,9 @@ ADV_CLONES static void lin_block(const double *restrict xt, const double *restri
      * multiple of one vector: O(d) more work per row, in the same pass */
     for (int i = lo; i < hi; i++) {
       const double *restrict xr = xt + (size_t)i * d;
-      double r = b - y[i] + vec_dot_simd(xr, theta, d), alpha0;
+      double r = b - y[i] + vec_dot_simd(xr, theta, d);
       double rt = lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
-      double ra = attack_vec(r, tn2, tn1, norm, eps, 0, &alpha0);
+      double ra = fabs(r) + eps * tn1; /* the true Linf attack's supremum */
       double dr = rt - r;
       s[0] += rt * rt;
       s[1] += ra * ra;
@@ -405,7 +405,7 @@ ADV_CLONES static void lin_block_cols(const double *restrict x, const double *re
         double shift = sh0 * (al[i] * inv);
         al[i] = e2 * ri * inv;
         rt[i] = ri + copysign(shift, ri);
-        ra[i] = ri + nz * copysign(sh0, ri); /* the true attack (xi = 0) */
+        ra[i] = fabs(ri) + sh0; /* the true attack (xi = 0) */
       }
       if (!(qmin > 1e-290 && qmax < 1e290)) /* a square root under- or overflowed */
         for (int i = 0; i < m; i++) rt[i] = attack_vec(r[i], tn2, tn1, norm, eps, xi, al + i);
@@ -417,7 +417,7 @@ ADV_CLONES static void lin_block_cols(const double *restrict x, const double *re
         double ri = r[i], nz = ri != 0;
         al[i] = nz * copysign(a0, ri);
         rt[i] = ri + nz * copysign(sh0, ri);
-        ra[i] = rt[i];
+        ra[i] = fabs(ri) + sh0; /* the supremum, also at r = 0 */
       }
     } else {
       ADV_SIMD
@@ -509,10 +509,10 @@ static void lin_block_w(const double *restrict xt, const double *restrict y, int
     double wi = w[i];
     if (wi == 0) continue; /* a row of weight zero is not in the loss */
     const double *restrict xr = xt + (size_t)i * d;
-    double r = b - y[i] + vec_dot_simd(xr, theta, d), alpha = 0, a0;
+    double r = b - y[i] + vec_dot_simd(xr, theta, d), alpha = 0;
     double rt = vec_attack ? attack_vec(r, tn2, tn1, norm, eps, xi, &alpha)
                            : lin_attack_shift(r, theta, d, tn2, tn1, norm, eps, xi);
-    double ra = xi == 0 ? rt : attack_vec(r, tn2, tn1, norm, eps, 0, &a0);
+    double ra = fabs(r) + eps * (norm == ADV_L2 ? tn2 : tn1);
     double dr = rt - r;
     s[0] += wi * rt * rt;
     s[1] += wi * ra * ra;
@@ -540,7 +540,8 @@ static void lin_block_w(const double *restrict xt, const double *restrict y, int
 
 /* One pass over the n rows of xt (row-major: row i is xt[i*d .. i*d+d-1]) at theta and
  * intercept b (ignored unless has_b). Returns the three training losses in loss[0..2]
- * (surrogate attack, true attack xi = 0, no attack). If grad is not NULL it receives
+ * (surrogate attack; true attack xi = 0, as its supremum (|r| + eps ||theta||_*)^2 also
+ * where r = 0; no attack). If grad is not NULL it receives
  * the fixed-attack gradient of Algorithm 1, (2/n) sum_i r~_i (x_i + A_i) (length
  * d + has_b); if gdiff is not NULL, the difference between it and the clean gradient
  * (2/n) sum_i r_i x_i. Rows are cut into blocks that depend on n only, each block's

@@ -300,9 +300,40 @@ static void ex_polish(const double *z, const double *y, const double *ow, int n,
   double *kkt = (double *)R_alloc((size_t)dim * dim, sizeof(double));
   double *rhs = (double *)R_alloc(dim, sizeof(double));
   double *gt = (double *)R_alloc(p, sizeof(double));
-  double *v = (double *)R_alloc(p, sizeof(double));
   double *b1 = (double *)R_alloc(p, sizeof(double));
+  double *u = (double *)R_alloc(p, sizeof(double));
+  double *qv = (double *)R_alloc(p, sizeof(double));
+  double *ve = (double *)R_alloc(n, sizeof(double));
+  double *gn = (double *)R_alloc((size_t)p * p, sizeof(double));
   int *ipiv = (int *)R_alloc(dim, sizeof(int));
+  /* The rows off the kink set enter the Hessian as sum_i w_i v_i v_i' with
+   * v_i = sigma_i z_i + eps g: their Gram matrix Gn = sum w_i z_i z_i' is fixed while
+   * K and the signs are, so it is formed once (dsyrk) and each Newton step costs
+   * O(n p) plus the solve:  sum w v v' = Gn + eps (u g' + g u') + eps^2 W_N g g',
+   * u = sum w_i sigma_i z_i, W_N = sum w_i over the rows off K. */
+  double wn = 0;
+  {
+    int nn = n - m;
+    double *zn = (double *)R_alloc((size_t)(nn > 0 ? nn : 1) * p, sizeof(double));
+    for (int j = 0; j < p; j++) u[j] = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+      if (sg[i] == 0) continue;
+      double oi = ow ? ow[i] : 1.0, so = sqrt(oi);
+      wn += oi;
+      for (int j = 0; j < p; j++) {
+        double zij = z[i + (size_t)j * n];
+        zn[k + (size_t)j * nn] = so * zij;
+        u[j] += oi * sg[i] * zij;
+      }
+      k++;
+    }
+    for (size_t e = 0; e < (size_t)p * p; e++) gn[e] = 0;
+    if (nn > 0) {
+      double one = 1.0, zero = 0.0;
+      F77_CALL(dsyrk)("L", "T", &p, &nn, &one, zn, &nn, &zero, gn, &p FCONE FCONE);
+    }
+  }
   for (int j = 0; j < p; j++) b1[j] = beta[j];
   for (int it = 0; it < 30; it++) {
     double t = 0;
@@ -317,20 +348,23 @@ static void ex_polish(const double *z, const double *y, const double *ow, int n,
     for (int i = 0; i < n; i++) r[i] -= y[i];
     for (size_t k = 0; k < (size_t)dim * dim; k++) kkt[k] = 0;
     for (int j = 0; j < dim; j++) rhs[j] = 0;
-    double curv = 0; /* sum of e_i multiplying eps * Hess(t) */
+    double curv = 0; /* sum of w_i e_i multiplying eps * Hess(t) */
     for (int i = 0; i < n; i++) {
-      if (sg[i] == 0) continue;
+      if (sg[i] == 0) {
+        ve[i] = 0;
+        continue;
+      }
       double e = sg[i] * r[i] + eps * t, oi = ow ? ow[i] : 1.0;
       curv += oi * e;
-      for (int j = 0; j < p; j++) v[j] = sg[i] * z[i + (size_t)j * n] + eps * gt[j];
-      for (int j = 0; j < p; j++) {
-        rhs[j] -= oi * e * v[j];
-        for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += oi * v[j] * v[l];
-      }
+      ve[i] = oi * e * sg[i];
     }
+    adv_gemv(1, n, p, 1.0, z, ve, 0.0, qv); /* sum w_i e_i sigma_i z_i */
     for (int j = 0; j < p; j++) {
-      rhs[j] -= mw * eps * eps * t * gt[j];
-      for (int l = 0; l <= j; l++) kkt[j + (size_t)l * dim] += mw * eps * eps * gt[j] * gt[l];
+      rhs[j] = -qv[j] - eps * curv * gt[j] - mw * eps * eps * t * gt[j];
+      for (int l = 0; l <= j; l++)
+        kkt[j + (size_t)l * dim] = gn[j + (size_t)l * p] +
+                                   eps * (u[j] * gt[l] + gt[j] * u[l]) +
+                                   (wn + mw) * eps * eps * gt[j] * gt[l];
     }
     if (norm == ADV_L2) { /* Hess(t) = (I - g g') / t */
       double h = eps * (curv + mw * eps * t) / t;
@@ -387,6 +421,9 @@ static void ex_polish(const double *z, const double *y, const double *ow, int n,
  * the weights bounded, so samples whose residual passes through zero are not stuck
  * there (plain reweighting, delta = 0, is). Stops when a duality gap of the exact
  * problem is at most tol times the objective. beta holds the start and the result. */
+#ifndef ADV_POLISH_RHO
+#define ADV_POLISH_RHO 1e-6
+#endif
 static ex_res ex_solve(const double *z, const double *y, const double *ow, int n, int d,
                        int has_b, int norm, double eps, double tol, int maxit,
                        double *beta) {
@@ -424,42 +461,108 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
     } else {
       for (int j = 0; j < d; j++) ts += sqrt(beta[j] * beta[j] + gamma * gamma);
     }
-    double c = 0, fsm = 0;
+    /* Newton's method on F_rho. With a_i = sqrt(r_i^2 + delta^2), s_i = a_i + eps t,
+     * c_i = r_i / a_i and g = grad t (zero at the intercept), W/2 times the gradient
+     * and the Hessian are
+     *   G = sum w_i s_i c_i z_i + eps S g,   S = sum w_i s_i,
+     *   H = Z'DZ + eps (u g' + g u') + eps^2 W g g' + eps S Hess(t),
+     *   D_i = w_i (c_i^2 + s_i delta^2 / a_i^3),   u = sum w_i c_i z_i:
+     * one weighted Gram matrix a step, as a reweighted ridge step, but quadratic
+     * convergence for each rho instead of a linear rate. */
+    double fsm = 0, S = 0;
+    double *gv = xa; /* grad t (p) */
+    for (int j = 0; j < p; j++) gv[j] = 0;
+    for (int j = 0; j < d; j++)
+      gv[j] = norm == ADV_L2 ? beta[j] / ts : beta[j] / sqrt(beta[j] * beta[j] + gamma * gamma);
     for (int i = 0; i < n; i++) {
       double ai = sqrt(r[i] * r[i] + delta * delta), si = ai + eps * ts;
-      double oi = ow ? ow[i] : 1.0;
+      double oi = ow ? ow[i] : 1.0, ci = r[i] / ai;
       fsm += oi * si * si;
-      /* the first step has no sensible weights at beta = 0: use equal ones */
-      w[i] = first && tn == 0 ? 0.5 : ai / si;
+      S += oi * si;
+      w[i] = ai / si; /* for the dual candidate */
       if (w[i] >= 1) w[i] = 1 - 1e-16; /* eps = 0 */
-      c += oi / (1 - w[i]);
-      double sw = ow ? sqrt(oi / w[i]) : 1 / sqrt(w[i]);
-      yw[i] = y[i] * sw;
-      for (int j = 0; j < p; j++) zw[i + (size_t)j * n] = z[i + (size_t)j * n] * sw;
+      double di = oi * (ci * ci + si * delta * delta / (ai * ai * ai));
+      yw[i] = oi * si * ci;  /* for G */
+      alpha[i] = oi * ci;    /* for u (alpha is scratch until the dual below) */
+      double sd = sqrt(di);
+      for (int j = 0; j < p; j++) zw[j + (size_t)i * p] = z[i + (size_t)j * n] * sd;
     }
     fsm /= wsum;
-    c /= wsum;
     if (!first && fsm > fsm_prev * (1 - 1e-3 * rho) && rho > 1e-15) rho /= 10;
     fsm_prev = fsm;
-    { /* the lower triangle of Zw'Zw / n, all that dposv reads */
-      double alpha = 1.0 / wsum, zero = 0;
-      F77_CALL(dsyrk)("L", "T", &p, &n, &alpha, zw, &n, &zero, a, &p FCONE FCONE);
-    }
-    adv_gemv(1, n, p, 1.0 / wsum, zw, yw, 0.0, rhs);
+    for (size_t e = 0; e < (size_t)p * p; e++) a[e] = 0;
+    adv_gemm_nt_acc(p, p, n, zw, p, zw, p, a, p);
+    adv_gemv(1, n, p, 1.0, z, yw, 0.0, rhs); /* G without its eps S g part */
+    double *u = (double *)R_alloc(p, sizeof(double));
+    adv_gemv(1, n, p, 1.0, z, alpha, 0.0, u);
     if (eps > 0) {
+      for (int j = 0; j < p; j++) {
+        rhs[j] += eps * S * gv[j];
+        for (int l = 0; l < p; l++)
+          a[j + (size_t)l * p] += eps * (u[j] * gv[l] + gv[j] * u[l]) +
+                                  eps * eps * wsum * gv[j] * gv[l];
+      }
       for (int j = 0; j < d; j++) {
-        double pen = eps * eps * c;
-        if (norm == ADV_LINF) pen *= ts / sqrt(beta[j] * beta[j] + gamma * gamma);
-        a[j + (size_t)j * p] += pen;
+        if (norm == ADV_L2) {
+          for (int l = 0; l < d; l++)
+            a[j + (size_t)l * p] += eps * S * ((j == l) - gv[j] * gv[l]) / ts;
+        } else {
+          double q = beta[j] * beta[j] + gamma * gamma;
+          a[j + (size_t)j * p] += eps * S * gamma * gamma / (q * sqrt(q));
+        }
       }
     }
+    double gnorm2 = adv_dot(p, rhs, rhs);
+    double *g0 = (double *)R_alloc(p, sizeof(double));
+    for (int j = 0; j < p; j++) g0[j] = rhs[j];
     int info = 0, one = 1;
     F77_CALL(dposv)("L", &p, &one, a, &p, rhs, &p, &info FCONE);
     if (info != 0) {
       res.status = EX_SINGULAR;
       break;
     }
-    for (int j = 0; j < p; j++) beta[j] = rhs[j];
+    /* rhs = H^{-1} G: the step is -rhs; backtracking on F_rho (convex) */
+    double dec = adv_dot(p, g0, rhs); /* G' H^{-1} G >= 0 */
+    double *bn = (double *)R_alloc(p, sizeof(double));
+    double stp = 1, fsm0 = fsm * wsum, fnew = INFINITY;
+    int took = 0;
+    for (int ls = 0; ls < 40; ls++) {
+      for (int j = 0; j < p; j++) bn[j] = beta[j] - stp * rhs[j];
+      double tb = 0;
+      ex_objective(z, y, ow, bn, n, d, p, norm, eps, r, &tb);
+      double tsb = 0;
+      if (norm == ADV_L2) {
+        tsb = sqrt(tb * tb + gamma * gamma);
+      } else {
+        for (int j = 0; j < d; j++) tsb += sqrt(bn[j] * bn[j] + gamma * gamma);
+      }
+      fnew = 0;
+      for (int i = 0; i < n; i++) {
+        double si = sqrt(r[i] * r[i] + delta * delta) + eps * tsb;
+        fnew += (ow ? ow[i] : 1.0) * si * si;
+      }
+      if (fnew <= fsm0 - 1e-4 * stp * 2 * dec) {
+        took = 1;
+        break;
+      }
+      /* near the minimiser the decrease of a full step (about dec) is below the
+       * rounding of F: the full Newton step is then taken on the strength of the
+       * quadratic model, as long as F does not visibly rise */
+      if (stp == 1 && dec <= 1e-12 * fsm0 && fnew <= fsm0 * (1 + 1e-14)) {
+        took = 1;
+        break;
+      }
+      stp /= 2;
+    }
+    (void)gnorm2;
+    if (took) {
+      for (int j = 0; j < p; j++) beta[j] = bn[j];
+    }
+    /* the Newton decrement is small against the smoothing: go on to a smaller rho */
+    if ((dec <= 1e-3 * rho * fsm0 || !took) && rho > 1e-12) {
+      rho /= 10;
+      fsm_prev = INFINITY;
+    }
     f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
     if (first) {
       tscale = tn > 0 ? tn : rscale;
@@ -476,7 +579,7 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
     }
     lower = fmax(lower, ex_dual(z, y, ow, r, w, n, d, has_b, norm, eps, tn, alpha, lam, xa));
     /* once the reweighting has nearly converged, polish by Newton's method */
-    if (rho < 1e-6 && fbest - lower > tol * fbest && k - last_polish >= 3) {
+    if (rho < ADV_POLISH_RHO && fbest - lower > tol * fbest && k - last_polish >= 3) {
       double *bp = (double *)R_alloc(p, sizeof(double));
       for (int j = 0; j < p; j++) bp[j] = best[j];
       int last_m = -1;
