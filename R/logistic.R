@@ -108,10 +108,6 @@ logistic_labels <- function(y, n, call) {
   list(y = as.double(yy), levels = lev, kind = kind)
 }
 
-logistic_dualnorm <- function(theta, norm) {
-  if (norm == "l2") sqrt(sum(theta^2)) else sum(abs(theta))
-}
-
 softplus <- function(u) pmax(u, 0) + log1p(exp(-abs(u)))
 
 # Internal: adv_lm(family = "binomial") lands here.
@@ -157,7 +153,7 @@ logistic_state <- function(beta, a) {
   theta <- beta[seq_len(d)]
   b <- if (a$intercept) beta[d + 1] else 0
   f <- drop(a$x %*% theta) + b
-  nrm <- logistic_dualnorm(theta, a$norm)
+  nrm <- attack_norm(theta, a$norm)
   u <- -a$y * f + a$eps * nrm
   s <- stats::plogis(u)
   gc <- -drop(crossprod(a$x, s * a$y)) / length(f) # the clean part's gradient
@@ -184,7 +180,7 @@ logistic_objective <- function(beta, a) {
   d <- ncol(a$x)
   theta <- beta[seq_len(d)]
   b <- if (a$intercept) beta[d + 1] else 0
-  u <- -a$y * (drop(a$x %*% theta) + b) + a$eps * logistic_dualnorm(theta, a$norm)
+  u <- -a$y * (drop(a$x %*% theta) + b) + a$eps * attack_norm(theta, a$norm)
   mean(softplus(u))
 }
 
@@ -316,7 +312,7 @@ logistic_gd <- function(a) {
     b <- if (a$intercept) beta[d + 1] else 0
     f <- drop(x %*% theta) + b
     s <- stats::plogis(-y * f)
-    nrm <- logistic_dualnorm(theta, a$norm)
+    nrm <- attack_norm(theta, a$norm)
     # the attacked link f~ and the attacked inputs' contribution to the gradient
     if (a$norm == "l2") {
       den <- sqrt(s^2 * sum(theta^2) + a$xi^2)
@@ -444,7 +440,7 @@ predict.adv_logistic <- function(object, newx = NULL, type = c("link", "response
     f <- drop(newx %*% object$theta) + object$intercept
   }
   if (eps > 0) {
-    shift <- eps * logistic_dualnorm(object$theta, object$norm)
+    shift <- eps * attack_norm(object$theta, object$norm)
     if (!is.null(y)) {
       f <- f - logistic_newy(object, y, length(f)) * shift
     } else {
@@ -487,7 +483,7 @@ adv_certified_radius <- function(object, newx = NULL, y = NULL) {
               "object", rlang::current_env())
   }
   f <- predict.adv_logistic(object, newx, type = "link")
-  nrm <- logistic_dualnorm(object$theta, object$norm)
+  nrm <- attack_norm(object$theta, object$norm)
   m <- if (is.null(y)) abs(f) else logistic_newy(object, y, length(f)) * f
   m / nrm
 }

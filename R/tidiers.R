@@ -101,7 +101,7 @@ attacked_rows <- function(theta, f, y, eps, norm) {
     # a residual of exactly 0 (the kink rows of an exact fit): the gradient attack
     # is not defined there, but the worst case still moves the prediction by
     # eps ||theta||_*, either way; report the upward move
-    shift <- eps * if (norm == "l2") sqrt(sum(theta^2)) else sum(abs(theta))
+    shift <- eps * attack_norm(theta, norm)
     z0 <- which(ok)[f[ok] == y[ok]]
     fa[z0] <- f[z0] + shift
   } else {
@@ -331,7 +331,7 @@ tidy.adv_logistic <- function(x, ...) {
 glance.adv_logistic <- function(x, ...) {
   y <- x$y
   f <- x$linear.predictors
-  shift <- x$eps * logistic_dualnorm(x$theta, x$norm)
+  shift <- x$eps * attack_norm(x$theta, x$norm)
   data.frame(nobs = fit_nobs(x), eps = x$eps, norm = x$norm, xi = x$xi,
              method = x$method, family = "binomial",
              loss_adv = mean(softplus(-y * f + shift)), loss_std = mean(softplus(-y * f)),
@@ -369,7 +369,7 @@ augment.adv_logistic <- function(x, data = NULL, newdata = NULL, newx = NULL, y 
   lev <- x$labels$levels
   out$.class <- lev[ifelse(f > 0, 2L, 1L)]
   if (x$labels$kind == "factor") out$.class <- factor(out$.class, levels = lev)
-  nrm <- logistic_dualnorm(x$theta, x$norm)
+  nrm <- attack_norm(x$theta, x$norm)
   if (!is.null(yy)) {
     yy <- unname(yy)
     shift <- x$eps * nrm

@@ -421,6 +421,15 @@ static void ex_polish(const double *z, const double *y, const double *ow, int n,
  * the weights bounded, so samples whose residual passes through zero are not stuck
  * there (plain reweighting, delta = 0, is). Stops when a duality gap of the exact
  * problem is at most tol times the objective. beta holds the start and the result. */
+/* The smoothed norm of theta (the first d of beta) that F_rho uses: sqrt(||theta||^2 +
+ * gamma^2) for L2 (tn = ||theta||_2), sum_j sqrt(theta_j^2 + gamma^2) for Linf. */
+static double ex_smooth_norm(const double *beta, int d, int norm, double tn, double gamma) {
+  if (norm == ADV_L2) return sqrt(tn * tn + gamma * gamma);
+  double ts = 0;
+  for (int j = 0; j < d; j++) ts += sqrt(beta[j] * beta[j] + gamma * gamma);
+  return ts;
+}
+
 #ifndef ADV_POLISH_RHO
 #define ADV_POLISH_RHO 1e-6
 #endif
@@ -439,6 +448,10 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
   double *lam = (double *)R_alloc(n, sizeof(double));
   double *xa = (double *)R_alloc(p, sizeof(double));
   double *best = (double *)R_alloc(p, sizeof(double));
+  /* the Newton step's u = sum w_i c_i z_i, gradient copy and trial point */
+  double *u = (double *)R_alloc(p, sizeof(double));
+  double *g0 = (double *)R_alloc(p, sizeof(double));
+  double *bn = (double *)R_alloc(p, sizeof(double));
   double tn = 0, f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
   double fbest = f, lower = 0, rho = 1e-2, fsm_prev = INFINITY;
   double rscale = sqrt(adv_dot(n, y, y) / n) + 1e-300;
@@ -455,12 +468,7 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
     const void *vmax = vmaxget(); /* scratch of the dual bounds, freed every iteration */
     double delta = rho * rscale, gamma = rho * (tscale > 0 ? tscale : rscale);
     /* the smoothed norm and the weights at the current beta */
-    double ts = 0;
-    if (norm == ADV_L2) {
-      ts = sqrt(tn * tn + gamma * gamma);
-    } else {
-      for (int j = 0; j < d; j++) ts += sqrt(beta[j] * beta[j] + gamma * gamma);
-    }
+    double ts = ex_smooth_norm(beta, d, norm, tn, gamma);
     /* Newton's method on F_rho. With a_i = sqrt(r_i^2 + delta^2), s_i = a_i + eps t,
      * c_i = r_i / a_i and g = grad t (zero at the intercept), W/2 times the gradient
      * and the Hessian are
@@ -493,7 +501,6 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
     for (size_t e = 0; e < (size_t)p * p; e++) a[e] = 0;
     adv_gemm_nt_acc(p, p, n, zw, p, zw, p, a, p);
     adv_gemv(1, n, p, 1.0, z, yw, 0.0, rhs); /* G without its eps S g part */
-    double *u = (double *)R_alloc(p, sizeof(double));
     adv_gemv(1, n, p, 1.0, z, alpha, 0.0, u);
     if (eps > 0) {
       for (int j = 0; j < p; j++) {
@@ -512,8 +519,6 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
         }
       }
     }
-    double gnorm2 = adv_dot(p, rhs, rhs);
-    double *g0 = (double *)R_alloc(p, sizeof(double));
     for (int j = 0; j < p; j++) g0[j] = rhs[j];
     int info = 0, one = 1;
     F77_CALL(dposv)("L", &p, &one, a, &p, rhs, &p, &info FCONE);
@@ -523,19 +528,13 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
     }
     /* rhs = H^{-1} G: the step is -rhs; backtracking on F_rho (convex) */
     double dec = adv_dot(p, g0, rhs); /* G' H^{-1} G >= 0 */
-    double *bn = (double *)R_alloc(p, sizeof(double));
     double stp = 1, fsm0 = fsm * wsum, fnew = INFINITY;
     int took = 0;
     for (int ls = 0; ls < 40; ls++) {
       for (int j = 0; j < p; j++) bn[j] = beta[j] - stp * rhs[j];
       double tb = 0;
       ex_objective(z, y, ow, bn, n, d, p, norm, eps, r, &tb);
-      double tsb = 0;
-      if (norm == ADV_L2) {
-        tsb = sqrt(tb * tb + gamma * gamma);
-      } else {
-        for (int j = 0; j < d; j++) tsb += sqrt(bn[j] * bn[j] + gamma * gamma);
-      }
+      double tsb = ex_smooth_norm(bn, d, norm, tb, gamma);
       fnew = 0;
       for (int i = 0; i < n; i++) {
         double si = sqrt(r[i] * r[i] + delta * delta) + eps * tsb;
@@ -554,7 +553,6 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
       }
       stp /= 2;
     }
-    (void)gnorm2;
     if (took) {
       for (int j = 0; j < p; j++) beta[j] = bn[j];
     }
