@@ -401,7 +401,7 @@ ADV_CLONES static void lin_block_cols(const double *restrict x, const double *re
       lin_sqrt(q, m);
       ADV_SIMD
       for (int i = 0; i < m; i++) {
-        double ri = r[i], inv = 1 / q[i], nz = ri != 0;
+        double ri = r[i], inv = 1 / q[i];
         double shift = sh0 * (al[i] * inv);
         al[i] = e2 * ri * inv;
         rt[i] = ri + copysign(shift, ri);
