@@ -74,7 +74,7 @@ exact_engine_lasso <- function(a, eps, pr = NULL) {
   res <- tryCatch(.Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, 0,
                         c(eps, 0, la$thresh, pr$sy),
                         c(norm_code(a$norm), as.integer(a$intercept), la$maxit,
-                          a$threads, 0L)),
+                          a$threads, 0L), NULL),
                   error = function(e) NULL)
   if (is.null(res)) return(NULL)
   beta <- res$beta[, 1]

@@ -375,7 +375,7 @@ glmnet_aliases <- function(dots, primary, fn, call = rlang::caller_env()) {
 }
 
 # Fraction of the null model's loss explained, per lambda: 1 - L(lambda) / L0, where
-# L is the fit's attacked training loss (its eps, norm and xi; with eps = 0 the mean
+# L is the fit's weighted attacked training loss (its eps, norm and xi; with eps = 0 the mean
 # squared error, so that this is glmnet's dev.ratio) and L0 that of the model with
 # no slopes (the intercept ybar, or 0 without intercept), which no attack can change.
 lasso_dev_ratio <- function(fit, x, y, w = NULL) {
@@ -388,13 +388,9 @@ lasso_dev_ratio <- function(fit, x, y, w = NULL) {
   loss <- vapply(seq_along(fit$lambda), function(k) {
     r <- y - fit$a0[k] - drop(x %*% fit$beta[, k])
     if (fit$eps == 0) return(sum(w * r^2))
-    if (all(w == w[1])) {
-      return(.Call(C_linear_loss, fit$beta[, k], x, y - fit$a0[k], fit$eps,
-                   norm_code(fit$norm), fit$xi, FALSE)$loss)
-    }
-    att <- .Call(C_linear_attack, fit$beta[, k], x, y - fit$a0[k], fit$eps,
-                 norm_code(fit$norm), fit$xi)
-    sum(w * (r - drop(att %*% fit$beta[, k]))^2)
+    # (for xi = 0 the worst case (|r| + eps ||theta||_*)^2, which the fit minimises,
+    # also at the zero residuals of its kinks, where the gradient attack is undefined)
+    sum(w * lasso_row_loss(fit$beta[, k], fit$a0[k], x, y, fit$eps, fit$norm, fit$xi))
   }, numeric(1))
   unname(1 - loss / null)
 }

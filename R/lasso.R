@@ -65,6 +65,17 @@
 #' single small `lambda` is), it goes there through extra values a factor 0.8 apart,
 #' which are not returned (their Newton steps count in `iters` of the next one).
 #'
+#' **Observation weights.** With `weights` the loss is
+#' \eqn{\sum_i w_i \ell_i / \sum_i w_i} (\eqn{\ell_i} the attacked squared loss of row
+#' i; the attack itself does not depend on the weight), so whole-number weights are
+#' the same as replicating rows, zero weights the same as dropping them, and only the
+#' ratios matter. The means and standard deviations of the centring, of
+#' `standardize` and of \eqn{\lambda_{\max}} are weighted (glmnet's convention).
+#' `eps = 0` and `xi > 0` take any non-negative weights. The true-attack solver
+#' (`eps > 0, xi = 0`) replicates rows: there the weights must be proportional to
+#' whole numbers (such as 1, 2, 3 or 0.5, 1.5), at most 50 n rows in all; other
+#' weights are an error that says so. `nobs()` counts the rows of positive weight.
+#'
 #' Sparse `x` (a `Matrix::dgCMatrix`) is accepted and converted to a dense matrix
 #' (the solvers are dense).
 #'
@@ -95,6 +106,8 @@
 #'   per \eqn{\lambda}.
 #' @param threads Number of OpenMP threads; `NULL` means [adv_threads()]. Results do
 #'   not depend on it.
+#' @param weights Optional non-negative observation weights, one per row (see
+#'   Details); `NULL` gives every row weight 1.
 #' @return An object of class `adv_lasso`: a list with `a0` (intercepts), `beta` (the
 #'   d x nlambda coefficient matrix), `lambda`, `df` (number of non-zero
 #'   coefficients), `kkt`, `iters` and `status` (0 = converged) per \eqn{\lambda},
@@ -126,7 +139,7 @@ adv_lasso <- function(x, ...) UseMethod("adv_lasso")
 adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
                               nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
                               standardize = TRUE, intercept = TRUE, thresh = 1e-10,
-                              maxit = 1e5, threads = NULL, ...) {
+                              maxit = 1e5, threads = NULL, weights = NULL, ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lasso")
   al <- glmnet_aliases(list(...), list(lambda_min_ratio = lambda_min_ratio,
@@ -136,9 +149,10 @@ adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda 
   eps_type <- if (is.character(eps)) eps[1] else NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lasso_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
-                  penalty_factor, standardize, intercept, thresh, maxit, threads)
+                  penalty_factor, standardize, intercept, thresh, maxit, threads,
+                  weights)
   fit <- lasso_fit(a)
-  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y)
+  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y, a$weights)
   fit$eps_type <- eps_type
   fit$call <- call
   fit
@@ -182,7 +196,7 @@ lasso_x <- function(x, arg = rlang::caller_arg(x), call = rlang::caller_env()) {
 
 lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
                        penalty_factor, standardize, intercept, thresh, maxit, threads,
-                       call = rlang::caller_env()) {
+                       weights = NULL, call = rlang::caller_env()) {
   x <- lasso_x(x, call = call)
   n <- nrow(x)
   d <- ncol(x)
@@ -216,9 +230,11 @@ lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
                 "penalty_factor", call)
     }
   }
+  weights <- check_weights(weights, n, call = call)
   list(x = x, y = y, eps = eps, norm = norm, xi = xi, lambda = lambda,
        nlambda = nlambda, lambda_min_ratio = lambda_min_ratio,
-       penalty_factor = penalty_factor,
+       penalty_factor = penalty_factor, weights = weights,
+       reps = lasso_rep_check(weights, n, d, eps, xi, call),
        standardize = check_flag(standardize, call = call),
        intercept = check_flag(intercept, call = call),
        thresh = check_number(thresh, min = 0, strict = TRUE, call = call),
@@ -258,11 +274,12 @@ lasso_prepare <- function(a, rows = NULL) {
 # The smallest lambda at which theta = 0 is optimal (see ?adv_lasso).
 lasso_lambda_max <- function(pr, eps, norm, xi) {
   n <- length(pr$yc)
-  g <- abs(2 / n * drop(crossprod(pr$xc, pr$yc)))
+  rw <- if (is.null(pr$rw)) 1 else pr$rw # observation weights of mean 1
+  g <- abs(2 / n * drop(crossprod(pr$xc, rw * pr$yc)))
   g[pr$excl == 1L] <- 0
   w <- pr$w
   if (eps == 0 || xi > 0) return(max(g / w))
-  a <- 2 * eps * mean(abs(pr$yc))
+  a <- 2 * eps * mean(rw * abs(pr$yc))
   if (norm == "linf") return(max(pmax(g - a, 0) / w))
   lambda_max_l2(g, w, a)
 }
@@ -309,8 +326,30 @@ lasso_lambda_seq <- function(a, pr, n, d) {
 lasso_fit <- function(a, rows = NULL) {
   n <- if (is.null(rows)) nrow(a$x) else length(rows)
   d <- ncol(a$x)
-  pr <- lasso_prepare(a, rows)
-  ls <- lasso_lambda_seq(a, pr, n, d)
+  # observation weights (R/lasso_weights.R): replicated rows for the active-set
+  # method, weighted centring otherwise (rows scaled by sqrt(w) for eps = 0, the
+  # weights in the C loss for xi > 0)
+  rw <- NULL
+  n_pos <- n
+  if (!is.null(a$reps)) {
+    idx <- if (is.null(rows)) seq_len(n) else as.integer(rows)
+    n_pos <- sum(a$reps[idx] > 0)
+    pr <- lasso_prepare(a, rep(idx, a$reps[idx]))
+  } else if (!is.null(a$weights)) {
+    pr <- lasso_prepare_w(a, rows)
+    n_pos <- sum(pr$rw > 0)
+    rw <- pr$rw
+  } else {
+    pr <- lasso_prepare(a, rows)
+  }
+  ls <- lasso_lambda_seq(a, pr, n_pos, d)
+  xs <- pr$xc
+  ys <- pr$yc
+  if (!is.null(rw) && a$eps == 0) {
+    xs <- xs * sqrt(rw)
+    ys <- ys * sqrt(rw)
+    rw <- NULL
+  }
   # the active-set solver (eps > 0, xi = 0) reaches a lambda more than a factor 2 below
   # the one before (or lambda_max) through extra ones, a factor 0.8 apart
   lam <- ls$lambda
@@ -322,11 +361,11 @@ lasso_fit <- function(a, rows = NULL) {
     lam <- cont$lambda
     keep <- cont$keep
   }
-  res <- .Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, lam,
+  res <- .Call(C_lasso_path, xs, ys, pr$w, pr$sc, pr$excl, lam,
                c(a$eps, a$xi, a$thresh, pr$sy),
                c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads,
                  # internal switch for the tests: solve every Newton system in full
-                 as.integer(isTRUE(getOption("advtrain.lasso_full_kkt")))))
+                 as.integer(isTRUE(getOption("advtrain.lasso_full_kkt")))), rw)
   if (length(keep) < length(lam)) {
     # the Newton steps of the extra lambdas count towards the next one asked for
     res$iters <- diff(c(0L, cumsum(res$iters)[keep]))
@@ -361,7 +400,8 @@ lasso_fit <- function(a, rows = NULL) {
     kkt = res$kkt, iters = res$iters, status = res$status,
     lambda_max = ls$lambda_max, eps = a$eps, norm = a$norm, xi = a$xi,
     intercept = a$intercept, standardize = a$standardize, penalty_factor = pr$pf,
-    thresh = a$thresh, dim = c(d, length(ls$lambda)), nobs = n, call = NULL
+    thresh = a$thresh, dim = c(d, length(ls$lambda)), nobs = n_pos,
+    weights = if (is.null(rows)) a$weights, call = NULL
   ), class = "adv_lasso")
 }
 

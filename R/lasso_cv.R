@@ -13,14 +13,16 @@
 #' parallel when the user has set a [future::plan()] (sequentially otherwise).
 #'
 #' `cvm` is the mean of the K fold losses weighted by fold size and `cvsd` its
-#' standard error; `lambda_min` minimises `cvm` and `lambda_1se` is the largest
+#' standard error. With observation `weights` (passed on to [adv_lasso()]) each fold
+#' loss is the weighted mean over its held-out rows and the folds are weighted by
+#' their sums of weights, as in glmnet; `lambda_min` minimises `cvm` and `lambda_1se` is the largest
 #' \eqn{\lambda} whose `cvm` is within one standard error of the minimum.
 #'
 #' @inheritParams adv_lasso
 #' @param x Numeric n x d matrix of inputs (as for [adv_lasso()]); for `print()` and
 #'   `plot()`, a `cv_adv_lasso` object.
 #' @param ... Further arguments to [adv_lasso()] (`norm`, `xi`, `lambda`, `nlambda`,
-#'   `penalty_factor`, `standardize`, `intercept`, `thresh`, ...).
+#'   `penalty_factor`, `standardize`, `intercept`, `thresh`, `weights`, ...).
 #' @param nfolds Number of folds, at least 3 (ignored when `foldid` is given).
 #' @param foldid Optional vector of fold numbers 1..K, one per observation.
 #' @param measure `"adversarial"` or `"standard"`: the validation loss. glmnet's
@@ -65,7 +67,7 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
   # training fold is copied and centred in C straight from x (lasso_prepare())
   a <- do.call(cv_lasso_args, c(list(x, y, eps), dots, list(call = rlang::current_env())))
   fit <- lasso_fit(a)
-  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y)
+  fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y, a$weights)
   n <- nrow(a$x)
   if (is.null(foldid)) {
     nfolds <- check_count(nfolds, min = 3)
@@ -79,16 +81,28 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
   }
   K <- max(foldid)
   a$lambda <- fit$lambda
+  w <- a$weights
   fold_loss <- function(k) {
     test <- which(foldid == k)
     f <- suppressWarnings(lasso_fit(a, rows = seq_len(n)[-test]))
-    lasso_val_loss(f, a$x[test, , drop = FALSE], a$y[test], measure)
+    lasso_val_loss(f, a$x[test, , drop = FALSE], a$y[test], measure,
+                   if (is.null(w)) NULL else w[test])
+  }
+  # with weights, a fold whose weights are all zero has no loss to measure: its
+  # weight in cvm and cvsd is zero (glmnet weighs folds by their sum of weights)
+  wts <- if (is.null(w)) tabulate(foldid, K) else vapply(seq_len(K), function(k) sum(w[foldid == k]), 0)
+  if (!is.null(w) && any(wts == sum(w))) {
+    abort_arg("{.arg weights} are zero outside fold {which(wts == sum(w))[1]}, so its training set has no weight.",
+              "weights", rlang::current_env())
+  }
+  if (!is.null(w) && any(wts == 0)) {
+    cli::cli_warn("{sum(wts == 0)} fold{?s} with all weights zero carr{?ies/y} no weight in the cross-validation.")
   }
   losses <- future.apply::future_lapply(seq_len(K), fold_loss, future.seed = NULL)
   raw <- do.call(rbind, losses)
-  wts <- tabulate(foldid, K)
+  raw[wts == 0, ] <- 0
   cvm <- colSums(raw * wts) / sum(wts)
-  cvsd <- sqrt(colSums(sweep(raw, 2, cvm)^2 * wts) / sum(wts) / (K - 1))
+  cvsd <- sqrt(colSums(sweep(raw, 2, cvm)^2 * wts) / sum(wts) / max(sum(wts > 0) - 1, 1))
   imin <- which.min(cvm)
   i1se <- min(which(cvm <= cvm[imin] + cvsd[imin]))
   structure(list(
@@ -144,7 +158,8 @@ cv_lasso_args <- function(x, y, eps, ..., call = rlang::caller_env()) {
   norm <- val("norm")
   lasso_args(x, y, eps, norm, val("xi"), val("lambda"), val("nlambda"),
              val("lambda_min_ratio"), val("penalty_factor"), val("standardize"),
-             val("intercept"), val("thresh"), val("maxit"), val("threads"), call = call)
+             val("intercept"), val("thresh"), val("maxit"), val("threads"),
+             val("weights"), call = call)
 }
 
 check_fold_id <- function(foldid, n, call = rlang::caller_env()) {
@@ -164,8 +179,16 @@ check_fold_id <- function(foldid, n, call = rlang::caller_env()) {
 # Validation loss of every lambda of `fit` on (x, y): the attacked loss under the
 # fit's attack, through the shared linear-model kernel (the intercept is not attacked,
 # so it is moved into y).
-lasso_val_loss <- function(fit, x, y, measure) {
+lasso_val_loss <- function(fit, x, y, measure, w = NULL) {
   eps <- if (measure == "adversarial") fit$eps else 0
+  if (!is.null(w)) {
+    # weighted mean of the per-row losses (0 when the fold's weights are all zero)
+    if (!(sum(w) > 0)) return(rep(0, length(fit$lambda)))
+    storage.mode(x) <- "double"
+    return(vapply(seq_along(fit$lambda), function(k) {
+      sum(w * lasso_row_loss(fit$beta[, k], fit$a0[k], x, y, eps, fit$norm, fit$xi)) / sum(w)
+    }, numeric(1)))
+  }
   if (eps == 0) {
     # the clean squared loss of every lambda at once (one matrix product)
     r <- y - sweep(x %*% fit$beta, 2, fit$a0, "+")

@@ -23,7 +23,7 @@ SEXP C_exact_certify(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_kernels(SEXP);
-SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_prep(SEXP, SEXP, SEXP);
 SEXP C_check_finite(SEXP);
@@ -55,7 +55,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(nn2_eval, 7),
     CALLDEF(nn2_train, 10),
     CALLDEF(nn2_kernels, 1),
-    CALLDEF(lasso_path, 8),
+    CALLDEF(lasso_path, 9),
     CALLDEF(lasso_surrogate, 7),
     CALLDEF(lasso_prep, 3),
     {NULL, NULL, 0}};

@@ -23,6 +23,10 @@ typedef struct {
   double thresh;
   int maxit;
   int full_kkt; /* 1: never use the row-space Newton solve (tests compare both) */
+  /* observation weights of mean 1 (NULL: all 1), used by the smoothed-attack loss;
+   * R folds them into the rows for eps = 0 and replicates rows for the active-set
+   * method (R/lasso_weights.R) */
+  const double *rw;
 } prob;
 
 static inline double soft(double z, double t) {

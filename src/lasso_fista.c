@@ -7,7 +7,8 @@
 #include "lasso.h"
 
 /* Surrogate loss (via the shared attack kernel) and, if grad != NULL, its exact
- * gradient in (theta, b); grad has d + 1 entries, the last for b. */
+ * gradient in (theta, b); grad has d + 1 entries, the last for b. With observation
+ * weights P->rw (mean 1) each row's loss and gradient are multiplied by its weight. */
 double sur_loss(const prob *P, const double *theta, double b, double *r,
                 double *v, double *grad) {
   int n = P->n, d = P->d;
@@ -20,14 +21,15 @@ double sur_loss(const prob *P, const double *theta, double b, double *r,
   double loss = 0, wP = 0;
   for (int i = 0; i < n; i++) {
     double rt = lin_attack_shift(r[i], theta, d, tn2, tn1, P->norm, eps, xi);
-    loss += rt * rt;
+    double wi = P->rw ? P->rw[i] : 1.0;
+    loss += wi * rt * rt;
     if (!grad) continue;
     double a = fabs(r[i]), h = fabs(rt), ha;
     if (P->norm == ADV_L2) {
       double D = 4 * a * a * Pn + xi * xi, D32 = D * sqrt(D);
       if (D32 > 0) {
         ha = 1 + 2 * eps * Pn * xi * xi / D32;
-        wP += 2 * h * 2 * eps * a * (2 * a * a * Pn + xi * xi) / D32;
+        wP += wi * 2 * h * 2 * eps * a * (2 * a * a * Pn + xi * xi) / D32;
       } else {
         /* a zero residual with xi so small that xi^3 underflows: no attack there
          * (the package's convention where the input gradient vanishes) */
@@ -40,7 +42,7 @@ double sur_loss(const prob *P, const double *theta, double b, double *r,
         ha += eps * 2 * theta[j] * theta[j] * xi / (q * q);
       }
     }
-    v[i] = 2 * h * ha * adv_sign(r[i]);
+    v[i] = wi * 2 * h * ha * adv_sign(r[i]);
   }
   loss /= n;
   if (!grad) return loss;
@@ -55,9 +57,9 @@ double sur_loss(const prob *P, const double *theta, double b, double *r,
     /* dh_i/dtheta_j = eps 2 a theta_j (2 a |theta_j| + 2 xi) / q^2; the loss weight is
      * 2 h_i, so we need h_i again: recompute per sample */
     for (int i = 0; i < n; i++) {
-      double a = fabs(r[i]);
-      if (a == 0) continue;
-      double h = fabs(lin_attack_shift(r[i], theta, d, tn2, tn1, P->norm, eps, xi));
+      double a = fabs(r[i]), wi = P->rw ? P->rw[i] : 1.0;
+      if (a == 0 || wi == 0) continue;
+      double h = wi * fabs(lin_attack_shift(r[i], theta, d, tn2, tn1, P->norm, eps, xi));
       for (int j = 0; j < d; j++) {
         double th = theta[j];
         if (th == 0) continue;

@@ -57,8 +57,9 @@ double attack_norm(const prob *P, const double *theta, const int *idx, int m) {
 
 /* The problem from the .Call arguments (see C_lasso_path). */
 static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP ctrl,
-                        SEXP ints) {
+                        SEXP ints, SEXP rw) {
   P->x = REAL(x);
+  P->rw = isNull(rw) ? NULL : REAL(rw);
   P->y = REAL(y);
   P->n = nrows(x);
   P->d = ncols(x);
@@ -117,12 +118,15 @@ static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
 /* The path. x: n x d (centred when intercept), y (centred when intercept),
  * w: penalty weights, sc: KKT scales, excl: columns fixed at zero, lambda: the path,
  * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads[, full_kkt])
- * (full_kkt = 1 turns the row-space Newton solve off, for the tests).
+ * (full_kkt = 1 turns the row-space Newton solve off, for the tests), rw: observation
+ * weights of mean 1 or NULL (eps > 0, xi > 0 only: R handles the other cases).
  * Returns list(beta (d x nlam), b (nlam), kkt, iters, status). */
 SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
-                  SEXP ints) {
+                  SEXP ints, SEXP rw) {
   prob P;
-  prob_unpack(&P, x, y, w, sc, excl, ctrl, ints);
+  prob_unpack(&P, x, y, w, sc, excl, ctrl, ints, rw);
+  if (P.rw && (P.eps == 0 || P.xi == 0 || length(rw) != P.n))
+    error("row weights: for eps > 0, xi > 0 only, one per row");
   int nl = length(lambda);
   SEXP beta = PROTECT(allocMatrix(REALSXP, P.d, nl));
   SEXP bvec = PROTECT(allocVector(REALSXP, nl));
@@ -156,6 +160,7 @@ SEXP C_lasso_surrogate(SEXP theta, SEXP b, SEXP x, SEXP y, SEXP eps, SEXP norm, 
   P.norm = asInteger(norm);
   P.intercept = 1;
   P.nth = 1;
+  P.rw = NULL;
   double *r = (double *)R_alloc(P.n, sizeof(double));
   double *v = (double *)R_alloc(P.n, sizeof(double));
   SEXP grad = PROTECT(allocVector(REALSXP, P.d + 1));
