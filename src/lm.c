@@ -259,6 +259,20 @@ static int ex_kinks(const double *r, int n, double shift, double rel) {
   return m;
 }
 
+/* a += the lower triangle (by blocks, diagonal blocks in full) of W W', W p x n
+ * with leading dimension ld (column i the i-th weighted row): the Gram matrix of a
+ * Newton system, for a LAPACK "L" solve, in the own product kernel at 9/16 (8 block
+ * rows) or 5/8 (4) of the cost of the full square. */
+static void ex_gram_lower(int p, int n, const double *wm, int ld, double *a) {
+  int nb = p >= 128 ? 8 : p >= 64 ? 4 : 1, bs = (p + nb - 1) / nb;
+  for (int j0 = 0; j0 < p; j0 += bs) {
+    int mj = p - j0 < bs ? p - j0 : bs;
+    /* the block row j: columns 0 .. j0 + mj (the blocks left of the diagonal and the
+     * diagonal block) in one product */
+    adv_gemm_nt_acc(mj, j0 + mj, n, wm + j0, ld, wm, ld, a + j0, p);
+  }
+}
+
 /* Newton polish. Near the minimiser the samples with r_i = 0 (set K) and, for Linf,
  * the coordinates with theta_j = 0 are known from the reweighting iterate; on the
  * region where they stay at zero and the other signs are fixed the objective is
@@ -308,12 +322,13 @@ static void ex_polish(const double *z, const double *y, const double *ow, int n,
   int *ipiv = (int *)R_alloc(dim, sizeof(int));
   /* The rows off the kink set enter the Hessian as sum_i w_i v_i v_i' with
    * v_i = sigma_i z_i + eps g: their Gram matrix Gn = sum w_i z_i z_i' is fixed while
-   * K and the signs are, so it is formed once (dsyrk) and each Newton step costs
+   * K and the signs are, so it is formed once (ex_gram_lower) and each Newton step costs
    * O(n p) plus the solve:  sum w v v' = Gn + eps (u g' + g u') + eps^2 W_N g g',
    * u = sum w_i sigma_i z_i, W_N = sum w_i over the rows off K. */
   double wn = 0;
   {
     int nn = n - m;
+    /* the weighted rows off K as the columns of a p x nn matrix */
     double *zn = (double *)R_alloc((size_t)(nn > 0 ? nn : 1) * p, sizeof(double));
     for (int j = 0; j < p; j++) u[j] = 0;
     int k = 0;
@@ -323,16 +338,13 @@ static void ex_polish(const double *z, const double *y, const double *ow, int n,
       wn += oi;
       for (int j = 0; j < p; j++) {
         double zij = z[i + (size_t)j * n];
-        zn[k + (size_t)j * nn] = so * zij;
+        zn[j + (size_t)k * p] = so * zij;
         u[j] += oi * sg[i] * zij;
       }
       k++;
     }
     for (size_t e = 0; e < (size_t)p * p; e++) gn[e] = 0;
-    if (nn > 0) {
-      double one = 1.0, zero = 0.0;
-      F77_CALL(dsyrk)("L", "T", &p, &nn, &one, zn, &nn, &zero, gn, &p FCONE FCONE);
-    }
+    if (nn > 0) ex_gram_lower(p, nn, zn, p, gn);
   }
   for (int j = 0; j < p; j++) b1[j] = beta[j];
   for (int it = 0; it < 30; it++) {
@@ -441,6 +453,10 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
   double *r = (double *)R_alloc(n, sizeof(double));
   double *w = (double *)R_alloc(n, sizeof(double));
   double *zw = (double *)R_alloc((size_t)n * p, sizeof(double));
+  /* z by rows (p x n), so that the weighted rows of every step are contiguous copies */
+  double *zt = (double *)R_alloc((size_t)n * p, sizeof(double));
+  for (int j = 0; j < p; j++)
+    for (int i = 0; i < n; i++) zt[j + (size_t)i * p] = z[i + (size_t)j * n];
   double *yw = (double *)R_alloc(n, sizeof(double));
   double *a = (double *)R_alloc((size_t)p * p, sizeof(double));
   double *rhs = (double *)R_alloc(p, sizeof(double));
@@ -493,13 +509,15 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
       yw[i] = oi * si * ci;  /* for G */
       alpha[i] = oi * ci;    /* for u (alpha is scratch until the dual below) */
       double sd = sqrt(di);
-      for (int j = 0; j < p; j++) zw[j + (size_t)i * p] = z[i + (size_t)j * n] * sd;
+      const double *zi = zt + (size_t)i * p;
+      double *wi = zw + (size_t)i * p;
+      for (int j = 0; j < p; j++) wi[j] = zi[j] * sd;
     }
     fsm /= wsum;
     if (!first && fsm > fsm_prev * (1 - 1e-3 * rho) && rho > 1e-15) rho /= 10;
     fsm_prev = fsm;
     for (size_t e = 0; e < (size_t)p * p; e++) a[e] = 0;
-    adv_gemm_nt_acc(p, p, n, zw, p, zw, p, a, p);
+    ex_gram_lower(p, n, zw, p, a); /* (dposv below reads the lower triangle) */
     adv_gemv(1, n, p, 1.0, z, yw, 0.0, rhs); /* G without its eps S g part */
     adv_gemv(1, n, p, 1.0, z, alpha, 0.0, u);
     if (eps > 0) {
@@ -601,8 +619,11 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
       }
       f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
     }
-    /* the kink set is not known: try thresholds from tight to loose */
-    for (double rel = 1e-12; rel < 1e-3 && fbest - lower > tol * fbest; rel *= 100) {
+    /* the kink set is not known: try thresholds from tight to loose (each a small
+     * least-squares problem; while the smoothing is still coarse they rarely
+     * certify, so then only every fourth step) */
+    int try_kinks = rho <= 1e-4 || k % 4 == 3;
+    for (double rel = 1e-12; try_kinks && rel < 1e-3 && fbest - lower > tol * fbest; rel *= 100) {
       double lb =
           ex_dual_active(z, y, ow, r, beta, n, d, has_b, norm, eps, tn, rel, alpha, lam, xa);
       lower = fmax(lower, lb);
