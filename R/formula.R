@@ -180,7 +180,14 @@ formula_call <- function(fun, fn, des, dots, intercept = TRUE,
     }
     args$weights <- des$weights
   }
-  do.call(fun, args)
+  names(args)[1:2] <- c("x", "y")
+  nm <- names(args)
+  if (any(!nzchar(nm)) || anyDuplicated(nm)) return(do.call(fun, args))
+  # called by name, with its arguments as symbols bound to their values: an error
+  # raised inside then reads "Error in adv_lasso(x = x, y = y, ...)", not the deparsed
+  # function (do.call) or data
+  cl <- as.call(c(list(as.name(fn)), stats::setNames(lapply(nm, as.name), nm)))
+  eval(cl, list2env(args, parent = asNamespace("advtrain")))
 }
 
 # Stores in the fit what predict() and the methods need.

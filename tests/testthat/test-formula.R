@@ -351,3 +351,16 @@ test_that("bad input through the formula path gets clear errors", {
     formula(mfit)
   })
 })
+
+test_that("errors raised through the formula path name the function, not its body", {
+  d <- data.frame(y = c(1, 3, 2, 5, 4, 6), a = c(1, 2, 3, 4, 5, 7), b = c(2, 1, 4, 3, 6, 5))
+  for (f in list(function() adv_lm(y ~ a + b, data = d, eps = -1),
+                 function() adv_lasso(y ~ a + b, data = d, eps = -1),
+                 function() cv_adv_lasso(y ~ a + b, data = d, eps = -1, nfolds = 3))) {
+    e <- tryCatch(f(), advtrain_error_argument = function(e) e)
+    expect_s3_class(e, "advtrain_error_argument")
+    txt <- paste(deparse(conditionCall(e)), collapse = " ")
+    expect_match(txt, "^(adv_lm|adv_lasso|cv_adv_lasso)\\(x = x, y = y")
+    expect_no_match(txt, "function \\(")
+  }
+})
