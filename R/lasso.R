@@ -258,17 +258,22 @@ lasso_prepare <- function(a, rows = NULL) {
   if (!a$intercept) xm <- rep(0, d)
   ym <- if (a$intercept) mean(y) else 0
   yc <- y - ym
-  # a column is left out when the model cannot use it: constant with an intercept,
-  # identically zero without one
+  sy <- sqrt(mean(yc^2))
+  if (!(sy > 0)) sy <- 1
+  c(list(xc = p$x, yc = yc, xm = xm, ym = ym, sy = sy), lasso_columns(a, sd_n, rms))
+}
+
+# What lasso_prepare() and lasso_prepare_w() (weighted) share, from the columns'
+# standard deviations sd_n and root mean squares rms: a column is left out when the
+# model cannot use it (constant with an intercept, identically zero without one), its
+# scale for the KKT measure and standardisation, and the penalty weights.
+lasso_columns <- function(a, sd_n, rms) {
+  d <- length(sd_n)
   excl <- if (a$intercept) sd_n <= 1e-12 * pmax(rms, 1e-300) else rms == 0
   sc <- ifelse(sd_n > 1e-12 * pmax(rms, 1e-300), sd_n, ifelse(rms > 0, rms, 1))
   pf <- if (is.null(a$penalty_factor)) rep(1, d) else a$penalty_factor
   pf <- pf * d / sum(pf)
-  w <- pf * if (a$standardize) sc else 1
-  sy <- sqrt(mean(yc^2))
-  if (!(sy > 0)) sy <- 1
-  list(xc = p$x, yc = yc, xm = xm, ym = ym, sc = sc, w = w, pf = pf,
-       excl = as.integer(excl), sy = sy)
+  list(sc = sc, w = pf * if (a$standardize) sc else 1, pf = pf, excl = as.integer(excl))
 }
 
 # The smallest lambda at which theta = 0 is optimal (see ?adv_lasso).

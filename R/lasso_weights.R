@@ -70,15 +70,11 @@ lasso_prepare_w <- function(a, rows = NULL) {
   }
   ym <- if (a$intercept) sum(wu * y) / n else 0
   yc <- y - ym
-  excl <- if (a$intercept) sd_n <= 1e-12 * pmax(rms, 1e-300) else rms == 0
-  sc <- ifelse(sd_n > 1e-12 * pmax(rms, 1e-300), sd_n, ifelse(rms > 0, rms, 1))
-  pf <- if (is.null(a$penalty_factor)) rep(1, d) else a$penalty_factor
-  pf <- pf * d / sum(pf)
   sy <- sqrt(sum(wu * yc^2) / n)
   if (!(sy > 0)) sy <- 1
   dimnames(xc) <- NULL
-  list(xc = xc, yc = yc, xm = xm, ym = ym, sc = sc, w = pf * if (a$standardize) sc else 1,
-       pf = pf, excl = as.integer(excl), sy = sy, rw = wu)
+  c(list(xc = xc, yc = yc, xm = xm, ym = ym, sy = sy, rw = wu),
+    lasso_columns(a, sd_n, rms))
 }
 
 # Per-row attacked squared loss of one coefficient vector on (x, y): the worst case
