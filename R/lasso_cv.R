@@ -99,8 +99,7 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
     cli::cli_warn("{sum(wts == 0)} fold{?s} with all weights zero carr{?ies/y} no weight in the cross-validation.")
   }
   losses <- future.apply::future_lapply(seq_len(K), fold_loss, future.seed = NULL)
-  raw <- do.call(rbind, losses)
-  raw[wts == 0, ] <- 0
+  raw <- do.call(rbind, losses) # (0 for a fold of zero weight: lasso_val_loss())
   cvm <- colSums(raw * wts) / sum(wts)
   cvsd <- sqrt(colSums(sweep(raw, 2, cvm)^2 * wts) / sum(wts) / max(sum(wts > 0) - 1, 1))
   imin <- which.min(cvm)

@@ -1,17 +1,16 @@
-/* Thin wrappers over the Fortran BLAS / LAPACK that R links against.
+/* Thin wrappers over the Fortran BLAS / LAPACK that R links against (adv_gemv: the
+ * package's own vectorised kernels).
  * Character arguments carry their hidden lengths through FCONE (USE_FC_LEN_T). */
 #include "advtrain.h"
 #include "vec.h"
 
 void adv_gemv(int trans, int m, int n, double alpha, const double *a, const double *x,
               double beta, double *y) {
-  const int one = 1;
   if (m == 0 || n == 0) {
     int len = trans ? n : m;
     for (int i = 0; i < len; i++) y[i] = beta == 0 ? 0.0 : beta * y[i];
     return;
   }
-  (void)one;
   /* the own vectorised dot products and axpys (vec.c) instead of the BLAS dgemv: with
    * R's reference BLAS several times faster on the exact solver's n x p products */
   if (trans) {
