@@ -108,6 +108,9 @@
 #'   not depend on it.
 #' @param weights Optional non-negative observation weights, one per row (see
 #'   Details); `NULL` gives every row weight 1.
+#' @param family `"gaussian"` (the squared loss, described here) or `"binomial"`:
+#'   adversarial logistic regression for a two-class `y` (a factor with two levels,
+#'   0/1 or logical), [adv_lasso_binomial].
 #' @return An object of class `adv_lasso`: a list with `a0` (intercepts), `beta` (the
 #'   d x nlambda coefficient matrix), `lambda`, `df` (number of non-zero
 #'   coefficients), `kkt`, `iters` and `status` (0 = converged) per \eqn{\lambda},
@@ -139,13 +142,23 @@ adv_lasso <- function(x, ...) UseMethod("adv_lasso")
 adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda = NULL,
                               nlambda = 100, lambda_min_ratio = NULL, penalty_factor = NULL,
                               standardize = TRUE, intercept = TRUE, thresh = 1e-10,
-                              maxit = 1e5, threads = NULL, weights = NULL, ...) {
+                              maxit = 1e5, threads = NULL, weights = NULL,
+                              family = c("gaussian", "binomial"), ...) {
   call <- match.call()
   call[[1]] <- as.name("adv_lasso")
   al <- glmnet_aliases(list(...), list(lambda_min_ratio = lambda_min_ratio,
                                        penalty_factor = penalty_factor), "adv_lasso")
   lambda_min_ratio <- al$lambda_min_ratio
   penalty_factor <- al$penalty_factor
+  if (check_choice(family, c("gaussian", "binomial")) == "binomial") {
+    # adversarial logistic regression (R/lasso_binomial.R)
+    a <- lasso_binomial_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
+                             penalty_factor, standardize, intercept, thresh, maxit,
+                             threads, weights, call = rlang::current_env())
+    fit <- lasso_binomial_fit(a)
+    fit$call <- call
+    return(fit)
+  }
   eps_type <- if (is.character(eps)) eps[1] else NULL
   eps <- resolve_eps(eps, x, y, norm, intercept) # "zero", "pivotal", ...: ?adv_radius
   a <- lasso_args(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,

@@ -51,6 +51,15 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
   call <- match.call()
   call[[1]] <- as.name("cv_adv_lasso")
   dots <- list(...)
+  if (identical(dots$family, "binomial")) {
+    # adversarial logistic regression: type.measure is the loss, measure attacked/clean
+    type <- check_choice(if (is.null(dots$type.measure)) "deviance" else dots$type.measure,
+                         c("deviance", "class", "auc"), arg = "type.measure")
+    dots$type.measure <- NULL
+    measure <- check_choice(measure, c("adversarial", "standard"))
+    a <- do.call(cv_lasso_args, c(list(x, y, eps), dots, list(call = rlang::current_env())))
+    return(cv_binomial(a, nfolds, foldid, type, measure, call, rlang::current_env()))
+  }
   if ("type.measure" %in% names(dots)) {
     # glmnet's spelling; its "mse" is the standard (unattacked) squared error
     if (!missing(measure)) {
@@ -155,6 +164,12 @@ cv_lasso_args <- function(x, y, eps, ..., call = rlang::caller_env()) {
   }
   val <- function(nm) if (nm %in% names(dots)) dots[[nm]] else eval(fm[[nm]])
   norm <- val("norm")
+  if (check_choice(val("family"), c("gaussian", "binomial"), arg = "family", call = call) == "binomial") {
+    return(lasso_binomial_args(x, y, eps, norm, val("xi"), val("lambda"), val("nlambda"),
+                               val("lambda_min_ratio"), val("penalty_factor"),
+                               val("standardize"), val("intercept"), val("thresh"),
+                               val("maxit"), val("threads"), val("weights"), call = call))
+  }
   lasso_args(x, y, eps, norm, val("xi"), val("lambda"), val("nlambda"),
              val("lambda_min_ratio"), val("penalty_factor"), val("standardize"),
              val("intercept"), val("thresh"), val("maxit"), val("threads"),

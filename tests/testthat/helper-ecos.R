@@ -68,3 +68,101 @@ lm_obj <- function(x, y, beta, eps, norm, intercept, w = NULL) {
   tn <- if (norm == "l2") sqrt(sum(th^2)) else sum(abs(th))
   sum(w * (abs(r) + eps * tn)^2) / sum(w)
 }
+
+# The exponential-cone form of adv_lasso(family = "binomial")'s problem at one lambda,
+# for labels yy in {-1, +1}, weights om (sum 1) and penalty weights pw:
+# min sum om_i t_i + lam sum pw_j v_j  s.t.  v >= |theta|, s >= ||theta||_*,
+# t_i >= softplus(u_i), u_i = -yy_i (x_i'theta + b) + eps s, the last as
+# z1 >= exp(-t), z2 >= exp(u - t), z1 + z2 <= 1 (two exponential cones a row).
+# Variables (theta[d], b, v[d], s, t[n], z1[n], z2[n]).
+ecos_logit_lasso <- function(x, yy, eps, norm, lam, pw, om = NULL, intercept = TRUE) {
+  n <- nrow(x)
+  d <- ncol(x)
+  if (is.null(om)) om <- rep(1 / n, n)
+  ith <- seq_len(d)
+  ib <- d + 1
+  iv <- d + 1 + seq_len(d)
+  is <- 2 * d + 2
+  it <- 2 * d + 2 + seq_len(n)
+  iz1 <- 2 * d + 2 + n + seq_len(n)
+  iz2 <- 2 * d + 2 + 2 * n + seq_len(n)
+  nv <- 2 * d + 2 + 3 * n
+  rows <- list()
+  hs <- list()
+  add <- function(G, h) {
+    rows[[length(rows) + 1]] <<- G
+    hs[[length(hs) + 1]] <<- h
+  }
+  # linear cone: v - theta >= 0, v + theta >= 0, 1 - z1 - z2 >= 0 (, s - sum v >= 0)
+  G <- matrix(0, 2 * d, nv)
+  for (j in seq_len(d)) {
+    G[j, ith[j]] <- 1
+    G[j, iv[j]] <- -1
+    G[d + j, ith[j]] <- -1
+    G[d + j, iv[j]] <- -1
+  }
+  add(G, numeric(2 * d))
+  G <- matrix(0, n, nv)
+  for (i in seq_len(n)) G[i, c(iz1[i], iz2[i])] <- 1
+  add(G, rep(1, n))
+  l <- 2 * d + n
+  q <- integer(0)
+  if (norm == "linf") {
+    G <- matrix(0, 1, nv)
+    G[1, is] <- -1
+    G[1, iv] <- 1
+    add(G, 0)
+    l <- l + 1
+  } else {
+    G <- matrix(0, d + 1, nv)
+    G[1, is] <- -1
+    for (j in seq_len(d)) G[1 + j, ith[j]] <- -1
+    add(G, numeric(d + 1))
+    q <- d + 1L
+  }
+  if (!intercept) {
+    # b = 0 through two linear rows
+    G <- matrix(0, 2, nv)
+    G[1, ib] <- 1
+    G[2, ib] <- -1
+    add(G, c(0, 0))
+    rows <- c(rows[1:2], rows[length(rows)], rows[3:(length(rows) - 1)])
+    hs <- c(hs[1:2], hs[length(hs)], hs[3:(length(hs) - 1)])
+    l <- l + 2
+  }
+  # exponential cones, ECOS's (x, y, z) with z exp(x / z) <= y, rows in that order
+  E <- matrix(0, 6 * n, nv)
+  he <- numeric(6 * n)
+  for (i in seq_len(n)) {
+    r <- 6 * (i - 1)
+    E[r + 1, it[i]] <- 1 # (-t, z1, 1)
+    E[r + 2, iz1[i]] <- -1
+    he[r + 3] <- 1
+    E[r + 4, ith] <- yy[i] * x[i, ] # u - t
+    E[r + 4, ib] <- yy[i]
+    E[r + 4, is] <- -eps
+    E[r + 4, it[i]] <- 1 # (u - t, z2, 1)
+    E[r + 5, iz2[i]] <- -1
+    he[r + 6] <- 1
+  }
+  add(E, he)
+  cc <- numeric(nv)
+  cc[it] <- om
+  cc[iv] <- lam * pw
+  sol <- ECOSolveR::ECOS_csolve(cc, Matrix::Matrix(do.call(rbind, rows), sparse = TRUE),
+                                unlist(hs),
+                                dims = list(l = as.integer(l), q = as.integer(q),
+                                            e = as.integer(2 * n)),
+                                control = ECOSolveR::ecos.control(
+                                  maxit = 300L, feastol = 1e-12, reltol = 1e-12,
+                                  abstol = 1e-14))
+  list(theta = sol$x[ith], b = sol$x[ib], status = sol$infostring)
+}
+
+# The objective of adv_lasso(family = "binomial") at (theta, b).
+logit_lasso_obj <- function(x, yy, theta, b, eps, norm, lam, pw, om = NULL) {
+  if (is.null(om)) om <- rep(1 / nrow(x), nrow(x))
+  tn <- if (norm == "l2") sqrt(sum(theta^2)) else sum(abs(theta))
+  u <- -yy * (drop(x %*% theta) + b) + eps * tn
+  sum(om * ifelse(u > 0, u + log1p(exp(-u)), log1p(exp(u)))) + lam * sum(pw * abs(theta))
+}
