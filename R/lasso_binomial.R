@@ -290,7 +290,7 @@ cv_binomial <- function(a, nfolds, foldid, type, measure, call, env) {
   }
   if (any(cnt <= 1)) {
     k <- which(apply(cnt <= 1, 1, any))
-    cli::cli_warn("{length(k)} fold{?s} ({paste(utils::head(k, 5), collapse = ', ')}) hold{?s/} at most one observation of a class; their {type} is noisy{if (type == 'auc') ' (undefined without both classes: such folds are left out)' else ''}.")
+    cli::cli_warn("{length(k)} fold{?s} ({paste(utils::head(k, 5), collapse = ', ')}) {cli::qty(length(k))}hold{?s/} at most one observation of a class; their {type} is noisy{if (type == 'auc') ' (undefined without both classes: such folds are left out)' else ''}.")
   }
   a$lambda <- fit$lambda
   fold_loss <- function(k) {
@@ -320,4 +320,45 @@ cv_binomial <- function(a, nfolds, foldid, type, measure, call, env) {
     index = c(min = imin, `1se` = i1se), measure = measure, type.measure = type,
     foldid = foldid, fit = fit, call = call
   ), class = "cv_adv_lasso")
+}
+
+#' @rdname advtrain-tidiers
+#' @exportS3Method generics::augment
+augment.adv_lasso_binomial <- function(x, s = NULL, data = NULL, newdata = NULL,
+                                       newx = NULL, y = NULL, ...) {
+  s <- lasso_one_s(x, s)
+  augment_check_new(x, newdata, newx)
+  yy <- NULL
+  if (!is.null(newdata)) {
+    f <- drop(stats::predict(x, newdata = newdata, s = s))
+    v <- tryCatch(eval(x$terms[[2]], newdata, environment(x$terms)),
+                  error = function(e) NULL)
+    if (!is.null(v) && length(v) == length(f)) yy <- logistic_newy(x, v, length(f))
+  } else if (!is.null(newx)) {
+    f <- drop(stats::predict(x, newx, s = s))
+    if (!is.null(y)) yy <- logistic_newy(x, y, length(f))
+  } else {
+    if (is.null(x$terms)) {
+      abort_arg("{.arg newx} (with {.arg y}) is needed: a LASSO fit of the matrix method does not keep its data.",
+                "newx", rlang::current_env())
+    }
+    f <- drop(stats::predict(x, s = s))
+    v <- stats::model.response(x$model)
+    yy <- formula_pad(x, logistic_newy(x, v, length(v)))
+  }
+  out <- augment_frame(x, data, newdata, newx, f, NULL, NULL, FALSE)
+  out$.fitted <- NULL
+  out$.link <- unname(f)
+  out$.fitted <- stats::plogis(unname(f))
+  lev <- x$labels$levels
+  out$.class <- lev[ifelse(f > 0, 2L, 1L)]
+  if (x$labels$kind == "factor") out$.class <- factor(out$.class, levels = lev)
+  if (!is.null(yy)) {
+    nrm <- attack_norm(lasso_coef_at(x, s)[-1, 1], x$norm)
+    yy <- as.vector(unname(yy))
+    out$.link_adv <- unname(f) - yy * x$eps * nrm
+    out$.loss_adv <- softplus(-yy * unname(f) + x$eps * nrm)
+    out$.radius <- yy * unname(f) / nrm
+  }
+  out
 }
