@@ -27,9 +27,20 @@
 #' @param foldid Optional vector of fold numbers 1..K, one per observation.
 #' @param measure `"adversarial"` or `"standard"`: the validation loss. glmnet's
 #'   spelling `type.measure` is accepted in `...`, with `"mse"` meaning `"standard"`.
+#'   With `family = "binomial"` (in `...`; [adv_lasso_binomial]) `measure` chooses
+#'   attacked (the held-out links moved against their classes by
+#'   \eqn{\epsilon\|\theta\|_*}) or clean predictions, and `type.measure` the loss:
+#'   `"deviance"` (default; twice the mean logistic loss), `"class"`
+#'   (misclassification rate) or `"auc"` (the Mann-Whitney area under the ROC curve,
+#'   ties counting half, maximised), each per fold and weighted as glmnet does; at
+#'   `eps = 0` `cvm` and `cvsd` are those of `glmnet::cv.glmnet()`. A held-out fold
+#'   with at most one observation of a class is warned about (left out for AUC when
+#'   a class is missing), and a training set with fewer than two of a class is an
+#'   error.
 #' @return An object of class `cv_adv_lasso`: a list with `lambda`, `cvm`, `cvsd`,
 #'   `cvup`, `cvlo`, `nzero`, `lambda_min`, `lambda_1se`, `index` (their positions),
-#'   `measure`, `foldid`, `fit` (the [adv_lasso()] fit on all data) and `call`.
+#'   `measure` (and `type.measure` for binomial fits), `foldid`, `fit` (the
+#'   [adv_lasso()] fit on all data) and `call`.
 #'   `coef()` and `predict()` default to `s = "lambda_1se"` (also accepted:
 #'   `"lambda_min"` or numbers) and delegate to `fit`; `plot()` draws the CV curve
 #'   with error bars and both chosen \eqn{\lambda} marked.
@@ -246,15 +257,23 @@ predict.cv_adv_lasso <- function(object, newx, s = "lambda_1se", ...) {
 #' @export
 print.cv_adv_lasso <- function(x, digits = 4, ...) {
   f <- x$fit
-  cat(sprintf("Cross-validated adversarial LASSO: %s attacks, eps = %s%s; %d folds, %s loss\n\n",
+  cat(sprintf("Cross-validated adversarial LASSO: %s attacks, eps = %s%s; %d folds, %s\n\n",
               if (f$norm == "l2") "L2" else "L-infinity", format(f$eps),
               if (f$xi > 0) sprintf(", xi = %s", format(f$xi)) else "",
-              max(x$foldid), x$measure))
+              max(x$foldid), cv_measure_label(x)))
   i <- x$index
   print(data.frame(Lambda = signif(x$lambda[i], digits), Index = i,
                    Measure = signif(x$cvm[i], digits), SE = signif(x$cvsd[i], digits),
                    Nonzero = x$nzero[i], row.names = c("min", "1se")))
   invisible(x)
+}
+
+# "adversarial loss", or for binomial fits e.g. "adversarial misclassification"
+cv_measure_label <- function(x) {
+  tm <- x$type.measure
+  if (is.null(tm)) return(paste(x$measure, "loss"))
+  paste(x$measure, switch(tm, deviance = "deviance", class = "misclassification",
+                          auc = "AUC"))
 }
 
 #' @rdname cv_adv_lasso
@@ -263,7 +282,7 @@ plot.cv_adv_lasso <- function(x, ...) {
   ll <- log(x$lambda)
   graphics::plot(ll, x$cvm, ylim = range(x$cvlo, x$cvup), xlim = rev(range(ll)),
                  pch = 20, col = "firebrick", xlab = expression(log(lambda)),
-                 ylab = sprintf("CV %s loss", x$measure), ...)
+                 ylab = paste("CV", cv_measure_label(x)), ...)
   graphics::arrows(ll, x$cvlo, ll, x$cvup, angle = 90, code = 3, length = 0.02,
                    col = "grey60")
   graphics::points(ll, x$cvm, pch = 20, col = "firebrick")
