@@ -278,6 +278,13 @@ cv_binomial <- function(a, nfolds, foldid, type, measure, call, env) {
   }
   K <- max(foldid)
   w <- a$weights
+  if (!is.null(w)) {
+    wk <- vapply(seq_len(K), function(k) sum(w[foldid == k]), 0)
+    if (any(wk == sum(w))) {
+      abort_arg("{.arg weights} are zero outside fold {which(wk == sum(w))[1]}, so its training set has no weight.",
+                "weights", env)
+    }
+  }
   eps <- if (measure == "adversarial") a$eps else 0
   # classes per fold: a training set needs both; a held-out fold with at most one
   # observation of a class gives a noisy (for AUC: undefined) measure

@@ -155,7 +155,7 @@ ADV_CLONES static void axpy_h(double *restrict q, const double *restrict h,
 
 typedef struct {
   double *theta, *eta, *s, *h, *G, *t, *rho, *H1, *H2, *H3, *scr;
-  int *W, *inW;
+  int *W, *inW, *alist;
   int nW;
   double b;
 } lstate;
@@ -182,7 +182,7 @@ static void newton_dir(const lprob *P, lstate *S, double lam, double sbar, doubl
   memset(q, 0, sizeof(double) * n);
   double Srho = 0, Syrho = 0, db = 0, kap = 0; /* kap: eps sum(|t|-|theta|) or eps u'd */
   int whole = 1, first = 1, nact = 0;
-  int *alist = (int *)R_alloc(nW > 0 ? nW : 1, sizeof(int));
+  int *alist = S->alist;
   for (int pass = 0; pass < 2000; pass++) {
     double maxch = 0;
     int m = whole ? nW : nact;
@@ -518,6 +518,7 @@ SEXP C_logit_path(SEXP x, SEXP y, SEXP om, SEXP w, SEXP sc, SEXP excl, SEXP xm,
   S.scr = (double *)R_alloc(n, sizeof(double));
   S.W = (int *)R_alloc(d, sizeof(int));
   S.inW = (int *)R_alloc(d, sizeof(int));
+  S.alist = (int *)R_alloc(d, sizeof(int));
   memset(S.theta, 0, sizeof(double) * d);
   memset(S.eta, 0, sizeof(double) * n);
   S.b = b0;

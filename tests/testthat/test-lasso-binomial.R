@@ -303,3 +303,22 @@ test_that("augment() gives probabilities, classes and the worst-case loss", {
   a1 <- generics::augment(f1, s = s)
   expect_equal(a1$.fitted, a$.fitted, tolerance = 1e-10)
 })
+
+test_that("MASS::biopsy: glmnet's path, and missing rows through na.exclude", {
+  skip_if_not_installed("glmnet")
+  b <- MASS::biopsy[, -1]
+  cc <- stats::complete.cases(b)
+  x <- as.matrix(b[cc, 1:9])
+  g <- glmnet::glmnet(x, b$class[cc], family = "binomial", thresh = 1e-14, maxit = 1e6)
+  f0 <- adv_lasso(class ~ ., data = b, eps = 0, family = "binomial", lambda = g$lambda)
+  k <- seq_len(min(length(g$lambda), length(f0$lambda)))
+  expect_gt(length(k), 50)
+  expect_lt(max(abs(as.matrix(coef(g))[, k] - coef(f0)[, k])), 1e-6)
+  f <- adv_lasso(class ~ ., data = b, eps = 0.5, norm = "linf", family = "binomial",
+                 nlambda = 10, na.action = na.exclude)
+  expect_equal(nobs(f), sum(cc))
+  p <- predict(f, s = f$lambda[5], type = "class")
+  expect_length(p, nrow(b))
+  expect_true(all(is.na(p[!cc])))
+  expect_lte(max(f$kkt), 1e-10)
+})
