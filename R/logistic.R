@@ -465,9 +465,12 @@ predict.adv_logistic <- function(object, newx = NULL, type = c("link", "response
 #' attack size that the correct classification of each observation withstands
 #' (negative for misclassified observations).
 #'
-#' @param object An `adv_logistic` fit.
+#' @param object An `adv_logistic` fit, or an `adv_lasso_binomial` path
+#'   (`adv_lasso(..., family = "binomial")`, then `newx` is needed unless the fit used a
+#'   formula).
 #' @param newx Inputs, `NULL` for the training inputs.
 #' @param y Optional labels of `newx`.
+#' @param s For a path, one penalty (default: the path's only one, else an error).
 #' @return A numeric vector (`Inf` where \eqn{\theta = 0}).
 #' @examples
 #' pima <- MASS::Pima.tr
@@ -477,9 +480,17 @@ predict.adv_logistic <- function(object, newx = NULL, type = c("link", "response
 #' r <- adv_certified_radius(fit, x, pima$type)
 #' mean(r > 0.05) # the attacked accuracy at eps = 0.05
 #' @export
-adv_certified_radius <- function(object, newx = NULL, y = NULL) {
+adv_certified_radius <- function(object, newx = NULL, y = NULL, s = NULL) {
+  if (inherits(object, "adv_lasso_binomial")) {
+    s <- lasso_one_s(object, s, fn = "adv_certified_radius")
+    f <- drop(if (is.null(newx)) stats::predict(object, s = s)
+              else stats::predict(object, newx, s = s))
+    nrm <- attack_norm(lasso_coef_at(object, s)[-1, 1], object$norm)
+    m <- if (is.null(y)) abs(f) else logistic_newy(object, y, length(f)) * f
+    return(unname(m / nrm))
+  }
   if (!inherits(object, "adv_logistic")) {
-    abort_arg("{.arg object} must be a fit of {.code adv_lm(family = \"binomial\")}, not {describe(object)}.",
+    abort_arg("{.arg object} must be a fit of {.code adv_lm(family = \"binomial\")} or {.code adv_lasso(family = \"binomial\")}, not {describe(object)}.",
               "object", rlang::current_env())
   }
   f <- predict.adv_logistic(object, newx, type = "link")

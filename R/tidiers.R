@@ -226,10 +226,10 @@ glance.adv_lasso <- function(x, ...) {
              kkt_max = max(x$kkt), converged = all(x$status == 0L))
 }
 
-lasso_one_s <- function(x, s, call = rlang::caller_env()) {
+lasso_one_s <- function(x, s, call = rlang::caller_env(), fn = "augment") {
   if (is.null(s)) {
     if (length(x$lambda) == 1) return(x$lambda)
-    abort_arg("{.arg s} must be one penalty for {.fn augment} of a path of {length(x$lambda)} lambda values.",
+    abort_arg("{.arg s} must be one penalty for {.fn {fn}} of a path of {length(x$lambda)} lambda values.",
               "s", call)
   }
   check_number(s, min = 0, call = call)

@@ -322,3 +322,17 @@ test_that("MASS::biopsy: glmnet's path, and missing rows through na.exclude", {
   expect_true(all(is.na(p[!cc])))
   expect_lte(max(f$kkt), 1e-10)
 })
+
+test_that("certified radii of a path: attacked accuracy = share of radii above eps", {
+  xs <- scale(px)
+  f <- adv_lasso(xs, py, eps = 0.1, family = "binomial", nlambda = 10)
+  for (k in c(4, 8)) {
+    s <- f$lambda[k]
+    r <- adv_certified_radius(f, xs, py, s = s)
+    cl <- predict(f, xs, s = s, type = "class", eps = 0.1, y = py)
+    expect_equal(mean(cl == py), mean(r > 0.1))
+    th <- coef(f, s = s)[-1, 1]
+    expect_equal(r, unname(pyy * drop(predict(f, xs, s = s)) / sqrt(sum(th^2))))
+  }
+  expect_snapshot(error = TRUE, adv_certified_radius(f, xs, py))
+})
