@@ -64,7 +64,17 @@ fuzz_specs <- function() {
         cv_adv_lasso(x, y, eps, nfolds = nfolds, nlambda = 3)
       }, args = list(x = sim$x, y = sim$y, eps = 0.1, nfolds = 3)),
       predict_adv_lasso = list(fun = function(newx, s) predict(lasso_fit, newx, s = s),
-        args = list(newx = sim$x[1:3, ], s = 0.01))))
+        args = list(newx = sim$x[1:3, ], s = 0.01)),
+      adv_lasso_binomial = list(fun = function(x, y, eps, norm, lambda, weights) {
+        adv_lasso(x, y, eps, norm = norm, lambda = lambda, weights = weights,
+                  nlambda = 4, family = "binomial")
+      }, args = list(x = sim$x, y = sim$y > median(sim$y), eps = 0.1, norm = "linf",
+                     lambda = NULL, weights = NULL)),
+      cv_adv_lasso_binomial = list(fun = function(x, y, eps, type.measure) {
+        cv_adv_lasso(x, y, eps, nfolds = 3, nlambda = 3, family = "binomial",
+                     type.measure = type.measure)
+      }, args = list(x = sim$x, y = sim$y > median(sim$y), eps = 0.1,
+                     type.measure = "auc"))))
   }
   specs
 }
@@ -73,6 +83,7 @@ fuzz_specs <- function() {
 # values for each argument (the cheap functions get all of them), which keeps the whole
 # test near a minute.
 heavy <- c("adv_cnn", "evaluate", "adv_nn2", "adv_lasso", "cv_adv_lasso", "adv_replicate",
+           "adv_lasso_binomial", "cv_adv_lasso_binomial",
            "adv_lm", "adv_lm_exact", "fashion_mnist")
 
 test_that("malformed inputs give a result without NaN or an error naming an argument", {
