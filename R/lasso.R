@@ -446,7 +446,8 @@ lasso_continuation <- function(lambda, lmax, rho = 0.8, gap = 0.5) {
   list(lambda = out, keep = keep)
 }
 
-lasso_report <- function(status, lambda, kkt, thresh) {
+lasso_report <- function(status, lambda, kkt, thresh,
+                         units = "in units of sd(y) per standardised column") {
   # status codes of src/lasso.h: 1 iteration limit, 2 singular Newton system,
   # 3 no further progress in floating point (the residual is rounding-limited). A
   # stall (3) is reported only above lasso_stall_tol(thresh): there the last polishing
@@ -466,7 +467,7 @@ lasso_report <- function(status, lambda, kkt, thresh) {
       paste0("There the optimality conditions hold only to a relative residual of up to ",
              "{signif(kkt[worst], 3)} (at lambda = {signif(lambda[worst], 4)}): the coefficients ",
              "are those of a point where the gradient of the objective is that far from ",
-             "zero, in units of sd(y) per standardised column, not a certified minimiser; ",
+             "zero, {units}, not a certified minimiser; ",
              "coefficients of weakly determined columns can be off by more.")
     } else {
       paste0("The coefficients there (first at lambda = {signif(lambda[worst], 4)}) are those ",
@@ -609,7 +610,8 @@ predict.adv_lasso <- function(object, newx, s = NULL,
 #' @rdname adv_lasso-methods
 #' @export
 print.adv_lasso <- function(x, digits = 4, ...) {
-  cat(sprintf("Adversarial LASSO path: %s attacks, eps = %s%s; n = %d, d = %d\n",
+  cat(sprintf("Adversarial %sLASSO path: %s attacks, eps = %s%s; n = %d, d = %d\n",
+              if (identical(x$family, "binomial")) "logistic " else "",
               if (x$norm == "l2") "L2" else "L-infinity", format(x$eps),
               if (x$xi > 0) sprintf(", xi = %s (surrogate)", format(x$xi)) else "",
               x$nobs, x$dim[1]))

@@ -149,7 +149,7 @@ lasso_binomial_fit <- function(a, rows = NULL) {
   beta <- res$beta[, keep, drop = FALSE]
   st <- res$status[keep]
   kkt <- res$kkt[keep]
-  lasso_report(st, lam, kkt, a$thresh)
+  lasso_report(st, lam, kkt, a$thresh, units = "per standardised column")
   vn <- colnames(a$x)
   if (is.null(vn)) vn <- paste0("V", seq_len(d))
   snames <- paste0("s", keep - 1L)

@@ -257,7 +257,8 @@ predict.cv_adv_lasso <- function(object, newx, s = "lambda_1se", ...) {
 #' @export
 print.cv_adv_lasso <- function(x, digits = 4, ...) {
   f <- x$fit
-  cat(sprintf("Cross-validated adversarial LASSO: %s attacks, eps = %s%s; %d folds, %s\n\n",
+  cat(sprintf("Cross-validated adversarial %sLASSO: %s attacks, eps = %s%s; %d folds, %s\n\n",
+              if (identical(f$family, "binomial")) "logistic " else "",
               if (f$norm == "l2") "L2" else "L-infinity", format(f$eps),
               if (f$xi > 0) sprintf(", xi = %s", format(f$xi)) else "",
               max(x$foldid), cv_measure_label(x)))

@@ -32,7 +32,8 @@ summary.adv_lasso <- function(object, ...) {
                  xi = object$xi, nobs = fit_nobs(object), d = object$dim[1],
                  na.action = object$na.action, intercept = object$intercept,
                  standardize = object$standardize, thresh = object$thresh,
-                 path = path, unconverged = sum(object$status != 0L)),
+                 path = path, unconverged = sum(object$status != 0L),
+                 binomial = identical(object$family, "binomial")),
             class = "summary.adv_lasso")
 }
 
@@ -49,8 +50,8 @@ print.summary.adv_lasso <- function(x, digits = 4, ...) {
     print(x$call)
     cat("\n")
   }
-  cat(sprintf("Adversarial LASSO path: %s attacks, eps = %s%s; n = %d, d = %d%s%s\n",
-              attack_label(x$norm), format(x$eps),
+  cat(sprintf("Adversarial %sLASSO path: %s attacks, eps = %s%s; n = %d, d = %d%s%s\n",
+              if (isTRUE(x$binomial)) "logistic " else "", attack_label(x$norm), format(x$eps),
               if (x$xi > 0) sprintf(", xi = %s (surrogate)", format(x$xi)) else "",
               x$nobs, x$d, if (x$intercept) "" else ", no intercept",
               if (isTRUE(x$standardize)) ", standardized penalty" else ""))
@@ -85,7 +86,8 @@ summary.cv_adv_lasso <- function(object, ...) {
   keep <- rownames(cf) == "(Intercept)" | rowSums(cf != 0) > 0
   structure(list(call = object$call, eps = f$eps, norm = f$norm, xi = f$xi,
                  nobs = fit_nobs(f), d = f$dim[1], na.action = f$na.action,
-                 nfolds = max(object$foldid), measure = object$measure, table = tab,
+                 nfolds = max(object$foldid), measure = cv_measure_label(object), table = tab,
+                 binomial = identical(f$family, "binomial"),
                  coefficients = cf[keep, , drop = FALSE]),
             class = "summary.cv_adv_lasso")
 }
@@ -98,7 +100,8 @@ print.summary.cv_adv_lasso <- function(x, digits = 4, ...) {
     print(x$call)
     cat("\n")
   }
-  cat(sprintf("Cross-validated adversarial LASSO: %s attacks, eps = %s%s; n = %d, d = %d; %d folds, %s loss\n",
+  cat(sprintf("Cross-validated adversarial %sLASSO: %s attacks, eps = %s%s; n = %d, d = %d; %d folds, %s\n",
+              if (isTRUE(x$binomial)) "logistic " else "",
               attack_label(x$norm), format(x$eps),
               if (x$xi > 0) sprintf(", xi = %s", format(x$xi)) else "",
               x$nobs, x$d, x$nfolds, x$measure))

@@ -251,7 +251,8 @@ test_that("formula interface, saveRDS and the lasso methods", {
   saveRDS(f2, tmp)
   f3 <- readRDS(tmp)
   expect_identical(predict(f3, x, type = "response"), predict(f2, x, type = "response"))
-  expect_output(print(f2), "Adversarial LASSO path")
+  expect_output(print(f2), "Adversarial logistic LASSO path")
+  expect_output(print(summary(f2)), "Adversarial logistic LASSO path")
   expect_s3_class(summary(f2), "summary.adv_lasso")
   expect_equal(nrow(generics::tidy(f2)), sum(coef(f2) != 0))
   cv <- cv_adv_lasso(type ~ ., data = MASS::Pima.tr, eps = 0.05, family = "binomial",
