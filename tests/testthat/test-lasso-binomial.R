@@ -337,3 +337,23 @@ test_that("certified radii of a path: attacked accuracy = share of radii above e
   }
   expect_snapshot(error = TRUE, adv_certified_radius(f, xs, py))
 })
+
+test_that("adv_lm(family = 'binomial', method = 'exact') agrees with ECOSolveR to 1e-8", {
+  skip_if_not_installed("ECOSolveR")
+  set.seed(13)
+  n <- 80
+  d <- 5
+  x <- matrix(rnorm(n * d), n)
+  yy <- ifelse(drop(x %*% c(1, -1, 0.5, 0, 0)) + rnorm(n) > 0, 1, -1)
+  for (nm in c("l2", "linf")) {
+    for (eps in c(0.05, 0.2)) {
+      f <- adv_lm(x, yy > 0, eps = eps, norm = nm, family = "binomial", method = "exact",
+                  intercept = TRUE)
+      e <- ecos_logit_lasso(x, yy, eps, nm, 0, rep(0, d))
+      ours <- logit_lasso_obj(x, yy, f$theta, f$intercept, eps, nm, 0, rep(0, d))
+      ref <- logit_lasso_obj(x, yy, e$theta, e$b, eps, nm, 0, rep(0, d))
+      expect_lt(abs(ours - ref) / ref, 1e-8)
+      expect_lte(ours, ref * (1 + 1e-12))
+    }
+  }
+})
