@@ -31,6 +31,16 @@ test_that("eps = 0 equals glmnet(family = 'binomial') on its grid to 1e-6", {
     g0 <- glmnet::glmnet(px, py, family = "binomial", standardize = std)
     expect_equal(fit$lambda_max, g0$lambda[1], tolerance = 1e-10)
   }
+  # without intercept (uncentred columns)
+  xu <- scale(px, scale = FALSE) + 1
+  fit <- adv_lasso(xu, py, eps = 0, family = "binomial", intercept = FALSE, nlambda = 20)
+  g <- glmnet::glmnet(xu, py, family = "binomial", intercept = FALSE, lambda = fit$lambda,
+                      thresh = 1e-14, maxit = 1e6)
+  k <- seq_len(min(length(g$lambda), length(fit$lambda)))
+  expect_lt(max(abs(as.matrix(coef(g))[, k] - coef(fit)[, k])), 1e-6)
+  expect_equal(fit$lambda_max,
+               glmnet::glmnet(xu, py, family = "binomial", intercept = FALSE)$lambda[1],
+               tolerance = 1e-10)
   # weights and penalty factors
   set.seed(4)
   w <- rexp(nrow(px))
