@@ -82,7 +82,7 @@ lasso_binomial_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min
     abort_arg("{.arg eps} must be a non-negative number for {.code family = \"binomial\"}, not {describe(eps)}; the radii of {.fn adv_radius} are for regression.",
               "eps", call)
   }
-  if (!identical(xi, 0) && !(is.numeric(xi) && length(xi) == 1 && isTRUE(xi == 0))) {
+  if (!(is.numeric(xi) && length(xi) == 1 && isTRUE(xi == 0))) {
     abort_arg("{.arg xi} must be 0 for {.code family = \"binomial\"}, not {describe(xi)}: the worst-case attack of a linear classifier is exact, so there is no surrogate.",
               "xi", call)
   }
@@ -290,8 +290,9 @@ cv_binomial <- function(a, nfolds, foldid, type, measure, call, env) {
   # observation of a class gives a noisy (for AUC: undefined) measure
   cnt <- table(factor(foldid, levels = seq_len(K)), factor(a$y, levels = c(-1, 1)))
   tot <- colSums(cnt)
-  if (any(sweep(-cnt, 2, tot, "+") < 2)) {
-    k <- which(apply(sweep(-cnt, 2, tot, "+") < 2, 1, any))[1]
+  short <- sweep(-cnt, 2, tot, "+") < 2 # fewer than 2 of a class outside the fold
+  if (any(short)) {
+    k <- which(apply(short, 1, any))[1]
     abort_arg("{.arg foldid} leaves fewer than 2 observations of a class outside fold {k}, so its training set cannot be fitted.",
               "foldid", env)
   }
@@ -353,19 +354,6 @@ augment.adv_lasso_binomial <- function(x, s = NULL, data = NULL, newdata = NULL,
     v <- stats::model.response(x$model)
     yy <- formula_pad(x, logistic_newy(x, v, length(v)))
   }
-  out <- augment_frame(x, data, newdata, newx, f, NULL, NULL, FALSE)
-  out$.fitted <- NULL
-  out$.link <- unname(f)
-  out$.fitted <- stats::plogis(unname(f))
-  lev <- x$labels$levels
-  out$.class <- lev[ifelse(f > 0, 2L, 1L)]
-  if (x$labels$kind == "factor") out$.class <- factor(out$.class, levels = lev)
-  if (!is.null(yy)) {
-    nrm <- attack_norm(lasso_coef_at(x, s)[-1, 1], x$norm)
-    yy <- as.vector(unname(yy))
-    out$.link_adv <- unname(f) - yy * x$eps * nrm
-    out$.loss_adv <- softplus(-yy * unname(f) + x$eps * nrm)
-    out$.radius <- yy * unname(f) / nrm
-  }
-  out
+  augment_logistic_cols(augment_frame(x, data, newdata, newx, f, NULL, NULL, FALSE),
+                        x, f, yy, lasso_coef_at(x, s)[-1, 1])
 }

@@ -362,20 +362,29 @@ augment.adv_logistic <- function(x, data = NULL, newdata = NULL, newx = NULL, y 
       yy <- stats::naresid(x$na.action, yy)
     }
   }
-  out <- augment_frame(x, data, newdata, newx, f, NULL, NULL, FALSE)
+  augment_logistic_cols(augment_frame(x, data, newdata, newx, f, NULL, NULL, FALSE),
+                        x, f, yy, x$theta)
+}
+
+# The columns of a linear classifier's augment(): the link, the probability of the
+# second class, the class and, with labels yy (+-1), the worst-case link, loss and
+# signed certified radius for the coefficients theta (adv_logistic fits and binomial
+# lasso paths at one penalty).
+augment_logistic_cols <- function(out, x, f, yy, theta) {
+  f <- unname(f)
   out$.fitted <- NULL
-  out$.link <- unname(f)
-  out$.fitted <- stats::plogis(unname(f))
+  out$.link <- f
+  out$.fitted <- stats::plogis(f)
   lev <- x$labels$levels
   out$.class <- lev[ifelse(f > 0, 2L, 1L)]
   if (x$labels$kind == "factor") out$.class <- factor(out$.class, levels = lev)
-  nrm <- attack_norm(x$theta, x$norm)
   if (!is.null(yy)) {
-    yy <- unname(yy)
+    yy <- as.vector(unname(yy))
+    nrm <- attack_norm(theta, x$norm)
     shift <- x$eps * nrm
-    out$.link_adv <- unname(f) - yy * shift
-    out$.loss_adv <- softplus(-yy * unname(f) + shift)
-    out$.radius <- yy * unname(f) / nrm
+    out$.link_adv <- f - yy * shift
+    out$.loss_adv <- softplus(-yy * f + shift)
+    out$.radius <- yy * f / nrm
   }
   out
 }

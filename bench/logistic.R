@@ -27,12 +27,19 @@ line <- function(label, a, b, la, lb) {
   cat(sprintf("%-52s %8.3f s / %8.3f s = %6.2f  (%s / %s)\n", label, a, b, a / b, la, lb))
 }
 
+# Gaussian inputs and logistic labels whose first 10 coefficients are `b` (seeded)
+sim_logit <- function(n, d, b, seed) {
+  set.seed(seed)
+  x <- matrix(rnorm(n * d), n, d)
+  y <- stats::rbinom(n, 1, stats::plogis(drop(x %*% c(rep(b, 10), rep(0, d - 10)))))
+  list(x = x, y = y)
+}
+
 n <- 1000
 d <- 5000
-set.seed(20210405)
-x <- matrix(rnorm(n * d), n, d)
-theta0 <- c(rep(0.5, 10), rep(0, d - 10))
-y <- stats::rbinom(n, 1, stats::plogis(drop(x %*% theta0)))
+sim <- sim_logit(n, d, 0.5, 20210405)
+x <- sim$x
+y <- sim$y
 cat(sprintf("L1 path: n = %d, d = %d, %d repeats (medians), threads = %d, %s\n\n",
             n, d, reps, threads, format(Sys.time(), "%Y-%m-%d %H:%M")))
 # glmnet's own path (it stops early once 99.9% of the deviance is explained); both
@@ -90,10 +97,9 @@ if (Sys.getenv("BENCH_SKIP_EXACT") != "1") {
   source(file.path("tests", "testthat", "helper-ecos.R"))
   n <- 2000
   d <- 200
-  set.seed(2)
-  x <- matrix(rnorm(n * d), n, d)
-  th <- c(rep(0.3, 10), rep(0, d - 10))
-  y <- stats::rbinom(n, 1, stats::plogis(drop(x %*% th)))
+  sim <- sim_logit(n, d, 0.3, 2)
+  x <- sim$x
+  y <- sim$y
   yy <- ifelse(y == 1, 1, -1)
   cat(sprintf("\nexact adv_lm(family = \"binomial\") vs ECOSolveR (exponential cones): n = %d, d = %d\n", n, d))
   for (nm in c("l2", "linf")) {

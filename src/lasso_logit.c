@@ -39,7 +39,6 @@
  */
 #include "lasso.h"
 #include <math.h>
-#include <stdlib.h>
 
 typedef struct {
   int n, d, intercept, norm, nth, maxit;
@@ -523,8 +522,7 @@ SEXP C_logit_path(SEXP x, SEXP y, SEXP om, SEXP w, SEXP sc, SEXP excl, SEXP xm,
   memset(S.eta, 0, sizeof(double) * n);
   S.b = b0;
   double gb;
-  double sbar = sig_state(&P, S.eta, S.b, 0, S.s, S.h, &gb);
-  (void)sbar;
+  sig_state(&P, S.eta, S.b, 0, S.s, S.h, &gb); /* the sigmoids at theta = 0 */
   at_v(&P, S.s, NULL, d, S.G);
 
   SEXP beta = PROTECT(Rf_allocMatrix(REALSXP, d, L));

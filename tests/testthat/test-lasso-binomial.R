@@ -211,19 +211,7 @@ test_that("the attacked CV measures are those of the held-out worst cases", {
   for (tm in c("deviance", "class", "auc")) {
     cv <- cv_adv_lasso(xs, py, eps = 0.1, norm = "l2", family = "binomial", foldid = fid,
                        type.measure = tm, nlambda = 8)
-    # fold 2 by hand
-    tr <- fid != 2
-    f <- adv_lasso(xs[tr, ], py[tr], eps = 0.1, family = "binomial", lambda = cv$lambda)
-    la <- predict(f, xs[!tr, ], eps = 0.1, y = py[!tr])
-    yy <- pyy[!tr]
-    v <- switch(tm,
-                deviance = 2 * colMeans(log1p(exp(-yy * la))),
-                class = colMeans((la > 0) != (yy > 0)),
-                auc = apply(la, 2, function(s) {
-                  p <- s[yy > 0]
-                  q <- s[yy < 0]
-                  mean(outer(p, q, ">") + 0.5 * outer(p, q, "=="))
-                }))
+    # every fold by hand: its attacked held-out links and their measure
     loss_k <- vapply(1:5, function(k) {
       tr <- fid != k
       f <- suppressWarnings(adv_lasso(xs[tr, ], py[tr], eps = 0.1, family = "binomial",
@@ -241,7 +229,6 @@ test_that("the attacked CV measures are those of the held-out worst cases", {
     }, numeric(8))
     nk <- tabulate(fid)
     expect_equal(cv$cvm, drop(loss_k %*% nk) / sum(nk), tolerance = 1e-10)
-    expect_equal(unname(loss_k[, 2]), unname(v), tolerance = 1e-12)
     # the clean measure is not larger for the deviance and misclassification
     cs <- cv_adv_lasso(xs, py, eps = 0.1, norm = "l2", family = "binomial", foldid = fid,
                        type.measure = tm, nlambda = 8, measure = "standard")
