@@ -34,21 +34,34 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# Anything still missing comes from CRAN.
-DEPS_WHAT=$what Rscript -e '
+# Anything still missing comes from CRAN. Each pass checks in a fresh R process what
+# does not load, then installs it: a package installed from CRAN can pull in a newer
+# dependency that breaks an older Debian package already present (CRAN's xfun 0.62,
+# brought in by learnr, no longer exports what Debian's knitr 1.42 imports), and only a
+# fresh process sees that; the next pass then upgrades the broken one from CRAN. A
+# check inside the installing process would still see the copies it had loaded.
+export DEPS_WHAT=$what
+for pass in 1 2 3 4; do
+  miss=$(Rscript -e '
 need <- c("cli", "rlang", "testthat", "withr", "roxygen2", "pkgbuild", "future", "future.apply",
           "progressr", "glmnet", "Matrix", "knitr", "rmarkdown", "ECOSolveR")
 if (Sys.getenv("DEPS_WHAT") %in% c("test", "check"))
   need <- c(need, "shiny", "callr", "chromote", "learnr", # issue 22; Debian lacks the last two
             "generics", "MASS") # the tidiers and the formula tests (issue 19)
-# Two passes: on a fresh machine a package can fail to lazy-load against an older
-# Debian copy of a dependency that the same pass upgrades from CRAN (learnr against
-# xfun did); the second pass then succeeds.
-for (pass in 1:2) {
-  miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
-  if (!length(miss)) break
-  message("deps: installing from CRAN: ", paste(miss, collapse = ", "))
-  install.packages(miss, repos = "https://cloud.r-project.org")
-}
-miss <- need[!vapply(need, requireNamespace, logical(1), quietly = TRUE)]
-if (length(miss)) stop("deps: could not install ", paste(miss, collapse = ", "))'
+# one process per package: a failed load leaves nothing behind for the next check
+ok <- vapply(need, function(p) {
+  r <- suppressWarnings(system2(file.path(R.home("bin"), "Rscript"),
+                                c("-e", shQuote(sprintf("quit(status = !requireNamespace(\"%s\", quietly = TRUE))", p))),
+                                stdout = FALSE, stderr = FALSE))
+  identical(as.integer(r), 0L)
+}, logical(1))
+cat(need[!ok])')
+  [ -z "$miss" ] && break
+  if [ "$pass" = 4 ]; then
+    echo "deps: could not install:$miss" >&2
+    exit 1
+  fi
+  echo "deps: installing from CRAN: $miss"
+  DEPS_MISS="$miss" Rscript -e 'install.packages(strsplit(Sys.getenv("DEPS_MISS"), " ")[[1]],
+                                  repos = "https://cloud.r-project.org")' || true
+done
