@@ -71,10 +71,12 @@
 #' the same as replicating rows, zero weights the same as dropping them, and only the
 #' ratios matter. The means and standard deviations of the centring, of
 #' `standardize` and of \eqn{\lambda_{\max}} are weighted (glmnet's convention).
-#' `eps = 0` and `xi > 0` take any non-negative weights. The true-attack solver
-#' (`eps > 0, xi = 0`) replicates rows: there the weights must be proportional to
-#' whole numbers (such as 1, 2, 3 or 0.5, 1.5), at most 50 n rows in all; other
-#' weights are an error that says so. `nobs()` counts the rows of positive weight.
+#' Every solver takes any non-negative weights: for `eps = 0` and for the
+#' true attack (`eps > 0, xi = 0`) the rows are scaled by \eqn{\sqrt{w_i}} (the
+#' true-attack solver then attacks row i with \eqn{\sqrt{w_i}\,\epsilon} and has
+#' \eqn{\sqrt{w_i}} as the intercept's column, which is the same objective), and for
+#' `xi > 0` the weights multiply each row's surrogate loss. `nobs()` counts the rows
+#' of positive weight.
 #'
 #' Sparse `x` (a `Matrix::dgCMatrix`) is accepted and converted to a dense matrix
 #' (the solvers are dense).
@@ -247,7 +249,6 @@ lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
   list(x = x, y = y, eps = eps, norm = norm, xi = xi, lambda = lambda,
        nlambda = nlambda, lambda_min_ratio = lambda_min_ratio,
        penalty_factor = penalty_factor, weights = weights,
-       reps = lasso_rep_check(weights, n, d, eps, xi, call),
        standardize = check_flag(standardize, call = call),
        intercept = check_flag(intercept, call = call),
        thresh = check_number(thresh, min = 0, strict = TRUE, call = call),
@@ -344,17 +345,19 @@ lasso_lambda_seq <- function(a, pr, n, d) {
 lasso_fit <- function(a, rows = NULL) {
   n <- if (is.null(rows)) nrow(a$x) else length(rows)
   d <- ncol(a$x)
-  # observation weights (R/lasso_weights.R): replicated rows for the active-set
-  # method, weighted centring otherwise (rows scaled by sqrt(w) for eps = 0, the
-  # weights in the C loss for xi > 0)
+  # observation weights (R/lasso_weights.R): weighted centring, then rows scaled by
+  # sqrt(w) for eps = 0 and for the active-set method (xi = 0, which also takes the
+  # weights as its row scales and only the rows of positive weight), the weights in
+  # the C loss for xi > 0
   rw <- NULL
   n_pos <- n
-  if (!is.null(a$reps)) {
-    idx <- if (is.null(rows)) seq_len(n) else as.integer(rows)
-    n_pos <- sum(a$reps[idx] > 0)
-    pr <- lasso_prepare(a, rep(idx, a$reps[idx]))
-  } else if (!is.null(a$weights)) {
-    pr <- lasso_prepare_w(a, rows)
+  if (!is.null(a$weights)) {
+    prow <- rows
+    if (a$eps > 0 && a$xi == 0) {
+      idx <- if (is.null(rows)) seq_len(n) else as.integer(rows)
+      prow <- idx[a$weights[idx] > 0]
+    }
+    pr <- lasso_prepare_w(a, prow)
     n_pos <- sum(pr$rw > 0)
     rw <- pr$rw
   } else {
@@ -363,10 +366,10 @@ lasso_fit <- function(a, rows = NULL) {
   ls <- lasso_lambda_seq(a, pr, n_pos, d)
   xs <- pr$xc
   ys <- pr$yc
-  if (!is.null(rw) && a$eps == 0) {
+  if (!is.null(rw) && (a$eps == 0 || a$xi == 0)) {
     xs <- xs * sqrt(rw)
     ys <- ys * sqrt(rw)
-    rw <- NULL
+    if (a$eps == 0) rw <- NULL
   }
   # the active-set solver (eps > 0, xi = 0) reaches a lambda more than a factor 2 below
   # the one before (or lambda_max) through extra ones, a factor 0.8 apart

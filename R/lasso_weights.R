@@ -5,50 +5,11 @@
 #   centring is the unweighted one on rows scaled by sqrt(w_i) (any weights);
 # * eps > 0, xi > 0 (FISTA): the C loss multiplies each row's surrogate loss and its
 #   gradient by w_i (any weights);
-# * eps > 0, xi = 0 (the active-set method, whose Newton systems and kink bookkeeping
-#   are per row): weights whose ratios are whole numbers are rows replicated that many
-#   times, which is the same objective exactly. Other weights are an error there.
-
-# The whole-number multiplicities k_i (k proportional to w, the smallest common scale
-# with at most lasso_rep_max_den() as denominator), or NULL when there is none.
-lasso_weight_reps <- function(w) {
-  pos <- w[w > 0]
-  u <- w / min(pos)
-  for (m in seq_len(lasso_rep_max_den())) {
-    k <- u * m
-    rk <- round(k)
-    if (all(abs(k - rk) <= 1e-9 * pmax(k, 1))) return(as.integer(rk))
-  }
-  NULL
-}
-
-lasso_rep_max_den <- function() 1000L
-
-# The replicated rows a weighted true-attack fit may use (multiples of n and of the
-# n x d design): beyond them the copy is refused rather than made.
-lasso_rep_check <- function(w, n, d, eps, xi, call) {
-  if (is.null(w) || !(eps > 0 && xi == 0)) return(NULL)
-  k <- lasso_weight_reps(w)
-  if (is.null(k)) {
-    frac <- which.max(abs(w / min(w[w > 0]) - round(w / min(w[w > 0]))))
-    abort_arg(c(paste0("{.arg weights} must be proportional to whole numbers for the ",
-                       "true-attack lasso ({.code eps > 0}, {.code xi = 0}); element ",
-                       "{frac} is {format(w[frac], digits = 7)}, {format(w[frac] / min(w[w > 0]), digits = 7)} ",
-                       "times the smallest positive weight."),
-                "i" = paste0("Its solver replicates rows; use {.code xi > 0} (the smoothed ",
-                             "attack) or {.code eps = 0} for arbitrary weights, or round the weights.")),
-              "weights", call)
-  }
-  tot <- sum(as.double(k))
-  if (tot > max(50 * n, 1e5) || tot * d > 5e7) {
-    abort_arg(c(paste0("{.arg weights} would replicate the {n} rows into {format(tot, big.mark = ',', scientific = FALSE)} ",
-                       "for the true-attack lasso ({.code eps > 0}, {.code xi = 0}); at most ",
-                       "{format(max(50 * n, 1e5), big.mark = ',', scientific = FALSE)} rows (and 5e7 entries of x) are allowed."),
-                "i" = "Use weights with smaller whole-number ratios, or {.code xi > 0} (the smoothed attack)."),
-              "weights", call)
-  }
-  k
-}
+# * eps > 0, xi = 0 (the active-set method): w_i (|r_i| + eps N)^2 is
+#   (|s_i r_i| + s_i eps N)^2 with s_i = sqrt(w_i), so the rows of positive weight are
+#   scaled by s_i as for eps = 0, and the solver takes s as its row scales: the
+#   attack of row i is s_i eps and the intercept's column is s (src/lasso.h, prob.es).
+#   Zero-weight rows are dropped (they carry nothing).
 
 # lasso_prepare() with weights, for the rows `rows` (all when NULL): weighted means,
 # weighted standard deviations (divisor sum(w)), and wu, the weights of mean 1.

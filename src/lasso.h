@@ -24,10 +24,17 @@ typedef struct {
   int maxit;
   int full_kkt; /* 1: never use the row-space Newton solve (tests compare both) */
   /* observation weights of mean 1 (NULL: all 1), used by the smoothed-attack loss;
-   * R folds them into the rows for eps = 0 and replicates rows for the active-set
-   * method (R/lasso_weights.R) */
+   * R folds them into the rows for eps = 0 (R/lasso_weights.R) */
   const double *rw;
+  /* the active-set method's row scales s_i = sqrt(w_i) (NULL: all 1; R/lasso_weights.R):
+   * R passes the rows of x and y multiplied by s_i, so that the loss of row i is
+   * (|r_i| + s_i eps N)^2 with r = X theta + s b - y (the intercept's column is s) */
+  const double *es;
 } prob;
+
+/* the row scale s_i of the active-set method (1 without weights: every product with it
+ * is then exact, so the unweighted iterates are those of the formulas without it) */
+static inline double rsc(const prob *P, int i) { return P->es ? P->es[i] : 1.0; }
 
 static inline double soft(double z, double t) {
   return z > t ? z - t : (z < -t ? z + t : 0.0);

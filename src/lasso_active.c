@@ -37,7 +37,7 @@ static double as_obj(const prob *P, double lam, const double *theta, const doubl
                      const int *idx, int m) {
   double c = P->eps * attack_norm(P, theta, idx, m), s = 0;
   for (int i = 0; i < P->n; i++) {
-    double e = fabs(r[i]) + c;
+    double e = fabs(r[i]) + rsc(P, i) * c;
     s += e * e;
   }
   return s / P->n + lam * pen(P, theta, idx, m);
@@ -83,7 +83,7 @@ static void as_spec_release(aset *S, const double *r) {
   S->nspec = 0;
 }
 
-/* L2 at theta = 0: is zero optimal (||soft(g, lam w)|| <= 2 eps mean|r|)? If not,
+/* L2 at theta = 0: is zero optimal (||soft(g, lam w)|| <= 2 eps mean(s |r|))? If not,
  * move along the steepest descent direction -soft(g, lam w) and free its support. */
 static int as_zero_start(const prob *P, aset *S, double lam, double *theta, double *b,
                          double *r, double *v, double *G) {
@@ -93,7 +93,7 @@ static int as_zero_start(const prob *P, aset *S, double lam, double *theta, doub
   double m = 0;
   for (int i = 0; i < n; i++) {
     v[i] = 2.0 / n * r[i];
-    m += fabs(r[i]);
+    m += rsc(P, i) * fabs(r[i]);
   }
   m /= n;
   xt_v(P, v, G);
@@ -141,7 +141,8 @@ static int as_zero_start(const prob *P, aset *S, double lam, double *theta, doub
  * two kinks and the coefficient signs fixed (t <= the coefficient ratio-test bound),
  *   F'(t) = (2/n)[R1 + t R2 + eps N S1 + eps N' (S2 + t S1) + n eps^2 N N'] + lam pd
  * with R1 = sum r_i dr_i, R2 = sum dr_i^2, S1 = sum s_i dr_i, S2 = sum s_i r_i over
- * the free rows (pinned rows stay at zero and enter only through n eps^2 N N'),
+ * the free rows (pinned rows stay at zero and enter only through n eps^2 N N'; with
+ * row scales sc_i, s_i is sc_i times the sign, and n = sum sc_i^2),
  * N(t) = ||theta + t delta||_2 (a square root of a quadratic) or, for Linf, linear in
  * t, and pd = sum_A w_j sigma_j delta_j. Crossing the kink of residual i flips s_i,
  * an O(1) update. F is convex along the line, so the search walks the kinks in
@@ -166,8 +167,9 @@ static void as_line_init(const prob *P, const aset *S, double lam, const double 
     if (S->inZ[i] && !S->spec[i]) continue;
     L->R1 += r[i] * dr[i];
     L->R2 += dr[i] * dr[i];
-    L->S1 += S->rho[i] * dr[i];
-    L->S2 += S->rho[i] * r[i];
+    double a = S->rho[i] * rsc(P, i);
+    L->S1 += a * dr[i];
+    L->S2 += a * r[i];
   }
   L->a0 = L->a1 = L->a2 = L->lpd = 0;
   L->l2 = P->norm == ADV_L2;
@@ -239,8 +241,9 @@ static double as_line_search(const prob *P, const aset *S, as_line *L, const dou
     int i = bpi[q];
     if (as_line_deriv(L, tb) >= 0) return as_line_root(L, lo, tb);
     double s1 = L->S1, s2 = L->S2;
-    L->S1 -= 2 * S->rho[i] * dr[i];
-    L->S2 -= 2 * S->rho[i] * r[i];
+    double a = S->rho[i] * rsc(P, i);
+    L->S1 -= 2 * a * dr[i];
+    L->S2 -= 2 * a * r[i];
     if (as_line_deriv(L, tb) >= 0) {
       L->S1 = s1, L->S2 = s2;
       *pin = i;
@@ -393,7 +396,9 @@ static void as_warm_signs(const prob *P, aset *S, const double *theta, double b,
   if (S->k == 0) S->z = 0, memset(S->inZ, 0, n);
 }
 
-/* dN/dbeta (zero for the intercept), a1 and a2 of the Newton step; returns E. The
+/* dN/dbeta (zero for the intercept), a1 and a2 of the Newton step; returns E (with
+ * row scales s: a1 = s rho on the free rows, E = sum_free s_i e_i + c sum_Z s_i^2,
+ * e_i = rho_i r_i + s_i c, and the intercept's column is s). The
  * Hessian of the free rows, (2/n) B'B with B the free rows of [x_A, 1], is replaced by
  * (2/n) times the Gram matrix of ALL rows (cached across steps and lambdas), i.e.
  * (2/n) C'C is added, C the pinned rows, which the step must keep at C delta = -r_Z.
@@ -408,17 +413,19 @@ static double as_manifold_terms(const prob *P, const aset *S, const double *thet
     R->dN[q] = P->norm == ADV_L2 ? (N > 0 ? theta[j] / N : 0) : S->sig[j];
   }
   if (P->intercept) R->dN[k] = 0;
-  double E = S->z * c;
+  double E = P->es ? 0 : S->z * c;
   for (int i = 0; i < n; i++) {
+    double si = rsc(P, i);
     if (S->inZ[i]) {
       R->a1[i] = 0;
       R->a2[i] = r[i]; /* the gradient shift (2/n) C'r_Z */
+      if (P->es) E += si * si * c;
       continue;
     }
-    double e = S->rho[i] * r[i] + c;
-    R->a1[i] = S->rho[i];
+    double e = S->rho[i] * r[i] + si * c;
+    R->a1[i] = S->rho[i] * si;
     R->a2[i] = S->rho[i] * e;
-    E += e;
+    E += si * e;
   }
   return E;
 }
@@ -449,7 +456,7 @@ static int as_check(const prob *P, aset *S, as_run *R, double lam, const double 
    * minimum, nor asked for by the polishing below) */
   int bycount = tight && !R->polish && !(resM <= P->thresh * 0.01 || dmax <= 1e-15);
   if (tight || loose) {
-    for (int q = 0; q < z; q++) R->u[q] = c > 0 ? n * mu[q] / (2 * c) : 0;
+    for (int q = 0; q < z; q++) R->u[q] = c > 0 ? n * mu[q] / (2 * c * rsc(P, S->Z[q])) : 0;
     int wj;
     double wg;
     double margin = tight ? 1e-12 : AS_REL * resM; /* (<= 1e-4: resM <= AS_LOOSE) */
@@ -635,7 +642,7 @@ static int as_step(const prob *P, aset *S, as_run *R, double lam, double *theta,
     memset(R->dr, 0, n * sizeof(double));
     for (int q = 0; q < k; q++) vec_axpy(R->dr, col(P, S->A[q]), delta[q], n);
     if (P->intercept)
-      for (int i = 0; i < n; i++) R->dr[i] += delta[k];
+      for (int i = 0; i < n; i++) R->dr[i] += rsc(P, i) * delta[k];
   }
   int block;
   double tmax = as_ratio(S, theta, delta, &block);
@@ -684,7 +691,7 @@ static int as_precheck(const prob *P, aset *S, as_run *R, double lam,
   int n = P->n, z = R->z;
   const double *mu = R->rhs + R->p;
   double Nn = attack_norm(P, theta, S->A, S->k), cn = P->eps * Nn, rA;
-  for (int q = 0; q < z; q++) R->u[q] = cn > 0 ? n * mu[q] / (2 * cn) : 0;
+  for (int q = 0; q < z; q++) R->u[q] = cn > 0 ? n * mu[q] / (2 * cn * rsc(P, S->Z[q])) : 0;
   int wj;
   double wg, kk = as_kkt_conv(P, S, lam, theta, r, R->u, R->v, &wj, &wg, &rA);
   if (kk <= P->thresh) {

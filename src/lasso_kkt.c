@@ -43,12 +43,19 @@ double sur_kkt(const prob *P, double lam, const double *theta, const double *gra
 }
 
 /* The L-infinity attack's share of the threshold of an inactive coordinate,
- * 2 eps E / n with E = sum_i (|r_i| + c) (pinned residuals count as zero), c = eps N;
- * zero for L2. */
+ * 2 eps E / n with E = sum_i (|r_i| + c) (pinned residuals count as zero), c = eps N
+ * (with row scales s: E = sum_i s_i (|r_i| + s_i c)); zero for L2. */
 double as_linf_extra(const prob *P, const aset *S, const double *r, double N) {
   if (P->norm != ADV_LINF) return 0;
   double E = 0, c = P->eps * N;
-  for (int i = 0; i < P->n; i++) E += S->inZ[i] ? c : fabs(r[i]) + c;
+  if (P->es) {
+    for (int i = 0; i < P->n; i++) {
+      double si = P->es[i];
+      E += S->inZ[i] ? si * si * c : si * (fabs(r[i]) + si * c);
+    }
+  } else {
+    for (int i = 0; i < P->n; i++) E += S->inZ[i] ? c : fabs(r[i]) + c;
+  }
   return 2 * P->eps * E / P->n;
 }
 
@@ -138,7 +145,8 @@ static void as_ref_push(const prob *P, aset *S, const double *v, double vnorm,
 
 /* The loss derivative weights v (n) at theta, with the multipliers u of the pinned
  * rows clipped to [-1, 1]; *N the attack norm, *c = eps N, *E = sum of the attacked
- * absolute residuals (pinned ones at zero). */
+ * absolute residuals (pinned ones at zero; with row scales s, sum s_i (|r_i| + s_i c),
+ * and pinned row i's subgradient range is 2 c s_i / n times [-1, 1]). */
 static void as_kkt_weights(const prob *P, const aset *S, const double *theta,
                            const double *r, const double *u, double *v, double *N,
                            double *c, double *E) {
@@ -148,14 +156,18 @@ static void as_kkt_weights(const prob *P, const aset *S, const double *theta,
   *E = 0;
   for (int i = 0; i < n; i++) {
     if (S->inZ[i]) continue;
-    double e = S->rho[i] * r[i] + *c;
+    double si = rsc(P, i), e = S->rho[i] * r[i] + si * *c;
     v[i] = 2.0 / n * S->rho[i] * e;
-    *E += e;
+    *E += si * e;
   }
-  *E += S->z * *c;
+  if (P->es) {
+    for (int q = 0; q < S->z; q++) *E += P->es[S->Z[q]] * P->es[S->Z[q]] * *c;
+  } else {
+    *E += S->z * *c;
+  }
   for (int q = 0; q < S->z; q++) {
     double uq = u[q] > 1 ? 1 : (u[q] < -1 ? -1 : u[q]);
-    v[S->Z[q]] = 2.0 * *c / n * uq;
+    v[S->Z[q]] = 2.0 * *c * rsc(P, S->Z[q]) / n * uq;
   }
 }
 
@@ -231,8 +243,8 @@ static int as_kkt_clipped(const prob *P, aset *S, const double *u, double c,
     double uq = u[q] > 1 ? 1 : (u[q] < -1 ? -1 : u[q]);
     if (u[q] == uq) continue;
     S->kk_oq[nout] = S->Z[q];
-    S->kk_du[nout] = 2.0 * c / n * (u[q] - uq);
-    *gbA += S->kk_du[nout++];
+    S->kk_du[nout] = 2.0 * c * rsc(P, S->Z[q]) / n * (u[q] - uq);
+    *gbA += rsc(P, S->Z[q]) * S->kk_du[nout++];
   }
   return nout;
 }
@@ -264,7 +276,7 @@ double as_kkt(const prob *P, aset *S, double lam, const double *theta, const dou
     }
   }
   double gb = 0;
-  for (int i = 0; i < n; i++) gb += v[i];
+  for (int i = 0; i < n; i++) gb += rsc(P, i) * v[i];
   double gbA = gb;
   int nout = resA ? as_kkt_clipped(P, S, u, c, &gbA) : 0;
   double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;

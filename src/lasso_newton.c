@@ -26,16 +26,17 @@ static int as_gram_slot(const prob *P, aset *S, int j) {
     S->gm[b + (size_t)a * S->gcap] = v;
   }
   double s1 = 0;
-  for (int i = 0; i < n; i++) s1 += xj[i];
+  for (int i = 0; i < n; i++) s1 += rsc(P, i) * xj[i];
   S->gsum[a] = s1;
   return a;
 }
 
-/* [x_A, 1]'v, entry q: column A[q], or the intercept's column of ones for q = k */
+/* [x_A, 1]'v, entry q: column A[q], or the intercept's column for q = k (ones, or
+ * the row scales) */
 static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
   if (q < S->k) return vec_dot8(col(P, S->A[q]), v, P->n);
   double s = 0;
-  for (int i = 0; i < P->n; i++) s += v[i];
+  for (int i = 0; i < P->n; i++) s += rsc(P, i) * v[i];
   return s;
 }
 
@@ -53,7 +54,8 @@ static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
  * remaining equations are the n x n system (G = x_A x_A', D = I on the free rows)
  *   (G + (n f/2) D) zeta + u omega - f delta_b 1 - f eps (rho o D1) s = c
  * (u = x_A dN, h = x_A g_A, c_i = -h_i free, f r_i - h_i pinned), bordered by the
- * intercept equation 1'zeta = -g_b, f s + u'zeta + |dN|^2 omega = -dN'g_A and
+ * intercept equation 1'zeta = -g_b (with row scales s: the column 1 of delta_b, here
+ * and below, is s, and a1 = s rho o D1), f s + u'zeta + |dN|^2 omega = -dN'g_A and
  * (2eps/n)(G a1)'zeta + (f + (2eps/n) a1'u) omega - (2 eps f/n)(a1'1) delta_b
  *   - f (2 eps^2 - f) s = -(2 eps/n) a1'h.
  * It is solved by a Cholesky factorisation of the n x n block and a Schur complement
@@ -319,7 +321,7 @@ static void as_dense_gram(const prob *P, aset *S, double *K, int m) {
             2.0 / n * vec_dot8(col(P, S->A[a]), xb, n);
       if (ic) {
         double s1 = 0;
-        for (int i = 0; i < n; i++) s1 += xb[i];
+        for (int i = 0; i < n; i++) s1 += rsc(P, i) * xb[i];
         K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * s1;
       }
     }
@@ -354,7 +356,7 @@ static void as_dense_system(const prob *P, aset *S, double N, double E, const do
   for (int q = 0; q < z; q++) {
     int i = S->Z[q];
     for (int a = 0; a < k; a++) K[(p + q) + (size_t)a * m] = col(P, S->A[a])[i];
-    if (ic) K[(p + q) + (size_t)k * m] = 1;
+    if (ic) K[(p + q) + (size_t)k * m] = rsc(P, i);
     for (int a = 0; a < p; a++) K[a + (size_t)(p + q) * m] = K[(p + q) + (size_t)a * m];
     K[(p + q) + (size_t)(p + q) * m] = -1e-13 * (hmax > 0 ? hmax : 1);
     rhs[p + q] = -r[i];
@@ -433,10 +435,10 @@ static void as_ns_vectors(const prob *P, aset *S, double lam, double E, double N
   vec_symv2_upper(S->kg, n, a2, a1, h, Q->Ga1);
   double ua2 = 0, sa2 = 0, gE = 2 * P->eps * E / n;
   for (int i = 0; i < n; i++) {
-    u[i] = (r[i] - b0 + P->y[i]) / N;
+    u[i] = (r[i] - rsc(P, i) * b0 + P->y[i]) / N;
     h[i] = 2.0 / n * h[i] + gE * u[i] + lam * S->xws[i];
     ua2 += u[i] * a2[i];
-    sa2 += a2[i];
+    sa2 += rsc(P, i) * a2[i];
   }
   /* dN'g_A and the intercept's gradient */
   Q->dNg = 2.0 / n * ua2 + gE * dn2 + lam * dNw;
@@ -454,15 +456,15 @@ static void as_ns_solve(const prob *P, aset *S, const double *r, as_ns *Q) {
   double f = Q->f, eps = P->eps, *W = Q->W;
   double *Wb = W, *Ws = W + (size_t)ic * n, *Wo = Ws + n, *Wc = Wo + n;
   for (int i = 0; i < n; i++) {
-    if (ic) Wb[i] = -f;
-    Ws[i] = S->inZ[i] ? 0 : -f * eps * S->rho[i];
+    if (ic) Wb[i] = -f * rsc(P, i);
+    Ws[i] = S->inZ[i] ? 0 : -f * eps * (S->rho[i] * rsc(P, i));
     Wo[i] = Q->u[i];
     Wc[i] = S->inZ[i] ? f * r[i] - Q->h[i] : -Q->h[i];
   }
   int keep = 0; /* leading border columns whose solutions are reused */
   double *wc = S->wcache;
   if (S->wver == S->fver) {
-    keep = ic; /* (b is all -f, and f = f0 is fixed with the factor) */
+    keep = ic; /* (b is -f times the intercept's column, f = f0 fixed with the factor) */
     if (memcmp(Ws, wc + (size_t)ic * n, n * sizeof(double)) == 0) keep++;
   }
   size_t nb = n * sizeof(double);
@@ -481,13 +483,14 @@ static int as_ns_border(const prob *P, const double *a1, const double *grad, int
   int n = P->n, ic = P->intercept, ny = 2 + ic;
   double f = Q->f, eps = P->eps, *W = Q->W;
   double a1h = 0, a1u = 0, a11 = 0;
-  for (int i = 0; i < n; i++) a1h += a1[i] * Q->h[i], a1u += a1[i] * Q->u[i], a11 += a1[i];
+  for (int i = 0; i < n; i++)
+    a1h += a1[i] * Q->h[i], a1u += a1[i] * Q->u[i], a11 += rsc(P, i) * a1[i];
   double Dm[3][3] = {{0}}, e[3];
   const double *crow[3];
   double cw[3] = {1, 1, 2 * eps / n};
   int rb = 0;
   if (ic) {
-    crow[rb] = NULL; /* the row of ones */
+    crow[rb] = NULL; /* the intercept's column (ones, or the row scales) */
     e[rb] = -grad[k];
     rb++;
   }
@@ -510,7 +513,7 @@ static int as_ns_border(const prob *P, const double *a1, const double *grad, int
       if (crow[a]) {
         for (int i = 0; i < n; i++) sacc += crow[a][i] * Wq[i];
       } else {
-        for (int i = 0; i < n; i++) sacc += Wq[i];
+        for (int i = 0; i < n; i++) sacc += rsc(P, i) * Wq[i];
       }
       sacc *= wgt;
       if (q < ny) Dm[a][q] -= sacc;
@@ -537,7 +540,7 @@ static double as_ns_recover(const prob *P, const aset *S, double lam, const doub
                             double *t) {
   int n = P->n, k = S->k, ic = P->intercept, p = k + ic;
   const double *zeta = Q->W + (size_t)(2 + ic) * n;
-  for (int i = 0; i < n; i++) t[i] = Q->db;
+  for (int i = 0; i < n; i++) t[i] = rsc(P, i) * Q->db;
   double sc = 0;
   for (int q0 = 0; q0 < k; q0 += 4) {
     int q1 = q0 + 4 < k ? q0 + 4 : k;
@@ -584,7 +587,7 @@ static double as_ns_resm(const prob *P, const aset *S, const double *dN,
   for (int i = 0; i < n; i++) {
     wv[i] = 2.0 / n * t[i] + 2 * eps / n * a1[i] * sc;
     a1t += a1[i] * t[i];
-    sw += wv[i];
+    sw += rsc(P, i) * wv[i];
   }
   double coef = 2 * eps / n * a1t + (2 * eps * eps - f) * sc;
   double rm = ic ? fabs(sw) / P->sy : 0;

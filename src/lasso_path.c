@@ -24,10 +24,13 @@ void xt_v(const prob *P, const double *v, double *out) {
   }
 }
 
-/* r = X theta + b - y using only the non-zero coefficients. */
+/* r = X theta + b - y (b s - y with row scales) using only the non-zero coefficients. */
 void residuals(const prob *P, const double *theta, double b, double *r) {
   int n = P->n;
-  for (int i = 0; i < n; i++) r[i] = b - P->y[i];
+  if (P->es)
+    for (int i = 0; i < n; i++) r[i] = P->es[i] * b - P->y[i];
+  else
+    for (int i = 0; i < n; i++) r[i] = b - P->y[i];
   for (int j = 0; j < P->d; j++) {
     double t = theta[j];
     if (t == 0) continue;
@@ -75,6 +78,13 @@ static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEX
   P->maxit = INTEGER(ints)[2];
   P->nth = INTEGER(ints)[3] > 0 ? INTEGER(ints)[3] : 1;
   P->full_kkt = length(ints) > 4 ? INTEGER(ints)[4] : 0;
+  P->es = NULL;
+  if (P->rw && P->eps > 0 && P->xi == 0) { /* the active-set method: row scales */
+    double *es = (double *)R_alloc(P->n, sizeof(double));
+    for (int i = 0; i < P->n; i++) es[i] = sqrt(P->rw[i]);
+    P->es = es;
+    P->rw = NULL;
+  }
 }
 
 /* The solutions along the grid, each warm-started from the previous one (theta = 0,
@@ -119,14 +129,19 @@ static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
  * w: penalty weights, sc: KKT scales, excl: columns fixed at zero, lambda: the path,
  * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads[, full_kkt])
  * (full_kkt = 1 turns the row-space Newton solve off, for the tests), rw: observation
- * weights of mean 1 or NULL (eps > 0, xi > 0 only: R handles the other cases).
+ * weights of mean 1 or NULL (eps > 0 only: R folds them into the rows for eps = 0).
+ * For xi > 0 they weigh each row's loss; for xi = 0 R has multiplied the rows of x
+ * and y by sqrt(rw) (positive weights only), and the active-set method takes
+ * sqrt(rw) as its row scales (prob.es).
  * Returns list(beta (d x nlam), b (nlam), kkt, iters, status). */
 SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
                   SEXP ints, SEXP rw) {
   prob P;
   prob_unpack(&P, x, y, w, sc, excl, ctrl, ints, rw);
-  if (P.rw && (P.eps == 0 || P.xi == 0 || length(rw) != P.n))
-    error("row weights: for eps > 0, xi > 0 only, one per row");
+  if (!isNull(rw) && (P.eps == 0 || length(rw) != P.n))
+    error("row weights: for eps > 0 only, one per row");
+  for (int i = 0; i < P.n && P.es; i++)
+    if (!(P.es[i] > 0)) error("row weights: positive ones only for xi = 0");
   int nl = length(lambda);
   SEXP beta = PROTECT(allocMatrix(REALSXP, P.d, nl));
   SEXP bvec = PROTECT(allocVector(REALSXP, nl));
@@ -161,6 +176,7 @@ SEXP C_lasso_surrogate(SEXP theta, SEXP b, SEXP x, SEXP y, SEXP eps, SEXP norm, 
   P.intercept = 1;
   P.nth = 1;
   P.rw = NULL;
+  P.es = NULL;
   double *r = (double *)R_alloc(P.n, sizeof(double));
   double *v = (double *)R_alloc(P.n, sizeof(double));
   SEXP grad = PROTECT(allocVector(REALSXP, P.d + 1));

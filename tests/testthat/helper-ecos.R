@@ -166,3 +166,66 @@ logit_lasso_obj <- function(x, yy, theta, b, eps, norm, lam, pw, om = NULL) {
   u <- -yy * (drop(x %*% theta) + b) + eps * tn
   sum(om * ifelse(u > 0, u + log1p(exp(-u)), log1p(exp(u)))) + lam * sum(pw * abs(theta))
 }
+
+# The SOCP form of the weighted true-attack lasso (adv_lasso, eps > 0, xi = 0) at one
+# lambda, solved by ECOSolveR: min (1/W) sum w_i t_i^2 + lam sum pw_j v_j s.t.
+# t_i >= |r_i| + eps s, v >= |theta|, s >= ||theta||_* (L2: a second-order cone;
+# L-infinity: s >= sum v). Variables (beta[p], t[n], s, u, v[d]); u >= sum w t^2 by a
+# rotated cone. Returns the objective of its solution, evaluated exactly.
+ecos_adv_lasso <- function(x, y, eps, norm, intercept, lam, pw, w = NULL) {
+  if (is.null(w)) w <- rep(1, nrow(x))
+  n <- nrow(x)
+  d <- ncol(x)
+  z <- if (intercept) cbind(x, 1) else x
+  p <- ncol(z)
+  nv <- p + n + 2 + d
+  is <- p + n + 1
+  iu <- p + n + 2
+  iv <- p + n + 2 + seq_len(d)
+  G <- rbind(cbind(-z, -diag(n), eps, matrix(0, n, nv - p - n - 1)),
+             cbind(z, -diag(n), eps, matrix(0, n, nv - p - n - 1)))
+  h <- c(-y, y)
+  A <- matrix(0, 2 * d, nv)
+  for (j in seq_len(d)) {
+    A[j, c(j, iv[j])] <- c(1, -1)
+    A[d + j, c(j, iv[j])] <- c(-1, -1)
+  }
+  G <- rbind(G, A)
+  h <- c(h, numeric(2 * d))
+  l <- 2 * n + 2 * d
+  q <- integer(0)
+  if (norm == "linf") {
+    a <- numeric(nv)
+    a[is] <- -1
+    a[iv] <- 1
+    G <- rbind(G, a)
+    h <- c(h, 0)
+    l <- l + 1
+  } else {
+    S <- matrix(0, d + 1, nv)
+    S[1, is] <- -1
+    for (j in seq_len(d)) S[1 + j, j] <- -1
+    G <- rbind(G, S)
+    h <- c(h, numeric(d + 1))
+    q <- d + 1L
+  }
+  R <- matrix(0, n + 2, nv)
+  R[1, iu] <- -1
+  for (i in seq_len(n)) R[1 + i, p + i] <- -2 * sqrt(w[i])
+  R[n + 2, iu] <- -1
+  G <- rbind(G, R)
+  h <- c(h, 1, numeric(n), -1)
+  q <- c(q, n + 2L)
+  cc <- numeric(nv)
+  cc[iu] <- 1 / sum(w)
+  cc[iv] <- lam * pw
+  sol <- ECOSolveR::ECOS_csolve(cc, Matrix::Matrix(G, sparse = TRUE), h,
+                                dims = list(l = as.integer(l), q = as.integer(q), e = 0L),
+                                control = ECOSolveR::ecos.control(
+                                  maxit = 300L, feastol = 1e-11, reltol = 1e-11,
+                                  abstol = 1e-13))
+  beta <- sol$x[seq_len(p)]
+  th <- beta[seq_len(d)]
+  list(beta = beta, objective = lm_obj(x, y, beta, eps, norm, intercept, w) +
+         lam * sum(pw * abs(th)))
+}
