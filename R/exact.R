@@ -60,21 +60,35 @@ exact_certify <- function(z, y, beta, w, eps, norm, intercept) {
   list(objective = cr[1], lower = cr[2])
 }
 
-# The active-set engine of adv_lasso() at lambda = 0 (unweighted only); `pr` is
-# lasso_prepare()'s centred problem, made once per fit (a path reuses it).
+# The active-set engine of adv_lasso() at lambda = 0; `pr` is the centred problem of
+# exact_lasso_prep(), made once per fit (a path reuses it).
 exact_lasso_args <- function(a) {
   list(x = a$x, y = a$y, eps = 0, norm = a$norm, xi = 0, lambda = 0, nlambda = 1L,
        lambda_min_ratio = NULL, penalty_factor = NULL, standardize = FALSE,
-       intercept = a$intercept, thresh = 1e-13, maxit = 100000L, threads = a$threads)
+       intercept = a$intercept, thresh = 1e-13, maxit = 100000L, threads = a$threads,
+       weights = a$weights)
+}
+
+# lasso_prepare() of the engine's problem; with (positive) weights the weighted
+# centring and the rows scaled by sqrt(w), the weights of mean 1 in rw (the row scales
+# of the active-set method: R/lasso_weights.R).
+exact_lasso_prep <- function(a) {
+  la <- exact_lasso_args(a)
+  if (is.null(la$weights)) return(lasso_prepare(la))
+  pr <- lasso_prepare_w(la)
+  s <- sqrt(pr$rw)
+  pr$xc <- pr$xc * s
+  pr$yc <- pr$yc * s
+  pr
 }
 
 exact_engine_lasso <- function(a, eps, pr = NULL) {
   la <- exact_lasso_args(a)
-  if (is.null(pr)) pr <- lasso_prepare(la)
+  if (is.null(pr)) pr <- exact_lasso_prep(a)
   res <- tryCatch(.Call(C_lasso_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, 0,
                         c(eps, 0, la$thresh, pr$sy),
                         c(norm_code(a$norm), as.integer(a$intercept), la$maxit,
-                          a$threads, 0L), NULL),
+                          a$threads, 0L), pr$rw),
                   error = function(e) NULL)
   if (is.null(res)) return(NULL)
   beta <- res$beta[, 1]
@@ -128,13 +142,11 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
     return(c(list(beta = beta, iterations = 0L, engine = "closed form"), cr))
   }
   if (is.null(start)) start <- numeric(d + a$intercept)
-  engines <- if (!is.null(w)) "irls"
-             else if (a$norm == "linf" || n <= d) c("lasso", "irls") else c("irls", "lasso")
+  engines <- if (a$norm == "linf" || n <= d) c("lasso", "irls") else c("irls", "lasso")
   best <- NULL
   lower <- 0
   iters <- 0L
   for (eng in engines) {
-    if (!is.null(w) && eng == "lasso") next
     sol <- if (eng == "lasso") exact_engine_lasso(a, eps, pr)
            else exact_engine_irls(a, z, eps, if (is.null(best)) start else best$beta)
     if (is.null(sol)) next
@@ -180,7 +192,7 @@ lm_exact <- function(a) {
   ord <- order(epss)
   sols <- vector("list", length(epss))
   start <- a$init
-  pr <- if (is.null(a$weights) && nrow(x) > 1) lasso_prepare(exact_lasso_args(a))
+  pr <- if (nrow(x) > 1) exact_lasso_prep(a)
   for (k in ord) {
     sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr)
     start <- sols[[k]]$beta
