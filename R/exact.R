@@ -40,13 +40,22 @@ exact_lsq <- function(x, y, w, intercept) {
   sw <- sqrt(w)
   xs <- sw * sweep(x, 2, xm)
   ys <- sw * (y - ym)
-  s <- svd(xs)
-  keep <- s$d > max(n, d) * .Machine$double.eps * max(s$d, 0)
-  u <- s$u[, keep, drop = FALSE]
-  theta <- drop(s$v[, keep, drop = FALSE] %*% (crossprod(u, ys) / s$d[keep]))
+  # full column rank (by a pivoted QR, several times faster than the SVD): the unique
+  # least-squares solution; otherwise the minimum-norm one from the SVD
+  q <- if (n >= d) qr(xs, tol = 1e-10)
+  if (!is.null(q) && q$rank == d) {
+    theta <- drop(qr.coef(q, ys))
+    res <- drop(qr.resid(q, ys))
+  } else {
+    s <- svd(xs)
+    keep <- s$d > max(n, d) * .Machine$double.eps * max(s$d, 0)
+    u <- s$u[, keep, drop = FALSE]
+    theta <- drop(s$v[, keep, drop = FALSE] %*% (crossprod(u, ys) / s$d[keep]))
+    res <- ys - drop(u %*% crossprod(u, ys))
+  }
   b <- ym - sum(xm * theta)
-  # dual candidate: the weighted residual with its part in the column space removed
-  res <- ys - drop(u %*% crossprod(u, ys)) # sqrt(w) (y - fit)
+  # dual candidate: the weighted residual with its part in the column space removed,
+  # sqrt(w) (y - fit)
   alpha <- -sw * res
   fit <- drop(x %*% theta) + b
   obj <- sum(w * (y - fit)^2) / W
@@ -98,12 +107,46 @@ exact_engine_lasso <- function(a, eps, pr = NULL) {
   list(beta = out, iterations = as.integer(res$iters[1]))
 }
 
+# The active-set engine along a path of eps, warm-started from one eps to the next
+# with its state kept (src/lasso_path.c, C_lasso_eps_path), from `start` (the
+# certified solution c(theta, b) at the eps `after`): one candidate
+# list(beta, iterations) per eps strictly between `after` and the zero radius (NULL for
+# the others, and for all when the engine fails).
+exact_engine_lasso_path <- function(a, epss, zr, pr, after, start) {
+  out <- vector("list", length(epss))
+  rad <- if (is.list(zr)) zr$radius else 0
+  use <- which(epss > after & epss < rad)
+  if (!length(use)) return(out)
+  o <- use[order(epss[use])]
+  la <- exact_lasso_args(a)
+  d <- ncol(a$x)
+  th <- start[seq_len(d)]
+  b0 <- if (a$intercept) start[d + 1] - pr$ym + sum(pr$xm * th) else 0
+  res <- tryCatch(.Call(C_lasso_eps_path, pr$xc, pr$yc, pr$w, pr$sc, pr$excl, 0,
+                        as.double(epss[o]), c(0, 0, la$thresh, pr$sy),
+                        c(norm_code(a$norm), as.integer(a$intercept), la$maxit,
+                          a$threads, 0L), pr$rw, as.double(c(th, b0))),
+                  error = function(e) NULL)
+  if (is.null(res)) return(out)
+  for (q in seq_along(o)) {
+    beta <- res$beta[, q]
+    b <- if (a$intercept) pr$ym + res$b[q] - sum(pr$xm * beta)
+    bt <- unname(c(beta, b))
+    if (res$status[q] == 0L && all(is.finite(bt)))
+      out[[o[q]]] <- list(beta = bt, iterations = as.integer(res$iters[q]))
+  }
+  out
+}
+
 # The reweighted ridge of lm.c (observation weights: a$weights, all positive), from
 # `start`.
 exact_engine_irls <- function(a, z, eps, start) {
   w <- if (is.null(a$weights)) NULL else as.double(a$weights)
+  # (a start that is not zero is the solution at a nearby eps, or the user's: the
+  # engine polishes it on its kink set before any smoothing)
   res <- .Call(C_lm_exact, z, a$y, as.double(start), c(eps, exact_tol),
-               c(norm_code(a$norm), as.integer(a$intercept), 2000L), w)
+               c(norm_code(a$norm), as.integer(a$intercept), 2000L,
+                 as.integer(any(start != 0))), w)
   if (res$status == 2L || any(!is.finite(res$theta))) return(NULL)
   # the engine's own dual bound (it may have found a better dual point than the
   # kink-set candidate at the final beta that exact_certify() builds)
@@ -111,8 +154,10 @@ exact_engine_irls <- function(a, z, eps, start) {
        lower = if (is.finite(res$gap)) res$objective - res$gap else 0)
 }
 
-# One eps: list(beta, objective, lower, iterations, engine).
-exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
+# One eps: list(beta, objective, lower, iterations, engine). `cand`: the active-set
+# engine's solution from a warm-started path over eps, tried first (when it is
+# certified the engines are not run).
+exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL, cand = NULL) {
   x <- a$x
   y <- a$y
   n <- nrow(x)
@@ -146,6 +191,13 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL) {
   best <- NULL
   lower <- 0
   iters <- 0L
+  if (!is.null(cand)) {
+    iters <- cand$iterations
+    cr <- exact_certify(z, y, cand$beta, w, eps, a$norm, a$intercept)
+    lower <- cr$lower
+    best <- list(beta = cand$beta, objective = cr$objective, engine = "lasso")
+    if (best$objective - lower <= exact_tol * best$objective) engines <- character(0)
+  }
   for (eng in engines) {
     sol <- if (eng == "lasso") exact_engine_lasso(a, eps, pr)
            else exact_engine_irls(a, z, eps, if (is.null(best)) start else best$beta)
@@ -193,9 +245,19 @@ lm_exact <- function(a) {
   sols <- vector("list", length(epss))
   start <- a$init
   pr <- if (nrow(x) > 1) exact_lasso_prep(a)
+  # a path: the first eps with a minimiser other than a closed form is solved by the
+  # engines; from its solution the active-set engine follows the rest of the path,
+  # warm-started from each eps to the next, and each of its solutions is certified (or
+  # the engines of exact_one() take over at that eps)
+  cands <- vector("list", length(epss))
+  follow <- length(epss) > 1 && !is.null(pr)
   for (k in ord) {
-    sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr)
+    sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr, cands[[k]])
     start <- sols[[k]]$beta
+    if (follow && !(sols[[k]]$engine %in% c("zero", "lsq", "closed form"))) {
+      cands <- exact_engine_lasso_path(a, epss, zr, pr, epss[k], start)
+      follow <- FALSE
+    }
   }
   s1 <- sols[[1]]
   gaps <- vapply(sols, function(s) max(s$objective - s$lower, 0), 0)

@@ -837,3 +837,10 @@ aset *as_init(const prob *P) {
   S->gfull = S->nscr = 0;
   return S;
 }
+
+/* Frees every pinned residual (a new problem from the same point: the next eps). */
+void as_clear_pins(aset *S) {
+  for (int q = 0; q < S->z; q++) S->inZ[S->Z[q]] = 0, S->spec[S->Z[q]] = 0;
+  S->z = 0;
+  S->nspec = 0;
+}

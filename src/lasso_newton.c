@@ -632,7 +632,10 @@ int as_newton(const prob *P, aset *S, double lam, double N, double c, double E,
               double *resM, int *reduced) {
   int n = P->n, m = S->k + P->intercept + S->z;
   *reduced = 0;
-  if (S->kg && !P->full_kkt && N > 0 && c > 0 && m > 40) { /* (it returns the gradient) */
+  /* the row-space system is n x n and the dense one m x m: with more rows than
+   * columns the row space pays only once the manifold is a fair share of n */
+  int rowspace = m > 40 && (n <= P->d || 2 * m >= n);
+  if (S->kg && !P->full_kkt && N > 0 && c > 0 && rowspace) { /* (it returns the gradient) */
     double f = 2 * P->eps * E / n / N;
     *reduced = as_nspace(P, S, f, lam, E, N, b, dN, a1, a2, r, grad, rhs, resM, dr);
   }

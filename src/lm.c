@@ -442,11 +442,42 @@ static double ex_smooth_norm(const double *beta, int d, int norm, double tn, dou
   return ts;
 }
 
+/* The polish of the point start on its kink sets at the thresholds 1e-10, 1e-8, ...,
+ * 1e-4 of its residuals (each kink set once), until the gap closes: every polished
+ * point that is no worse replaces the best one (best, *fbest), and the dual bounds at
+ * it raise *lower. r, alpha, lam, xa: scratch. */
+static void ex_polish_try(const double *z, const double *y, const double *ow, int n, int d,
+                          int has_b, int norm, double eps, double tol, const double *start,
+                          double *r, double *alpha, double *lam, double *xa, double *best,
+                          double *fbest, double *lower) {
+  int p = d + has_b;
+  double *bp = (double *)R_alloc(p, sizeof(double));
+  for (int j = 0; j < p; j++) bp[j] = start[j];
+  int last_m = -1;
+  for (double rel = 1e-10; rel < 1e-3; rel *= 100) {
+    double tp0 = 0;
+    ex_objective(z, y, ow, bp, n, d, p, norm, eps, r, &tp0);
+    int m = ex_kinks(r, n, eps * tp0, rel);
+    if (m == last_m) continue; /* the same kink set: nothing new to try */
+    last_m = m;
+    ex_polish(z, y, ow, n, d, has_b, norm, eps, rel, bp, r);
+    double tp = 0, fp = ex_objective(z, y, ow, bp, n, d, p, norm, eps, r, &tp);
+    if (fp <= *fbest) {
+      *fbest = fp;
+      for (int j = 0; j < p; j++) best[j] = bp[j];
+    }
+    for (double rel2 = 1e-12; rel2 < 1e-3 && *fbest - *lower > tol * *fbest; rel2 *= 100)
+      *lower = fmax(*lower, ex_dual_active(z, y, ow, r, bp, n, d, has_b, norm, eps, tp, rel2,
+                                           alpha, lam, xa));
+    if (*fbest - *lower <= tol * *fbest) break;
+  }
+}
+
 #ifndef ADV_POLISH_RHO
 #define ADV_POLISH_RHO 1e-6
 #endif
 static ex_res ex_solve(const double *z, const double *y, const double *ow, int n, int d,
-                       int has_b, int norm, double eps, double tol, int maxit,
+                       int has_b, int norm, double eps, double tol, int maxit, int warm,
                        double *beta) {
   int p = d + has_b;
   ex_res res = {0, 0, 0, EX_OK};
@@ -479,6 +510,21 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
   double tscale = 0; /* set from the first ridge solution */
   int first = 1, last_polish = -10;
   for (int j = 0; j < p; j++) best[j] = beta[j];
+  if (warm && eps > 0 && tn > 0) {
+    /* a start from a nearby solution (the one before on a path over eps): its kink set
+     * is often this eps's too, and the polish on it lands on the minimiser, with no
+     * smoothing that would first lead away from it */
+    ex_polish_try(z, y, ow, n, d, has_b, norm, eps, tol, beta, r, alpha, lam, xa, best,
+                  &fbest, &lower);
+    if (fbest - lower <= tol * fbest) {
+      for (int j = 0; j < p; j++) beta[j] = best[j];
+      res.obj = fbest;
+      res.gap = fbest - lower;
+      res.iter = 1;
+      return res;
+    }
+    f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
+  }
   int k;
   for (k = 0; k < maxit; k++) {
     const void *vmax = vmaxget(); /* scratch of the dual bounds, freed every iteration */
@@ -596,27 +642,9 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
     lower = fmax(lower, ex_dual(z, y, ow, r, w, n, d, has_b, norm, eps, tn, alpha, lam, xa));
     /* once the reweighting has nearly converged, polish by Newton's method */
     if (rho < ADV_POLISH_RHO && fbest - lower > tol * fbest && k - last_polish >= 3) {
-      double *bp = (double *)R_alloc(p, sizeof(double));
-      for (int j = 0; j < p; j++) bp[j] = best[j];
-      int last_m = -1;
       last_polish = k;
-      for (double rel = 1e-10; rel < 1e-3; rel *= 100) {
-        double tp0 = 0;
-        ex_objective(z, y, ow, bp, n, d, p, norm, eps, r, &tp0);
-        int m = ex_kinks(r, n, eps * tp0, rel);
-        if (m == last_m) continue; /* the same kink set: nothing new to try */
-        last_m = m;
-        ex_polish(z, y, ow, n, d, has_b, norm, eps, rel, bp, r);
-        double tp = 0, fp = ex_objective(z, y, ow, bp, n, d, p, norm, eps, r, &tp);
-        if (fp <= fbest) {
-          fbest = fp;
-          for (int j = 0; j < p; j++) best[j] = bp[j];
-        }
-        for (double rel2 = 1e-12; rel2 < 1e-3 && fbest - lower > tol * fbest; rel2 *= 100)
-          lower = fmax(lower, ex_dual_active(z, y, ow, r, bp, n, d, has_b, norm, eps, tp, rel2,
-                                             alpha, lam, xa));
-        if (fbest - lower <= tol * fbest) break;
-      }
+      ex_polish_try(z, y, ow, n, d, has_b, norm, eps, tol, best, r, alpha, lam, xa, best,
+                    &fbest, &lower);
       f = ex_objective(z, y, ow, beta, n, d, p, norm, eps, r, &tn);
     }
     /* the kink set is not known: try thresholds from tight to loose (each a small
@@ -644,14 +672,16 @@ static ex_res ex_solve(const double *z, const double *y, const double *ow, int n
 }
 
 /* list(theta, objective, gap, iterations, status); z = [X, 1] (n x p, column-major),
- * beta0 the start (length p), ctrl = c(eps, tol), ictrl = c(norm, has_b, maxit), w NULL
+ * beta0 the start (length p), ctrl = c(eps, tol), ictrl = c(norm, has_b, maxit[, warm])
+ * (warm = 1: beta0 is a nearby solution, polished on its kink set first), w NULL
  * or positive observation weights (length n; the objective is their weighted mean). */
 SEXP C_lm_exact(SEXP z, SEXP y, SEXP beta0, SEXP ctrl, SEXP ictrl, SEXP w) {
   int n = nrows(z), p = ncols(z), has_b = INTEGER(ictrl)[1];
   SEXP beta = PROTECT(duplicate(beta0));
+  int warm = length(ictrl) > 3 ? INTEGER(ictrl)[3] : 0;
   ex_res res = ex_solve(REAL(z), REAL(y), isNull(w) ? NULL : REAL(w), n, p - has_b, has_b,
                         INTEGER(ictrl)[0],
-                        REAL(ctrl)[0], REAL(ctrl)[1], INTEGER(ictrl)[2], REAL(beta));
+                        REAL(ctrl)[0], REAL(ctrl)[1], INTEGER(ictrl)[2], warm, REAL(beta));
   const char *nms[] = {"theta", "objective", "gap", "iterations", "status", ""};
   SEXP out = PROTECT(mkNamed(VECSXP, nms));
   SET_VECTOR_ELT(out, 0, beta);
