@@ -168,6 +168,7 @@ adv_lasso.default <- function(x, y, eps, norm = c("l2", "linf"), xi = 0, lambda 
                   weights)
   fit <- lasso_fit(a)
   fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y, a$weights)
+  fit$path_loss <- NULL
   fit$eps_type <- eps_type
   fit$call <- call
   fit
@@ -394,6 +395,7 @@ lasso_fit <- function(a, rows = NULL) {
     res$b <- res$b[keep]
     res$kkt <- res$kkt[keep]
     res$status <- res$status[keep]
+    res$loss <- res$loss[keep]
   }
   # lambda >= lambda_max: theta = 0 is the solution (that is how lambda_max is
   # defined). At lambda_max itself the active-set method may leave zero by a
@@ -406,6 +408,7 @@ lasso_fit <- function(a, rows = NULL) {
       res$b[at_max] <- 0
       res$kkt[at_max] <- 0
       res$status[at_max] <- 0L
+      res$loss[at_max] <- NA_real_ # (lasso_dev_ratio() computes these)
     }
   }
   lasso_report(res$status, ls$lambda, res$kkt, a$thresh)
@@ -422,7 +425,8 @@ lasso_fit <- function(a, rows = NULL) {
     lambda_max = ls$lambda_max, eps = a$eps, norm = a$norm, xi = a$xi,
     intercept = a$intercept, standardize = a$standardize, penalty_factor = pr$pf,
     thresh = a$thresh, dim = c(d, length(ls$lambda)), nobs = n_pos,
-    weights = if (is.null(rows)) a$weights, call = NULL
+    weights = if (is.null(rows)) a$weights, call = NULL,
+    path_loss = res$loss # (used by lasso_dev_ratio(), then dropped)
   ), class = "adv_lasso")
 }
 

@@ -88,6 +88,7 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
   a <- do.call(cv_lasso_args, c(list(x, y, eps), dots, list(call = rlang::current_env())))
   fit <- lasso_fit(a)
   fit$dev.ratio <- lasso_dev_ratio(fit, a$x, a$y, a$weights)
+  fit$path_loss <- NULL
   n <- nrow(a$x)
   if (is.null(foldid)) {
     nfolds <- check_count(nfolds, min = 3)

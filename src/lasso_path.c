@@ -87,17 +87,31 @@ static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEX
   }
 }
 
+/* The training loss (without the penalty) at (theta, b), from the residuals (into r:
+ * n scratch): the mean squared residual for eps = 0, the mean worst case
+ * (|r_i| + s_i eps N)^2 for xi = 0; NA for the surrogate (R computes it). */
+static double path_loss(const prob *P, const double *theta, double b, double *r) {
+  if (P->eps > 0 && P->xi > 0) return NA_REAL;
+  residuals(P, theta, b, r);
+  double c = P->eps > 0 ? P->eps * attack_norm(P, theta, NULL, P->d) : 0, s = 0;
+  for (int i = 0; i < P->n; i++) {
+    double e = fabs(r[i]) + rsc(P, i) * c;
+    s += e * e;
+  }
+  return s / P->n;
+}
+
 /* The solutions along the grid, each warm-started from the previous one (theta = 0,
- * b = 0 before the first), by the solver the loss calls for. */
+ * b = 0 before the first), by the solver the loss calls for; loss: path_loss at each. */
 static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
-                       double *bvec, double *kkt, int *iters, int *status) {
+                       double *bvec, double *kkt, int *iters, int *status, double *loss) {
   int n = P->n, d = P->d;
   double *theta = (double *)R_alloc(d, sizeof(double));
   memset(theta, 0, d * sizeof(double));
   double b = 0, L = 1, lmax = 0;
   cdn_state *C = NULL;
   aset *S = NULL;
-  double *r = NULL;
+  double *r = NULL, *rl = (double *)R_alloc(n, sizeof(double));
   if (P->eps == 0) {
     C = cd_init(P, &lmax);
   } else if (P->xi == 0) {
@@ -122,6 +136,7 @@ static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
     status[l] = st;
     memcpy(beta + (size_t)l * d, theta, d * sizeof(double));
     bvec[l] = b;
+    loss[l] = path_loss(P, theta, b, rl);
   }
 }
 
@@ -133,7 +148,7 @@ static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
  * For xi > 0 they weigh each row's loss; for xi = 0 R has multiplied the rows of x
  * and y by sqrt(rw) (positive weights only), and the active-set method takes
  * sqrt(rw) as its row scales (prob.es).
- * Returns list(beta (d x nlam), b (nlam), kkt, iters, status). */
+ * Returns list(beta (d x nlam), b (nlam), kkt, iters, status, loss (path_loss)). */
 SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
                   SEXP ints, SEXP rw) {
   prob P;
@@ -148,16 +163,18 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
   SEXP kkt = PROTECT(allocVector(REALSXP, nl));
   SEXP iters = PROTECT(allocVector(INTSXP, nl));
   SEXP status = PROTECT(allocVector(INTSXP, nl));
+  SEXP loss = PROTECT(allocVector(REALSXP, nl));
   lasso_walk(&P, REAL(lambda), nl, REAL(beta), REAL(bvec), REAL(kkt), INTEGER(iters),
-             INTEGER(status));
-  const char *nms[] = {"beta", "b", "kkt", "iters", "status", ""};
+             INTEGER(status), REAL(loss));
+  const char *nms[] = {"beta", "b", "kkt", "iters", "status", "loss", ""};
   SEXP out = PROTECT(mkNamed(VECSXP, nms));
   SET_VECTOR_ELT(out, 0, beta);
   SET_VECTOR_ELT(out, 1, bvec);
   SET_VECTOR_ELT(out, 2, kkt);
   SET_VECTOR_ELT(out, 3, iters);
   SET_VECTOR_ELT(out, 4, status);
-  UNPROTECT(6);
+  SET_VECTOR_ELT(out, 5, loss);
+  UNPROTECT(7);
   return out;
 }
 
