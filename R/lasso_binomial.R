@@ -235,7 +235,7 @@ predict.adv_lasso_binomial <- function(object, newx, s = NULL,
 lasso_binomial_val <- function(fit, x, yy, type, eps, w) {
   if (is.null(w)) w <- rep(1, length(yy))
   if (!(sum(w) > 0)) return(rep(0, length(fit$lambda)))
-  f <- x %*% fit$beta + rep(fit$a0, each = nrow(x))
+  f <- path_fitted(x, fit$beta) + rep(fit$a0, each = nrow(x))
   cf <- rbind(fit$a0, fit$beta)
   f <- lasso_binomial_link(fit, f, cf, eps, yy)
   switch(type,

@@ -31,14 +31,30 @@ ADV_CLONES void vec_axpy4(double *restrict t, const double *restrict x0,
   for (; i < n; i++) t[i] = (((t[i] + d0 * x0[i]) + d1 * x1[i]) + d2 * x2[i]) + d3 * x3[i];
 }
 
-/* (two four-wide accumulators with GCC, so that consecutive additions do not wait on
- * each other; the same sums in the same order without GCC's vectors) */
+/* (four four-wide accumulators with GCC over blocks of 16, so that consecutive
+ * additions do not wait on each other (two of them for a last block of 8); the same
+ * sums in the same order without GCC's vectors) */
 ADV_CLONES double vec_dot8(const double *a, const double *b, int n) {
   int i = 0;
   double r;
 #if defined(__GNUC__)
-  vec_v4 s0 = {0, 0, 0, 0}, s1 = s0;
-  for (; i + 8 <= n; i += 8) {
+  vec_v4 s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
+  for (; i + 16 <= n; i += 16) {
+    vec_v4 a0, a1, a2, a3, b0, b1, b2, b3;
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    VEC_LD(a2, a + i + 8);
+    VEC_LD(a3, a + i + 12);
+    VEC_LD(b0, b + i);
+    VEC_LD(b1, b + i + 4);
+    VEC_LD(b2, b + i + 8);
+    VEC_LD(b3, b + i + 12);
+    s0 += a0 * b0;
+    s1 += a1 * b1;
+    s2 += a2 * b2;
+    s3 += a3 * b3;
+  }
+  if (i + 8 <= n) {
     vec_v4 a0, a1, b0, b1;
     VEC_LD(a0, a + i);
     VEC_LD(a1, a + i + 4);
@@ -46,13 +62,19 @@ ADV_CLONES double vec_dot8(const double *a, const double *b, int n) {
     VEC_LD(b1, b + i + 4);
     s0 += a0 * b0;
     s1 += a1 * b1;
+    i += 8;
   }
-  r = VEC_HSUM(s0) + VEC_HSUM(s1);
+  r = (VEC_HSUM(s0) + VEC_HSUM(s1)) + (VEC_HSUM(s2) + VEC_HSUM(s3));
 #else
-  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (; i + 8 <= n; i += 8)
+  double s[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) s[l] += a[i + l] * b[i + l];
+  if (i + 8 <= n) {
     for (int l = 0; l < 8; l++) s[l] += a[i + l] * b[i + l];
-  r = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+    i += 8;
+  }
+  r = ((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) +
+       (((s[8] + s[9]) + (s[10] + s[11])) + ((s[12] + s[13]) + (s[14] + s[15]))));
 #endif
   for (; i < n; i++) r += a[i] * b[i];
   return r;
@@ -63,31 +85,66 @@ ADV_CLONES void vec_dot8x2(const double *x, const double *a, const double *c, in
   int i = 0;
   double sa, sc;
 #if defined(__GNUC__)
-  vec_v4 va = {0, 0, 0, 0}, vc = va, wa = va, wc = va;
-  for (; i + 8 <= n; i += 8) {
-    vec_v4 x0, x1, a0, a1, c0, c1;
+  vec_v4 va0 = {0, 0, 0, 0}, va1 = va0, va2 = va0, va3 = va0;
+  vec_v4 vc0 = va0, vc1 = va0, vc2 = va0, vc3 = va0;
+  for (; i + 16 <= n; i += 16) {
+    vec_v4 x0, x1, x2, x3, t0, t1, t2, t3;
     VEC_LD(x0, x + i);
     VEC_LD(x1, x + i + 4);
-    VEC_LD(a0, a + i);
-    VEC_LD(a1, a + i + 4);
-    VEC_LD(c0, c + i);
-    VEC_LD(c1, c + i + 4);
-    va += x0 * a0;
-    wa += x1 * a1;
-    vc += x0 * c0;
-    wc += x1 * c1;
+    VEC_LD(x2, x + i + 8);
+    VEC_LD(x3, x + i + 12);
+    VEC_LD(t0, a + i);
+    VEC_LD(t1, a + i + 4);
+    VEC_LD(t2, a + i + 8);
+    VEC_LD(t3, a + i + 12);
+    va0 += x0 * t0;
+    va1 += x1 * t1;
+    va2 += x2 * t2;
+    va3 += x3 * t3;
+    VEC_LD(t0, c + i);
+    VEC_LD(t1, c + i + 4);
+    VEC_LD(t2, c + i + 8);
+    VEC_LD(t3, c + i + 12);
+    vc0 += x0 * t0;
+    vc1 += x1 * t1;
+    vc2 += x2 * t2;
+    vc3 += x3 * t3;
   }
-  sa = VEC_HSUM(va) + VEC_HSUM(wa);
-  sc = VEC_HSUM(vc) + VEC_HSUM(wc);
+  if (i + 8 <= n) {
+    vec_v4 x0, x1, t0, t1;
+    VEC_LD(x0, x + i);
+    VEC_LD(x1, x + i + 4);
+    VEC_LD(t0, a + i);
+    VEC_LD(t1, a + i + 4);
+    va0 += x0 * t0;
+    va1 += x1 * t1;
+    VEC_LD(t0, c + i);
+    VEC_LD(t1, c + i + 4);
+    vc0 += x0 * t0;
+    vc1 += x1 * t1;
+    i += 8;
+  }
+  sa = (VEC_HSUM(va0) + VEC_HSUM(va1)) + (VEC_HSUM(va2) + VEC_HSUM(va3));
+  sc = (VEC_HSUM(vc0) + VEC_HSUM(vc1)) + (VEC_HSUM(vc2) + VEC_HSUM(vc3));
 #else
-  double ta[8] = {0, 0, 0, 0, 0, 0, 0, 0}, tc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  for (; i + 8 <= n; i += 8)
+  double ta[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  double tc[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) {
+      ta[l] += x[i + l] * a[i + l];
+      tc[l] += x[i + l] * c[i + l];
+    }
+  if (i + 8 <= n) {
     for (int l = 0; l < 8; l++) {
       ta[l] += x[i + l] * a[i + l];
       tc[l] += x[i + l] * c[i + l];
     }
-  sa = ((ta[0] + ta[1]) + (ta[2] + ta[3])) + ((ta[4] + ta[5]) + (ta[6] + ta[7]));
-  sc = ((tc[0] + tc[1]) + (tc[2] + tc[3])) + ((tc[4] + tc[5]) + (tc[6] + tc[7]));
+    i += 8;
+  }
+  sa = ((((ta[0] + ta[1]) + (ta[2] + ta[3])) + ((ta[4] + ta[5]) + (ta[6] + ta[7]))) +
+        (((ta[8] + ta[9]) + (ta[10] + ta[11])) + ((ta[12] + ta[13]) + (ta[14] + ta[15]))));
+  sc = ((((tc[0] + tc[1]) + (tc[2] + tc[3])) + ((tc[4] + tc[5]) + (tc[6] + tc[7]))) +
+        (((tc[8] + tc[9]) + (tc[10] + tc[11])) + ((tc[12] + tc[13]) + (tc[14] + tc[15]))));
 #endif
   for (; i < n; i++) {
     sa += x[i] * a[i];
