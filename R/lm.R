@@ -66,7 +66,10 @@
 #' (`"zero"`, `"lsq"`, `"closed form"` for n = 1, `"lasso"`, `"irls"`).
 #'
 #' **A path over eps.** With `method = "exact"`, `eps` may be a vector: each value is
-#' solved (warm-started from the previous one, in increasing order) and certified;
+#' solved in increasing order and certified. The first value that has no closed-form
+#' solution is solved by the engines; from there the active-set engine follows the
+#' path, each eps warm-started from the solution and the active set of the one before
+#' (a value whose point it cannot certify goes to the engines);
 #' `fit$path` holds `eps`, the coefficient matrix (one column per eps), `objective`,
 #' `gap`, `rel_gap`. The top-level fields describe the fit at `eps[1]`.
 #' `coef(fit, eps = )` and `predict(fit, newx, eps = )` give the coefficients and
