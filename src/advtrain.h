@@ -85,6 +85,8 @@ double adv_brent_root(double (*f)(double, void *), void *info, double a, double 
 
 /* threads */
 int adv_nthreads(SEXP threads);
+/* threads.c: a hint that a large fresh allocation be backed by huge pages */
+void adv_hugepages(void *p, size_t bytes);
 
 /* cnn_layers.c / cnn_attack.c / cnn_train.c: small CNNs and MLPs.
  * Activations of a chunk of B samples are stored as a B x (P * C) column-major matrix

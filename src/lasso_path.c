@@ -288,6 +288,7 @@ SEXP C_lasso_prep(SEXP x, SEXP rows, SEXP center) {
   for (int q = 0; q < m && ri; q++)
     if (ri[q] < 1 || ri[q] > n) error("row index %d out of range", ri[q]);
   SEXP xc = PROTECT(allocMatrix(REALSXP, m, d));
+  adv_hugepages(REAL(xc), (size_t)m * d * sizeof(double));
   SEXP mean = PROTECT(allocVector(REALSXP, d));
   SEXP sd = PROTECT(allocVector(REALSXP, d));
   const double *X = REAL(x);

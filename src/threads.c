@@ -6,6 +6,10 @@
 #include "vec.h"
 #include <string.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <stdint.h>
+#include <sys/mman.h>
+#endif
 
 int adv_nthreads(SEXP threads) {
   int n = asInteger(threads);
@@ -82,4 +86,22 @@ SEXP C_threads_sitrep(void) {
   setAttrib(out, R_NamesSymbol, nms);
   UNPROTECT(3);
   return out;
+}
+
+/* Asks the kernel to back the whole 2 MiB pages inside [p, p + bytes) with transparent
+ * huge pages (Linux, where THP is in "madvise" mode, Debian's default): a large fresh
+ * allocation is then faulted in with 512 times fewer page faults, which on virtual
+ * machines cost more than the writes that fill it (measured: the centred copy of a
+ * 500 x 5000 x in C_lasso_prep). Only a hint; nothing changes where it is not
+ * honoured, and the contents are not touched. */
+void adv_hugepages(void *p, size_t bytes) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  const uintptr_t H = (uintptr_t)2 << 20;
+  if (bytes < 2 * H) return;
+  uintptr_t a = ((uintptr_t)p + H - 1) & ~(H - 1), e = ((uintptr_t)p + bytes) & ~(H - 1);
+  if (e > a) (void)madvise((void *)a, e - a, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
