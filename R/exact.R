@@ -254,7 +254,7 @@ lm_exact <- function(a) {
   for (k in ord) {
     sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr, cands[[k]])
     start <- sols[[k]]$beta
-    if (follow && !(sols[[k]]$engine %in% c("zero", "lsq", "closed form"))) {
+    if (follow && !(sols[[k]]$engine %in% c("zero", "closed form"))) {
       cands <- exact_engine_lasso_path(a, epss, zr, pr, epss[k], start)
       follow <- FALSE
     }

@@ -190,17 +190,18 @@ test_that("an eps path equals separate fits; coef() and predict() at eps", {
 })
 
 test_that("a long eps path (warm-started active-set engine) is certified and equals separate fits", {
-  # n > d and n < d, with and without intercept: 25 eps values in (0, zero radius),
-  # which the active-set engine follows from the first one's solution
+  # n > d and n < d, with and without intercept: eps = 0 and 25 values in
+  # (0, zero radius), which the active-set engine follows from the least-squares
+  # solution at eps = 0
   shapes <- list(c(200, 10), c(40, 80))
   for (sh in shapes) for (norm in c("l2", "linf")) for (icpt in c(TRUE, FALSE)) {
     cs <- exact_case(sh[1], sh[2], seed = 21)
     zr <- adv_radius(cs$x, cs$y, norm = norm, type = "zero", intercept = icpt)
-    epss <- zr * seq(0.02, 0.98, length.out = 25)
+    epss <- c(0, zr * seq(0.02, 0.98, length.out = 25))
     pf <- expect_no_warning(adv_lm(cs$x, cs$y, eps = epss, norm = norm, intercept = icpt,
                                    method = "exact"))
     expect_lte(max(pf$path$rel_gap), 1e-10)
-    for (k in c(1, 9, 17, 25)) {
+    for (k in c(1, 2, 10, 18, 26)) {
       one <- adv_lm(cs$x, cs$y, eps = epss[k], norm = norm, intercept = icpt,
                     method = "exact")
       expect_equal(unname(pf$path$coefficients[, k]), unname(coef(one)), tolerance = 1e-8)
