@@ -2,7 +2,7 @@
 # min (1/n) sum t_i^2, t_i >= |r_i| + eps s, s >= ||theta||_*), and an eps path of 50
 # values against one fit. Not a test. Run: R_LIBS=$PWD/.lib Rscript bench/exact.R
 suppressPackageStartupMessages(library(advtrain))
-cat("CPU:", system("lscpu | grep 'Model name' | sed 's/Model name: *//'", intern = TRUE), "\n")
+print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 cat("command: R_LIBS=$PWD/.lib Rscript bench/exact.R\n")
 reps <- as.integer(Sys.getenv("BENCH_REPS", "3"))
 source("tests/testthat/helper-ecos.R") # ecos_adv_lm(), lm_obj()
