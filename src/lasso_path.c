@@ -61,6 +61,7 @@ double attack_norm(const prob *P, const double *theta, const int *idx, int m) {
 /* The problem from the .Call arguments (see C_lasso_path). */
 static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP ctrl,
                         SEXP ints, SEXP rw) {
+  if (!isNull(rw) && TYPEOF(rw) != REALSXP) error("row weights: a double vector");
   P->x = REAL(x);
   P->rw = isNull(rw) ? NULL : REAL(rw);
   P->y = REAL(y);
@@ -79,6 +80,7 @@ static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEX
   P->nth = INTEGER(ints)[3] > 0 ? INTEGER(ints)[3] : 1;
   P->full_kkt = length(ints) > 4 ? INTEGER(ints)[4] : 0;
   P->es = NULL;
+  if (P->rw && length(rw) != P->n) error("row weights: one per row");
   if (P->rw && P->eps > 0 && P->xi == 0) { /* the active-set method: row scales */
     double *es = (double *)R_alloc(P->n, sizeof(double));
     for (int i = 0; i < P->n; i++) es[i] = sqrt(P->rw[i]);
@@ -153,8 +155,7 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
                   SEXP ints, SEXP rw) {
   prob P;
   prob_unpack(&P, x, y, w, sc, excl, ctrl, ints, rw);
-  if (!isNull(rw) && (P.eps == 0 || length(rw) != P.n))
-    error("row weights: for eps > 0 only, one per row");
+  if (!isNull(rw) && P.eps == 0) error("row weights: for eps > 0 only");
   for (int i = 0; i < P.n && P.es; i++)
     if (!(P.es[i] > 0)) error("row weights: positive ones only for xi = 0");
   int nl = length(lambda);
@@ -188,6 +189,9 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
 SEXP C_lasso_eps_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP eps,
                       SEXP ctrl, SEXP ints, SEXP rw, SEXP start) {
   prob P;
+  if (TYPEOF(eps) != REALSXP || TYPEOF(lambda) != REALSXP) error("eps and lambda: doubles");
+  if (!isNull(start) && TYPEOF(start) != REALSXP) error("start: a double vector");
+  if (!isNull(rw) && TYPEOF(rw) != REALSXP) error("row weights: a double vector");
   int ne = length(eps);
   const double *ev = REAL(eps);
   if (length(lambda) != 1 || ne < 1) error("one lambda and at least one eps");
