@@ -58,6 +58,19 @@ double attack_norm(const prob *P, const double *theta, const int *idx, int m) {
   return P->norm == ADV_L2 ? sqrt(s) : s;
 }
 
+/* The active-set method's row scales sqrt(rw) (positive weights only, one per row). */
+static void prob_row_scales(prob *P, SEXP rw) {
+  if (TYPEOF(rw) != REALSXP) error("row weights: a double vector");
+  if (length(rw) != P->n) error("row weights: one per row");
+  double *es = (double *)R_alloc(P->n, sizeof(double));
+  for (int i = 0; i < P->n; i++) {
+    es[i] = sqrt(REAL(rw)[i]);
+    if (!(es[i] > 0)) error("row weights: positive ones only for xi = 0");
+  }
+  P->es = es;
+  P->rw = NULL;
+}
+
 /* The problem from the .Call arguments (see C_lasso_path). */
 static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP ctrl,
                         SEXP ints, SEXP rw) {
@@ -81,12 +94,20 @@ static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEX
   P->full_kkt = length(ints) > 4 ? INTEGER(ints)[4] : 0;
   P->es = NULL;
   if (P->rw && length(rw) != P->n) error("row weights: one per row");
-  if (P->rw && P->eps > 0 && P->xi == 0) { /* the active-set method: row scales */
-    double *es = (double *)R_alloc(P->n, sizeof(double));
-    for (int i = 0; i < P->n; i++) es[i] = sqrt(P->rw[i]);
-    P->es = es;
-    P->rw = NULL;
-  }
+  if (P->rw && P->eps > 0 && P->xi == 0) prob_row_scales(P, rw);
+}
+
+/* list(beta, b, kkt, iters, status[, loss]) of a path (loss: R_NilValue to leave it
+ * out); the caller keeps its parts protected until it returns the list. */
+static SEXP path_out(SEXP beta, SEXP bvec, SEXP kkt, SEXP iters, SEXP status, SEXP loss) {
+  const char *nms[] = {"beta", "b", "kkt", "iters", "status", "loss", ""};
+  int has_loss = !isNull(loss);
+  if (!has_loss) nms[5] = "";
+  SEXP out = PROTECT(mkNamed(VECSXP, nms));
+  SEXP parts[] = {beta, bvec, kkt, iters, status, loss};
+  for (int q = 0; q < 5 + has_loss; q++) SET_VECTOR_ELT(out, q, parts[q]);
+  UNPROTECT(1);
+  return out;
 }
 
 /* The training loss (without the penalty) at (theta, b), from the residuals (into r:
@@ -156,8 +177,6 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
   prob P;
   prob_unpack(&P, x, y, w, sc, excl, ctrl, ints, rw);
   if (!isNull(rw) && P.eps == 0) error("row weights: for eps > 0 only");
-  for (int i = 0; i < P.n && P.es; i++)
-    if (!(P.es[i] > 0)) error("row weights: positive ones only for xi = 0");
   int nl = length(lambda);
   SEXP beta = PROTECT(allocMatrix(REALSXP, P.d, nl));
   SEXP bvec = PROTECT(allocVector(REALSXP, nl));
@@ -167,15 +186,8 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
   SEXP loss = PROTECT(allocVector(REALSXP, nl));
   lasso_walk(&P, REAL(lambda), nl, REAL(beta), REAL(bvec), REAL(kkt), INTEGER(iters),
              INTEGER(status), REAL(loss));
-  const char *nms[] = {"beta", "b", "kkt", "iters", "status", "loss", ""};
-  SEXP out = PROTECT(mkNamed(VECSXP, nms));
-  SET_VECTOR_ELT(out, 0, beta);
-  SET_VECTOR_ELT(out, 1, bvec);
-  SET_VECTOR_ELT(out, 2, kkt);
-  SET_VECTOR_ELT(out, 3, iters);
-  SET_VECTOR_ELT(out, 4, status);
-  SET_VECTOR_ELT(out, 5, loss);
-  UNPROTECT(7);
+  SEXP out = path_out(beta, bvec, kkt, iters, status, loss);
+  UNPROTECT(6);
   return out;
 }
 
@@ -191,7 +203,6 @@ SEXP C_lasso_eps_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, S
   prob P;
   if (TYPEOF(eps) != REALSXP || TYPEOF(lambda) != REALSXP) error("eps and lambda: doubles");
   if (!isNull(start) && TYPEOF(start) != REALSXP) error("start: a double vector");
-  if (!isNull(rw) && TYPEOF(rw) != REALSXP) error("row weights: a double vector");
   int ne = length(eps);
   const double *ev = REAL(eps);
   if (length(lambda) != 1 || ne < 1) error("one lambda and at least one eps");
@@ -201,15 +212,7 @@ SEXP C_lasso_eps_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, S
   prob_unpack(&P, x, y, w, sc, excl, ctrl, ints, R_NilValue);
   P.eps = ev[0];
   P.xi = 0;
-  if (!isNull(rw)) {
-    if (length(rw) != P.n) error("row weights: one per row");
-    double *es = (double *)R_alloc(P.n, sizeof(double));
-    for (int i = 0; i < P.n; i++) {
-      es[i] = sqrt(REAL(rw)[i]);
-      if (!(es[i] > 0)) error("row weights: positive ones only for xi = 0");
-    }
-    P.es = es;
-  }
+  if (!isNull(rw)) prob_row_scales(&P, rw);
   double lam = REAL(lambda)[0];
   int d = P.d;
   SEXP beta = PROTECT(allocMatrix(REALSXP, d, ne));
@@ -241,14 +244,8 @@ SEXP C_lasso_eps_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, S
     memcpy(REAL(beta) + (size_t)k * d, theta, d * sizeof(double));
     REAL(bvec)[k] = b;
   }
-  const char *nms[] = {"beta", "b", "kkt", "iters", "status", ""};
-  SEXP out = PROTECT(mkNamed(VECSXP, nms));
-  SET_VECTOR_ELT(out, 0, beta);
-  SET_VECTOR_ELT(out, 1, bvec);
-  SET_VECTOR_ELT(out, 2, kkt);
-  SET_VECTOR_ELT(out, 3, iters);
-  SET_VECTOR_ELT(out, 4, status);
-  UNPROTECT(6);
+  SEXP out = path_out(beta, bvec, kkt, iters, status, R_NilValue);
+  UNPROTECT(5);
   return out;
 }
 
