@@ -85,10 +85,16 @@ exact_lasso_prep <- function(a) {
   la <- exact_lasso_args(a)
   if (is.null(la$weights)) return(lasso_prepare(la))
   pr <- lasso_prepare_w(la)
-  s <- sqrt(pr$rw)
-  pr$xc <- pr$xc * s
-  pr$yc <- pr$yc * s
+  sr <- lasso_scale_rows(pr)
+  pr$xc <- sr$xc
+  pr$yc <- sr$yc
   pr
+}
+
+# c(theta, b) on the original scale from the engine's solution (theta, b) of the
+# centred problem pr.
+exact_lasso_beta <- function(a, pr, theta, b) {
+  unname(c(theta, if (a$intercept) pr$ym + b - sum(pr$xm * theta)))
 }
 
 exact_engine_lasso <- function(a, eps, pr = NULL) {
@@ -100,9 +106,7 @@ exact_engine_lasso <- function(a, eps, pr = NULL) {
                           a$threads, 0L), pr$rw),
                   error = function(e) NULL)
   if (is.null(res)) return(NULL)
-  beta <- res$beta[, 1]
-  b <- if (a$intercept) pr$ym + res$b[1] - sum(pr$xm * beta)
-  out <- unname(c(beta, b))
+  out <- exact_lasso_beta(a, pr, res$beta[, 1], res$b[1])
   if (any(!is.finite(out))) return(NULL)
   list(beta = out, iterations = as.integer(res$iters[1]))
 }
@@ -129,9 +133,7 @@ exact_engine_lasso_path <- function(a, epss, zr, pr, after, start) {
                   error = function(e) NULL)
   if (is.null(res)) return(out)
   for (q in seq_along(o)) {
-    beta <- res$beta[, q]
-    b <- if (a$intercept) pr$ym + res$b[q] - sum(pr$xm * beta)
-    bt <- unname(c(beta, b))
+    bt <- exact_lasso_beta(a, pr, res$beta[, q], res$b[q])
     if (res$status[q] == 0L && all(is.finite(bt)))
       out[[o[q]]] <- list(beta = bt, iterations = as.integer(res$iters[q]))
   }

@@ -368,8 +368,9 @@ lasso_fit <- function(a, rows = NULL) {
   xs <- pr$xc
   ys <- pr$yc
   if (!is.null(rw) && (a$eps == 0 || a$xi == 0)) {
-    xs <- xs * sqrt(rw)
-    ys <- ys * sqrt(rw)
+    sr <- lasso_scale_rows(pr)
+    xs <- sr$xc
+    ys <- sr$yc
     if (a$eps == 0) rw <- NULL
   }
   # the active-set solver (eps > 0, xi = 0) reaches a lambda more than a factor 2 below

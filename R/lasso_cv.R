@@ -211,14 +211,11 @@ lasso_val_loss <- function(fit, x, y, measure, w = NULL) {
     # weighted mean of the per-row losses (0 when the fold's weights are all zero)
     if (!(sum(w) > 0)) return(rep(0, length(fit$lambda)))
     if (!is.double(x)) storage.mode(x) <- "double"
-    if (eps > 0 && fit$xi > 0) {
-      return(vapply(seq_along(fit$lambda), function(k) {
-        sum(w * lasso_row_loss(fit$beta[, k], fit$a0[k], x, y, eps, fit$norm, fit$xi)) / sum(w)
-      }, numeric(1)))
-    }
     r <- y - sweep(path_fitted(x, fit$beta), 2, fit$a0, "+")
-    an <- if (eps > 0) apply(fit$beta, 2, attack_norm, norm = fit$norm) else 0
-    return(unname(colSums(w * sweep(abs(r), 2, eps * an, "+")^2) / sum(w)))
+    return(vapply(seq_along(fit$lambda), function(k) {
+      sum(w * lasso_row_loss(fit$beta[, k], fit$a0[k], x, y, eps, fit$norm, fit$xi,
+                             r = r[, k])) / sum(w)
+    }, numeric(1)))
   }
   if (eps == 0) {
     # the clean squared loss of every lambda at once (one matrix product)

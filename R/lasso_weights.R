@@ -11,6 +11,13 @@
 #   attack of row i is s_i eps and the intercept's column is s (src/lasso.h, prob.es).
 #   Zero-weight rows are dropped (they carry nothing).
 
+# The centred rows of a weighted problem (lasso_prepare_w()) scaled by sqrt(w): the
+# form of eps = 0 and of the active-set method.
+lasso_scale_rows <- function(pr) {
+  s <- sqrt(pr$rw)
+  list(xc = pr$xc * s, yc = pr$yc * s)
+}
+
 # lasso_prepare() with weights, for the rows `rows` (all when NULL): weighted means,
 # weighted standard deviations (divisor sum(w)), and wu, the weights of mean 1.
 lasso_prepare_w <- function(a, rows = NULL) {
@@ -40,9 +47,10 @@ lasso_prepare_w <- function(a, rows = NULL) {
 
 # Per-row attacked squared loss of one coefficient vector on (x, y): the worst case
 # (|r| + eps ||theta||_*)^2 for the true attack (also at r = 0), the surrogate attack's
-# loss for xi > 0, the clean loss for eps = 0.
-lasso_row_loss <- function(theta, b, x, y, eps, norm, xi) {
-  r <- y - b - drop(x %*% theta)
+# loss for xi > 0, the clean loss for eps = 0. r: the residuals y - b - x theta when the
+# caller has them.
+lasso_row_loss <- function(theta, b, x, y, eps, norm, xi, r = NULL) {
+  if (is.null(r)) r <- y - b - drop(x %*% theta)
   if (eps == 0) return(r^2)
   if (xi == 0) return((abs(r) + eps * attack_norm(theta, norm))^2)
   att <- .Call(C_linear_attack, as.double(theta), x, as.double(y - b), eps,

@@ -1,15 +1,20 @@
-# The SOCP form of adv_lm(method = "exact")'s problem solved by ECOSolveR, an
-# independent conic solver: used by test-exact.R and by bench/exact.R (which sources
-# this file from the repository root).
-# min (1/n) sum t_i^2  s.t.  t_i >= |r_i| + eps s,  s >= ||theta||_*  as an SOCP:
-# variables (beta[p], t[n], s, u[, v[d]]), u >= ||t||^2 by a rotated cone.
-ecos_adv_lm <- function(x, y, eps, norm, intercept, w = NULL) {
+# The SOCP form of adv_lm(method = "exact")'s problem, and of the weighted true-attack
+# lasso at one lambda (adv_lasso, eps > 0, xi = 0), solved by ECOSolveR, an
+# independent conic solver: used by test-exact.R, test-lasso-weights.R and by
+# bench/exact.R (which sources this file from the repository root).
+# min (1/W) sum w_i t_i^2 + lam sum pw_j v_j  s.t.  t_i >= |r_i| + eps s,
+# s >= ||theta||_* (L2: a second-order cone; L-infinity: s >= sum v), v >= |theta|.
+# Variables (beta[p], t[n], s, u[, v[d]]): v only for L-infinity or lam > 0;
+# u >= sum w t^2 by a rotated cone. The objective of the solution is evaluated exactly.
+ecos_adv_socp <- function(x, y, eps, norm, intercept, w = NULL, lam = 0, pw = NULL,
+                          maxit = 200L) {
   if (is.null(w)) w <- rep(1, nrow(x))
   n <- nrow(x)
   d <- ncol(x)
   z <- if (intercept) cbind(x, 1) else x
   p <- ncol(z)
-  nv <- p + n + 2 + if (norm == "linf") d else 0
+  has_v <- norm == "linf" || lam > 0
+  nv <- p + n + 2 + if (has_v) d else 0
   is <- p + n + 1
   iu <- p + n + 2
   iv <- p + n + 2 + seq_len(d)
@@ -17,22 +22,26 @@ ecos_adv_lm <- function(x, y, eps, norm, intercept, w = NULL) {
   G <- rbind(cbind(-z, -diag(n), eps, matrix(0, n, nv - p - n - 1)),
              cbind(z, -diag(n), eps, matrix(0, n, nv - p - n - 1)))
   h <- c(-y, y)
-  if (norm == "linf") {
-    A <- matrix(0, 2 * d + 1, nv)
+  l <- 2 * n
+  q <- integer(0)
+  if (has_v) { # v >= |theta|
+    A <- matrix(0, 2 * d, nv)
     for (j in seq_len(d)) {
-      A[j, j] <- 1
-      A[j, iv[j]] <- -1
-      A[d + j, j] <- -1
-      A[d + j, iv[j]] <- -1
+      A[j, c(j, iv[j])] <- c(1, -1)
+      A[d + j, c(j, iv[j])] <- c(-1, -1)
     }
-    A[2 * d + 1, is] <- -1
-    A[2 * d + 1, iv] <- 1
     G <- rbind(G, A)
-    h <- c(h, numeric(2 * d + 1))
-    l <- 2 * n + 2 * d + 1
-    q <- integer(0)
-  } else {
-    l <- 2 * n
+    h <- c(h, numeric(2 * d))
+    l <- l + 2 * d
+  }
+  if (norm == "linf") { # s >= sum v
+    a <- numeric(nv)
+    a[is] <- -1
+    a[iv] <- 1
+    G <- rbind(G, a)
+    h <- c(h, 0)
+    l <- l + 1
+  } else { # (s, theta) in the second-order cone
     S <- matrix(0, d + 1, nv)
     S[1, is] <- -1
     for (j in seq_len(d)) S[1 + j, j] <- -1
@@ -49,14 +58,19 @@ ecos_adv_lm <- function(x, y, eps, norm, intercept, w = NULL) {
   q <- c(q, n + 2L)
   cc <- numeric(nv)
   cc[iu] <- 1 / sum(w)
+  if (lam > 0) cc[iv] <- lam * pw
   sol <- ECOSolveR::ECOS_csolve(cc, Matrix::Matrix(G, sparse = TRUE), h,
                                 dims = list(l = as.integer(l), q = as.integer(q), e = 0L),
                                 control = ECOSolveR::ecos.control(
-                                  maxit = 200L, feastol = 1e-11, reltol = 1e-11,
-                                  abstol = 1e-13))
+                                  maxit = as.integer(maxit), feastol = 1e-11,
+                                  reltol = 1e-11, abstol = 1e-13))
   beta <- sol$x[seq_len(p)]
-  obj <- lm_obj(x, y, beta, eps, norm, intercept, w)
-  list(beta = beta, objective = obj)
+  pen <- if (lam > 0) lam * sum(pw * abs(beta[seq_len(d)])) else 0
+  list(beta = beta, objective = lm_obj(x, y, beta, eps, norm, intercept, w) + pen)
+}
+
+ecos_adv_lm <- function(x, y, eps, norm, intercept, w = NULL) {
+  ecos_adv_socp(x, y, eps, norm, intercept, w)
 }
 
 lm_obj <- function(x, y, beta, eps, norm, intercept, w = NULL) {
@@ -167,65 +181,7 @@ logit_lasso_obj <- function(x, yy, theta, b, eps, norm, lam, pw, om = NULL) {
   sum(om * ifelse(u > 0, u + log1p(exp(-u)), log1p(exp(u)))) + lam * sum(pw * abs(theta))
 }
 
-# The SOCP form of the weighted true-attack lasso (adv_lasso, eps > 0, xi = 0) at one
-# lambda, solved by ECOSolveR: min (1/W) sum w_i t_i^2 + lam sum pw_j v_j s.t.
-# t_i >= |r_i| + eps s, v >= |theta|, s >= ||theta||_* (L2: a second-order cone;
-# L-infinity: s >= sum v). Variables (beta[p], t[n], s, u, v[d]); u >= sum w t^2 by a
-# rotated cone. Returns the objective of its solution, evaluated exactly.
+# The weighted true-attack lasso at one lambda (penalty weights pw).
 ecos_adv_lasso <- function(x, y, eps, norm, intercept, lam, pw, w = NULL) {
-  if (is.null(w)) w <- rep(1, nrow(x))
-  n <- nrow(x)
-  d <- ncol(x)
-  z <- if (intercept) cbind(x, 1) else x
-  p <- ncol(z)
-  nv <- p + n + 2 + d
-  is <- p + n + 1
-  iu <- p + n + 2
-  iv <- p + n + 2 + seq_len(d)
-  G <- rbind(cbind(-z, -diag(n), eps, matrix(0, n, nv - p - n - 1)),
-             cbind(z, -diag(n), eps, matrix(0, n, nv - p - n - 1)))
-  h <- c(-y, y)
-  A <- matrix(0, 2 * d, nv)
-  for (j in seq_len(d)) {
-    A[j, c(j, iv[j])] <- c(1, -1)
-    A[d + j, c(j, iv[j])] <- c(-1, -1)
-  }
-  G <- rbind(G, A)
-  h <- c(h, numeric(2 * d))
-  l <- 2 * n + 2 * d
-  q <- integer(0)
-  if (norm == "linf") {
-    a <- numeric(nv)
-    a[is] <- -1
-    a[iv] <- 1
-    G <- rbind(G, a)
-    h <- c(h, 0)
-    l <- l + 1
-  } else {
-    S <- matrix(0, d + 1, nv)
-    S[1, is] <- -1
-    for (j in seq_len(d)) S[1 + j, j] <- -1
-    G <- rbind(G, S)
-    h <- c(h, numeric(d + 1))
-    q <- d + 1L
-  }
-  R <- matrix(0, n + 2, nv)
-  R[1, iu] <- -1
-  for (i in seq_len(n)) R[1 + i, p + i] <- -2 * sqrt(w[i])
-  R[n + 2, iu] <- -1
-  G <- rbind(G, R)
-  h <- c(h, 1, numeric(n), -1)
-  q <- c(q, n + 2L)
-  cc <- numeric(nv)
-  cc[iu] <- 1 / sum(w)
-  cc[iv] <- lam * pw
-  sol <- ECOSolveR::ECOS_csolve(cc, Matrix::Matrix(G, sparse = TRUE), h,
-                                dims = list(l = as.integer(l), q = as.integer(q), e = 0L),
-                                control = ECOSolveR::ecos.control(
-                                  maxit = 300L, feastol = 1e-11, reltol = 1e-11,
-                                  abstol = 1e-13))
-  beta <- sol$x[seq_len(p)]
-  th <- beta[seq_len(d)]
-  list(beta = beta, objective = lm_obj(x, y, beta, eps, norm, intercept, w) +
-         lam * sum(pw * abs(th)))
+  ecos_adv_socp(x, y, eps, norm, intercept, w, lam = lam, pw = pw, maxit = 300L)
 }
