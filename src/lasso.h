@@ -62,7 +62,7 @@ typedef struct aset aset;
 aset *as_init(const prob *P);
 int as_solve(const prob *P, aset *S, double lam, double *theta, double *b, double *r,
              double *kkt, int *iters);
-void as_clear_pins(aset *S);
+void as_next_eps(const prob *P, aset *S);
 
 /* lasso_fista.c: eps > 0, xi > 0 (L: the Lipschitz estimate carried along the path) */
 double sur_loss(const prob *P, const double *theta, double b, double *r, double *v,

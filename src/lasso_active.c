@@ -782,6 +782,10 @@ aset *as_init(const prob *P) {
   S->kk_du = (double *)R_alloc(n, sizeof(double));
   memset(S->spec, 0, n);
   S->nspec = 0;
+  S->zlast = (signed char *)R_alloc(n, 1);
+  memset(S->zlast, 0, n);
+  S->nzlast = 0;
+  S->keepz = 1;
   memset(S->inA, 0, d);
   memset(S->sig, 0, d);
   memset(S->inZ, 0, n);
@@ -838,8 +842,26 @@ aset *as_init(const prob *P) {
   return S;
 }
 
-/* Frees every pinned residual (a new problem from the same point: the next eps). */
-void as_clear_pins(aset *S) {
+/* Between two eps of a path (after the solve at the one before): the next solve starts
+ * from the pins of this solution only while at least half of the pins of the solution
+ * before are among them, i.e. while the pinned set is stable along the path. Where it
+ * turns over (n well above d: most of the kink set changes between neighbouring eps)
+ * the line search finds the new pins faster from a free start than the checks free
+ * the old ones; where it is stable (n <= d, the interpolation regime) keeping them
+ * saves most of the steps. Newton steps of 50-eps paths over [0, zero radius]
+ * (Gaussian x, seed 3), L2 keeping always / freeing always / this rule:
+ * n = 50, d = 100: 332 / 1678 / 332; n = 1000, d = 50: 851 / 787 / 798;
+ * n = 2000, d = 20: 1227 / 462 / 538; L-infinity freeing always / this rule:
+ * n = 60, d = 200: 1176 / 669; n = 1000, d = 50: 463 / 517 (thresholds from 0.3 to
+ * 0.9 tried; 0.5 is within 10% of the best of them on every shape but one). */
+void as_next_eps(const prob *P, aset *S) {
+  int same = 0;
+  for (int q = 0; q < S->z; q++) same += S->zlast[S->Z[q]];
+  if (S->nzlast > 0) S->keepz = 2 * same >= S->nzlast;
+  memset(S->zlast, 0, P->n);
+  for (int q = 0; q < S->z; q++) S->zlast[S->Z[q]] = 1;
+  S->nzlast = S->z;
+  if (S->keepz) return;
   for (int q = 0; q < S->z; q++) S->inZ[S->Z[q]] = 0, S->spec[S->Z[q]] = 0;
   S->z = 0;
   S->nspec = 0;

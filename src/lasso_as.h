@@ -18,6 +18,10 @@ struct aset {
    * step takes them to zero at t = 1; until then the line search counts them as free */
   signed char *spec;
   int nspec;
+  /* along an eps path (as_next_eps): the pins of the last solution (n), their number,
+   * and whether the next eps starts from them */
+  signed char *zlast;
+  int nzlast, keepz;
   /* Gram cache over all rows, by column: x_j'x_l for the columns seen in A so far
    * (slot order), and the column sums x_j'1 for the intercept */
   int *gpos, *gcol, gk, gcap; /* slot of column j or -1; column of each slot */

@@ -233,11 +233,7 @@ SEXP C_lasso_eps_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, S
   for (int k = 0; k < ne; k++) {
     const void *vmax = vmaxget();
     P.eps = ev[k];
-    /* L-infinity: the residuals pinned at the eps before are freed (the line search
-     * pins again those that stay at zero); measured on bench/exact.R's path this
-     * takes about a third of the Newton steps of keeping them, while for L2 keeping
-     * them is the faster */
-    if (k > 0 && P.norm == ADV_LINF) as_clear_pins(S);
+    if (k > 0) as_next_eps(&P, S); /* (the pins: kept or freed) */
     REAL(kkt)[k] = NA_REAL;
     INTEGER(status)[k] = as_solve(&P, S, lam, theta, &b, r, REAL(kkt) + k, INTEGER(iters) + k);
     vmaxset(vmax);
