@@ -33,19 +33,25 @@ exact_zero_radius <- function(x, y, w, intercept, norm) {
 exact_lsq <- function(x, y, w, intercept) {
   n <- nrow(x)
   d <- ncol(x)
-  if (is.null(w)) w <- rep(1, n)
+  unit <- is.null(w)
+  if (unit) w <- rep(1, n)
   W <- sum(w)
   xm <- if (intercept) colSums(w * x) / W else numeric(d)
   ym <- if (intercept) sum(w * y) / W else 0
   sw <- sqrt(w)
-  xs <- sw * sweep(x, 2, xm)
+  # (the centring and the row scales only where they change x: each is a copy)
+  xs <- if (intercept) x - rep(xm, each = n) else x
+  if (!unit) xs <- sw * xs
   ys <- sw * (y - ym)
-  # full column rank (by a pivoted QR, several times faster than the SVD): the unique
-  # least-squares solution; otherwise the minimum-norm one from the SVD
-  q <- if (n >= d) qr(xs, tol = 1e-10)
+  # full column rank (by a pivoted QR, several times faster than the SVD; .lm.fit()
+  # makes the factor, the coefficients and the residuals in one call, at less than half
+  # the time of qr(), qr.coef() and qr.resid()): the unique least-squares solution;
+  # otherwise the minimum-norm one from the SVD
+  q <- if (n >= d) .lm.fit(xs, ys, tol = 1e-10)
   if (!is.null(q) && q$rank == d) {
-    theta <- drop(qr.coef(q, ys))
-    res <- drop(qr.resid(q, ys))
+    theta <- numeric(d)
+    theta[q$pivot] <- q$coefficients
+    res <- q$residuals
   } else {
     s <- svd(xs)
     keep <- s$d > max(n, d) * .Machine$double.eps * max(s$d, 0)
@@ -67,6 +73,14 @@ exact_certify <- function(z, y, beta, w, eps, norm, intercept) {
   cr <- .Call(C_exact_certify, z, y, as.double(beta), w, c(eps, exact_tol),
               c(norm_code(norm), as.integer(intercept)))
   list(objective = cr[1], lower = cr[2])
+}
+
+# The certificates of the columns of B (one per eps) in one call: a 2 x K matrix, the
+# objectives in row 1 and the lower bounds in row 2.
+exact_certify_cols <- function(z, y, B, w, epss, norm, intercept) {
+  storage.mode(B) <- "double"
+  matrix(.Call(C_exact_certify, z, y, B, w, c(as.double(epss), exact_tol),
+               c(norm_code(norm), as.integer(intercept))), nrow = 2)
 }
 
 # The active-set engine of adv_lasso() at lambda = 0; `pr` is the centred problem of
@@ -114,9 +128,9 @@ exact_engine_lasso <- function(a, eps, pr = NULL) {
 # The active-set engine along a path of eps, warm-started from one eps to the next
 # with its state kept (src/lasso_path.c, C_lasso_eps_path), from `start` (the
 # certified solution c(theta, b) at the eps `after`): one candidate
-# list(beta, iterations) per eps strictly between `after` and the zero radius (NULL for
-# the others, and for all when the engine fails).
-exact_engine_lasso_path <- function(a, epss, zr, pr, after, start) {
+# list(beta, iterations, objective, lower) per eps strictly between `after` and the zero
+# radius, certified on z (NULL for the others, and for all when the engine fails).
+exact_engine_lasso_path <- function(a, z, epss, zr, pr, after, start) {
   out <- vector("list", length(epss))
   rad <- if (is.list(zr)) zr$radius else 0
   use <- which(epss > after & epss < rad)
@@ -132,10 +146,17 @@ exact_engine_lasso_path <- function(a, epss, zr, pr, after, start) {
                           a$threads, 0L), pr$rw, as.double(c(th, b0))),
                   error = function(e) NULL)
   if (is.null(res)) return(out)
-  for (q in seq_along(o)) {
-    bt <- exact_lasso_beta(a, pr, res$beta[, q], res$b[q])
-    if (res$status[q] == 0L && all(is.finite(bt)))
-      out[[o[q]]] <- list(beta = bt, iterations = as.integer(res$iters[q]))
+  B <- vapply(seq_along(o), function(q) exact_lasso_beta(a, pr, res$beta[, q], res$b[q]),
+              numeric(d + a$intercept))
+  B <- matrix(B, nrow = d + a$intercept)
+  ok <- res$status == 0L & colSums(!is.finite(B)) == 0
+  # the certificates of all of them at once (exact_one() uses them)
+  cr <- if (any(ok)) exact_certify_cols(z, a$y, B[, ok, drop = FALSE], a$weights,
+                                        epss[o][ok], a$norm, a$intercept)
+  for (q in which(ok)) {
+    e <- sum(ok[seq_len(q)])
+    out[[o[q]]] <- list(beta = B[, q], iterations = as.integer(res$iters[q]),
+                        objective = cr[1, e], lower = cr[2, e])
   }
   out
 }
@@ -195,7 +216,8 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL, cand = NULL
   iters <- 0L
   if (!is.null(cand)) {
     iters <- cand$iterations
-    cr <- exact_certify(z, y, cand$beta, w, eps, a$norm, a$intercept)
+    cr <- if (is.null(cand$objective)) exact_certify(z, y, cand$beta, w, eps, a$norm, a$intercept)
+          else cand[c("objective", "lower")]
     lower <- cr$lower
     best <- list(beta = cand$beta, objective = cr$objective, engine = "lasso")
     if (best$objective - lower <= exact_tol * best$objective) engines <- character(0)
@@ -257,7 +279,7 @@ lm_exact <- function(a) {
     sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr, cands[[k]])
     start <- sols[[k]]$beta
     if (follow && !(sols[[k]]$engine %in% c("zero", "closed form"))) {
-      cands <- exact_engine_lasso_path(a, epss, zr, pr, epss[k], start)
+      cands <- exact_engine_lasso_path(a, z, epss, zr, pr, epss[k], start)
       follow <- FALSE
     }
   }
