@@ -60,9 +60,11 @@
 #' \eqn{\sum_i \alpha_i = 0}: a dual point is built from the optimality conditions
 #' at the solution and made exactly feasible, so its value is a proven lower bound.
 #' The fit reports the objective, `gap` (objective minus the bound, absolute) and
-#' `rel_gap` (`gap` divided by the objective, floored at \eqn{10^{-20}} mean(y^2), the
-#' rounding level of an interpolating fit); a warning quoting both says so if
-#' `rel_gap` exceeds `1e-10`. `engine` names the engine that gave the solution
+#' `rel_gap` (`gap` divided by the objective, floored at \eqn{10^{-18}} mean(y^2)); a
+#' warning quoting both says so if `rel_gap` exceeds `1e-10` and the gap is above the
+#' rounding level of the objective (the mean square of \eqn{16 \sqrt{p}} times the
+#' machine epsilon times \eqn{|y_i| + \sum_j |z_{ij} \beta_j|}, all that an
+#' interpolating fit, such as least squares with n = d, has left). `engine` names the engine that gave the solution
 #' (`"zero"`, `"lsq"`, `"closed form"` for n = 1, `"lasso"`, `"irls"`).
 #'
 #' **A path over eps.** With `method = "exact"`, `eps` may be a vector: each value is

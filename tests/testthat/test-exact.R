@@ -73,6 +73,24 @@ test_that("eps = 0 is lm.fit (n > d) and the minimum-norm least-squares solution
   expect_equal(unname(fitb$fitted.values), wide$y, tolerance = 1e-9)
 })
 
+test_that("an interpolating fit (n = d, eps = 0) is certified at the rounding level", {
+  # square Gaussian x: the minimum is exactly 0 and the objective is the solve's
+  # rounding (1.8e-27 here, 1.8e-9 of the old 1e-18 mean(y^2) floor, which warned)
+  set.seed(1)
+  x <- matrix(rnorm(120 * 120), 120)
+  y <- rnorm(120)
+  fit <- expect_no_warning(adv_lm(x, y, eps = 0, method = "exact"))
+  expect_identical(fit$stopped, "converged")
+  expect_equal(unname(fit$theta), solve(x, y), tolerance = 1e-8)
+  expect_lt(max(abs(fit$residuals)), 1e-10 * sd(y))
+  # the floor is the rounding level, not a looser tolerance: the gap of a point 1e-6
+  # away from the minimiser is many orders above it
+  cr <- exact_certify(x, y, fit$theta * (1 + 1e-6), NULL, 0, "l2", FALSE)
+  rnd <- mean((16 * sqrt(120) * .Machine$double.eps *
+                 (abs(y) + drop(abs(x) %*% abs(fit$theta))))^2)
+  expect_gt(cr$objective - cr$lower, 1e6 * rnd)
+})
+
 test_that("constant and duplicated columns are handled and certified", {
   cs <- exact_case(80, 4, seed = 5)
   x <- cbind(cs$x, cs$x[, 1], 3)
