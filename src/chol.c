@@ -80,7 +80,7 @@ int chol_rankm(double *L, int n, double *W, const int *from, int m, double sgn) 
 #define CH_NB 48
 int chol_lower(double *L, int n) {
   const void *vmax = vmaxget();
-  double *work = (double *)R_alloc((size_t)n * CH_NB + 1, sizeof(double));
+  double *work = NULL; /* (only with a trailing block: a small factor allocates nothing) */
   for (int k0 = 0; k0 < n; k0 += CH_NB) {
     int kb = n - k0 < CH_NB ? n - k0 : CH_NB, e = k0 + kb, m = n - e;
     /* the diagonal block and the panel below it, one column at a time */
@@ -99,6 +99,7 @@ int chol_lower(double *L, int n) {
       for (int i = j + 1; i < n; i++) cj[i] *= inv;
     }
     if (m == 0) break;
+    if (!work) work = (double *)R_alloc((size_t)n * CH_NB + 1, sizeof(double));
     /* trailing update L22 -= L21 L21', by blocks of columns, lower part only */
     for (int p = 0; p < kb; p++) {
       const double *src = L + (size_t)(k0 + p) * n + e;

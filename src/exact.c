@@ -159,12 +159,15 @@ SEXP C_exact_certify(SEXP z, SEXP y, SEXP beta, SEXP w, SEXP ctrl, SEXP ictrl) {
     const double *bc = REAL(beta) + (size_t)c * p;
     double eps = REAL(ctrl)[c], tn = 0;
     double f = cx_objective(REAL(z), REAL(y), wp, bc, n, d, p, norm, eps, r, &tn);
-    double rmax = 0;
-    for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i]));
+    double rmax = 0, rmin = INFINITY;
+    for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i])), rmin = fmin(rmin, fabs(r[i]));
     double scale = fmax(rmax, eps * tn), lower = 0;
     /* from the tightest kink set to looser ones; the first, thr = 0, is the plain
-     * candidate alpha_i = lambda_i sign(r_i) when no residual is exactly 0 */
-    for (double rel = 0; rel < 1e-2; rel = rel == 0 ? 1e-14 : rel * 10) {
+     * candidate alpha_i = lambda_i sign(r_i) when no residual is exactly 0 (skipped
+     * when one is within the next threshold of 0, a residual pinned by a solver: on a
+     * path that try failed at two points in three) */
+    double rel0 = rmin <= 1e-14 * scale ? 1e-14 : 0;
+    for (double rel = rel0; rel < 1e-2; rel = rel == 0 ? 1e-14 : rel * 10) {
       double lb = cx_active(REAL(z), REAL(y), wp, r, bc, n, d, has_b, norm, eps, tn,
                             rel * scale, 1e-13, alpha, lam, xa);
       lower = fmax(lower, lb);

@@ -662,7 +662,11 @@ static int as_step(const prob *P, aset *S, as_run *R, double lam, double *theta,
   const double *delta = R->rhs;
   if (!reduced) { /* (the row-space solve returned dr = [x_A, 1] delta already) */
     memset(R->dr, 0, n * sizeof(double));
-    for (int q = 0; q < k; q++) vec_axpy(R->dr, col(P, S->A[q]), delta[q], n);
+    int q = 0; /* (four columns per pass: the same sums as four vec_axpy calls) */
+    for (; q + 4 <= k; q += 4)
+      vec_axpy4(R->dr, col(P, S->A[q]), col(P, S->A[q + 1]), col(P, S->A[q + 2]),
+                col(P, S->A[q + 3]), delta[q], delta[q + 1], delta[q + 2], delta[q + 3], n);
+    for (; q < k; q++) vec_axpy(R->dr, col(P, S->A[q]), delta[q], n);
     if (P->intercept)
       for (int i = 0; i < n; i++) R->dr[i] += rsc(P, i) * delta[k];
   }

@@ -290,27 +290,34 @@ static void as_dense_grad(const prob *P, const aset *S, double lam, double E,
                           const double *dN, const double *a1, const double *a2,
                           double *grad, double *sv) {
   int n = P->n, k = S->k, p = k + P->intercept;
+  /* (both products of a column in one pass over it: the same sums as two dots) */
   for (int q = 0; q < p; q++) {
-    grad[q] = 2.0 / n * as_col_dot(P, S, q, a2) + 2 * P->eps * E / n * dN[q];
+    double ga, sa;
+    if (q < k) {
+      vec_dot8x2(col(P, S->A[q]), a2, a1, n, &ga, &sa);
+    } else {
+      ga = as_col_dot(P, S, q, a2);
+      sa = as_col_dot(P, S, q, a1);
+    }
+    grad[q] = 2.0 / n * ga + 2 * P->eps * E / n * dN[q];
     if (q < k) grad[q] += lam * P->w[S->A[q]] * S->sig[S->A[q]];
+    sv[q] = sa; /* s = [x_A, 1]'a1 for the full Hessian */
   }
-  /* s = [x_A, 1]'a1 for the full Hessian */
-  for (int q = 0; q < p; q++) sv[q] = as_col_dot(P, S, q, a1);
 }
 
 /* (2/n) B'B of the Hessian into the leading p x p block of K (m x m), from the Gram
  * cache when every column of A has a slot, else directly. */
 static void as_dense_gram(const prob *P, aset *S, double *K, int m) {
   int n = P->n, k = S->k, ic = P->intercept;
-  int *slot = (int *)R_alloc(k > 0 ? k : 1, sizeof(int)), cached = 1;
-  for (int q = 0; q < k && cached; q++)
-    cached = (slot[q] = as_gram_slot(P, S, S->A[q])) >= 0;
-  if (cached) {
+  int cached = 1;
+  for (int q = 0; q < k && cached; q++) cached = as_gram_slot(P, S, S->A[q]) >= 0;
+  if (cached) { /* (every column of A has its slot in gpos now) */
+    const int *slot = S->gpos;
     for (int bq = 0; bq < k; bq++) {
-      const double *gc = S->gm + (size_t)slot[bq] * S->gcap;
-      for (int a = 0; a < k; a++) K[a + (size_t)bq * m] = 2.0 / n * gc[slot[a]];
+      const double *gc = S->gm + (size_t)slot[S->A[bq]] * S->gcap;
+      for (int a = 0; a < k; a++) K[a + (size_t)bq * m] = 2.0 / n * gc[slot[S->A[a]]];
       if (ic) {
-        K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * S->gsum[slot[bq]];
+        K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * S->gsum[slot[S->A[bq]]];
       }
     }
   } else {
