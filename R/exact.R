@@ -69,18 +69,26 @@ exact_lsq <- function(x, y, w, intercept) {
   list(beta = c(theta, if (intercept) b), objective = obj, lower = lower)
 }
 
-exact_certify <- function(z, y, beta, w, eps, norm, intercept) {
-  cr <- .Call(C_exact_certify, z, y, as.double(beta), w, c(eps, exact_tol),
-              c(norm_code(norm), as.integer(intercept)))
-  list(objective = cr[1], lower = cr[2])
-}
-
 # The certificates of the columns of B (one per eps) in one call: a 2 x K matrix, the
 # objectives in row 1 and the lower bounds in row 2.
 exact_certify_cols <- function(z, y, B, w, epss, norm, intercept) {
   storage.mode(B) <- "double"
   matrix(.Call(C_exact_certify, z, y, B, w, c(as.double(epss), exact_tol),
                c(norm_code(norm), as.integer(intercept))), nrow = 2)
+}
+
+exact_certify <- function(z, y, beta, w, eps, norm, intercept) {
+  cr <- exact_certify_cols(z, y, as.matrix(beta), w, eps, norm, intercept)
+  list(objective = cr[1], lower = cr[2])
+}
+
+# The rounding level of the objective at beta: the residuals carry errors of about
+# sqrt(p) eps_mach (|y_i| + sum_j |z_ij beta_j|) in double precision, which is all an
+# interpolating fit (minimum exactly 0, as a least-squares fit with n = d) has left;
+# the (weighted) mean square of 16 times that.
+exact_round_level <- function(z, y, beta, w) {
+  e <- 16 * sqrt(ncol(z)) * .Machine$double.eps * (abs(y) + drop(abs(z) %*% abs(beta)))
+  if (is.null(w)) mean(e^2) else sum(w * e^2) / sum(w)
 }
 
 # The active-set engine of adv_lasso() at lambda = 0; `pr` is the centred problem of
@@ -153,8 +161,9 @@ exact_engine_lasso_path <- function(a, z, epss, zr, pr, after, start) {
   # the certificates of all of them at once (exact_one() uses them)
   cr <- if (any(ok)) exact_certify_cols(z, a$y, B[, ok, drop = FALSE], a$weights,
                                         epss[o][ok], a$norm, a$intercept)
+  col_of <- cumsum(ok) # (the column of cr for each certified q)
   for (q in which(ok)) {
-    e <- sum(ok[seq_len(q)])
+    e <- col_of[q]
     out[[o[q]]] <- list(beta = B[, q], iterations = as.integer(res$iters[q]),
                         objective = cr[1, e], lower = cr[2, e])
   }
@@ -290,16 +299,9 @@ lm_exact <- function(a) {
   # interpolating fit (whose objective is 0 up to rounding)
   rel <- gaps / pmax(objs, 1e-18 * mean(a$y^2), .Machine$double.xmin)
   bad <- which(rel > exact_tol)
-  # a gap at the rounding level of the objective is no failure: the residuals carry
-  # errors of about sqrt(p) eps_mach (|y_i| + sum_j |z_ij beta_j|) in double precision,
-  # which is all an interpolating fit (minimum exactly 0, as a least-squares fit with
-  # n = d) has left; gaps below the mean square of 16 times that count as certified
+  # a gap at the rounding level of the objective (exact_round_level()) is no failure
   if (length(bad)) {
-    rnd <- vapply(bad, function(k) {
-      e <- 16 * sqrt(ncol(z)) * .Machine$double.eps *
-        (abs(a$y) + drop(abs(z) %*% abs(sols[[k]]$beta)))
-      if (is.null(a$weights)) mean(e^2) else sum(a$weights * e^2) / sum(a$weights)
-    }, 0)
+    rnd <- vapply(bad, function(k) exact_round_level(z, a$y, sols[[k]]$beta, a$weights), 0)
     bad <- bad[gaps[bad] > rnd]
   }
   if (length(bad)) {

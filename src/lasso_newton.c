@@ -390,10 +390,9 @@ static int as_dense_schur(const double *K, int m, int p, double *rhs, double *sc
   if (p < 1) return 0;
   double *L = scr, *W = L + (size_t)p * p, *T = W + (size_t)p * z;
   double *y = T + (size_t)z * z, *x = y + m;
-  int ok = 1;
   for (int bq = 0; bq < p; bq++)
     memcpy(L + (size_t)bq * p, K + (size_t)bq * m, p * sizeof(double));
-  ok = chol_lower(L, p);
+  int ok = chol_lower(L, p);
   /* y0 = L^-1 g and W = L^-1 C' (column q of C' is row p + q of K), by columns */
   memcpy(y, rhs, p * sizeof(double));
   for (int q = 0; q < z && ok; q++)

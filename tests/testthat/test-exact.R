@@ -86,9 +86,7 @@ test_that("an interpolating fit (n = d, eps = 0) is certified at the rounding le
   # the floor is the rounding level, not a looser tolerance: the gap of a point 1e-6
   # away from the minimiser is many orders above it
   cr <- exact_certify(x, y, fit$theta * (1 + 1e-6), NULL, 0, "l2", FALSE)
-  rnd <- mean((16 * sqrt(120) * .Machine$double.eps *
-                 (abs(y) + drop(abs(x) %*% abs(fit$theta))))^2)
-  expect_gt(cr$objective - cr$lower, 1e6 * rnd)
+  expect_gt(cr$objective - cr$lower, 1e6 * exact_round_level(x, y, fit$theta, NULL))
 })
 
 test_that("constant and duplicated columns are handled and certified", {
