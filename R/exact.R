@@ -29,37 +29,39 @@ exact_zero_radius <- function(x, y, w, intercept, norm) {
 }
 
 # The minimum-norm (weighted) least-squares solution; the intercept is not part of
-# the norm. Returns beta = c(theta, b) and a certificate list(objective, lower).
-exact_lsq <- function(x, y, w, intercept) {
+# the norm. z is x with the column of ones appended when there is an intercept.
+# Returns beta = c(theta, b) and a certificate list(objective, lower).
+exact_lsq <- function(x, z, y, w, intercept) {
   n <- nrow(x)
   d <- ncol(x)
   unit <- is.null(w)
   if (unit) w <- rep(1, n)
   W <- sum(w)
-  xm <- if (intercept) colSums(w * x) / W else numeric(d)
-  ym <- if (intercept) sum(w * y) / W else 0
   sw <- sqrt(w)
-  # (the centring and the row scales only where they change x: each is a copy)
-  xs <- if (intercept) x - rep(xm, each = n) else x
-  if (!unit) xs <- sw * xs
-  ys <- sw * (y - ym)
-  # full column rank (by a pivoted QR, several times faster than the SVD; .lm.fit()
-  # makes the factor, the coefficients and the residuals in one call, at less than half
-  # the time of qr(), qr.coef() and qr.resid()): the unique least-squares solution;
-  # otherwise the minimum-norm one from the SVD
-  q <- if (n >= d) .lm.fit(xs, ys, tol = 1e-10)
-  if (!is.null(q) && q$rank == d) {
-    theta <- numeric(d)
-    theta[q$pivot] <- q$coefficients
+  # full column rank of z (by the pivoted QR of .lm.fit(), as lm() does, on z itself:
+  # no centred copy of x; several times faster than the SVD, and the factor, the
+  # coefficients and the residuals come in one call): the unique least-squares
+  # solution; otherwise the minimum-norm one from the SVD of the centred x
+  q <- if (n >= ncol(z)) .lm.fit(if (unit) z else sw * z, sw * y, tol = 1e-10)
+  if (!is.null(q) && q$rank == ncol(z)) {
+    beta <- numeric(ncol(z))
+    beta[q$pivot] <- q$coefficients
+    theta <- beta[seq_len(d)]
+    b <- if (intercept) beta[d + 1] else 0
     res <- q$residuals
   } else {
+    xm <- if (intercept) colSums(w * x) / W else numeric(d)
+    ym <- if (intercept) sum(w * y) / W else 0
+    xs <- if (intercept) x - rep(xm, each = n) else x
+    if (!unit) xs <- sw * xs
+    ys <- sw * (y - ym)
     s <- svd(xs)
     keep <- s$d > max(n, d) * .Machine$double.eps * max(s$d, 0)
     u <- s$u[, keep, drop = FALSE]
     theta <- drop(s$v[, keep, drop = FALSE] %*% (crossprod(u, ys) / s$d[keep]))
     res <- ys - drop(u %*% crossprod(u, ys))
+    b <- ym - sum(xm * theta)
   }
-  b <- ym - sum(xm * theta)
   # dual candidate: the weighted residual with its part in the column space removed,
   # sqrt(w) (y - fit)
   alpha <- -sw * res
@@ -204,7 +206,7 @@ exact_one <- function(a, z, eps, start = NULL, zr = NULL, pr = NULL, cand = NULL
     return(c(list(beta = beta, iterations = 0L, engine = "zero"), cr))
   }
   if (eps == 0) {
-    ls <- exact_lsq(x, y, w, a$intercept)
+    ls <- exact_lsq(x, z, y, w, a$intercept)
     return(list(beta = ls$beta, objective = ls$objective, lower = ls$lower,
                 iterations = 1L, engine = "lsq"))
   }
