@@ -35,12 +35,31 @@
  * from its residuals r: the true (xi = 0) adversarial objective */
 static double as_obj(const prob *P, double lam, const double *theta, const double *r,
                      const int *idx, int m) {
-  double c = P->eps * attack_norm(P, theta, idx, m), s = 0;
-  for (int i = 0; i < P->n; i++) {
-    double e = fabs(r[i]) + rsc(P, i) * c;
-    s += e * e;
+  double c = P->eps * attack_norm(P, theta, idx, m), s[4] = {0, 0, 0, 0};
+  int n = P->n, i = 0;
+  /* (four partial sums: a single one made this a chain of dependent additions) */
+  if (P->es) {
+    for (; i + 4 <= n; i += 4)
+      for (int l = 0; l < 4; l++) {
+        double e = fabs(r[i + l]) + P->es[i + l] * c;
+        s[l] += e * e;
+      }
+    for (; i < n; i++) {
+      double e = fabs(r[i]) + P->es[i] * c;
+      s[0] += e * e;
+    }
+  } else {
+    for (; i + 4 <= n; i += 4)
+      for (int l = 0; l < 4; l++) {
+        double e = fabs(r[i + l]) + c;
+        s[l] += e * e;
+      }
+    for (; i < n; i++) {
+      double e = fabs(r[i]) + c;
+      s[0] += e * e;
+    }
   }
-  return s / P->n + lam * pen(P, theta, idx, m);
+  return ((s[0] + s[1]) + (s[2] + s[3])) / n + lam * pen(P, theta, idx, m);
 }
 
 /* Removes the value v from the list[0..*len) (keeping the order), if it is there. */
@@ -77,7 +96,7 @@ static void as_spec_release(aset *S, const double *r) {
     }
     S->spec[i] = 0;
     S->inZ[i] = 0;
-    S->rho[i] = r[i] >= 0 ? 1 : -1;
+    S->rho[i] = r[i] >= 0 ? 1.0 : -1.0;
   }
   S->z = w;
   S->nspec = 0;
@@ -131,7 +150,7 @@ static int as_zero_start(const prob *P, aset *S, double lam, double *theta, doub
   S->z = 0;
   for (int i = 0; i < n; i++) {
     S->inZ[i] = 0;
-    S->rho[i] = r[i] >= 0 ? 1 : -1;
+    S->rho[i] = r[i] >= 0 ? 1.0 : -1.0;
   }
   return 1;
 }
@@ -162,14 +181,42 @@ static void as_line_init(const prob *P, const aset *S, double lam, const double 
                          const double *delta, const double *r, const double *dr,
                          as_line *L) {
   int n = P->n;
-  L->R1 = L->R2 = L->S1 = L->S2 = 0;
-  for (int i = 0; i < n; i++) {
-    if (S->inZ[i] && !S->spec[i]) continue;
-    L->R1 += r[i] * dr[i];
-    L->R2 += dr[i] * dr[i];
+  /* the sums over the rows free in the search (not pinned, or predicted pins): over
+   * the free rows of all the rows (branch-free, four partial sums of each), then the
+   * predicted pins from the list of pinned rows */
+  double R1[4] = {0, 0, 0, 0}, R2[4] = {0, 0, 0, 0}, S1[4] = {0, 0, 0, 0},
+         S2[4] = {0, 0, 0, 0};
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; l++) {
+      int h = i + l;
+      double f = S->inZ[h] ? 0.0 : 1.0, fr = f * r[h], fd = f * dr[h];
+      double a = P->es ? S->rho[h] * P->es[h] : S->rho[h];
+      R1[l] += fr * dr[h];
+      R2[l] += fd * dr[h];
+      S1[l] += a * fd;
+      S2[l] += a * fr;
+    }
+  for (; i < n; i++) {
+    double f = S->inZ[i] ? 0.0 : 1.0, fr = f * r[i], fd = f * dr[i];
     double a = S->rho[i] * rsc(P, i);
-    L->S1 += a * dr[i];
-    L->S2 += a * r[i];
+    R1[0] += fr * dr[i];
+    R2[0] += fd * dr[i];
+    S1[0] += a * fd;
+    S2[0] += a * fr;
+  }
+  L->R1 = (R1[0] + R1[1]) + (R1[2] + R1[3]);
+  L->R2 = (R2[0] + R2[1]) + (R2[2] + R2[3]);
+  L->S1 = (S1[0] + S1[1]) + (S1[2] + S1[3]);
+  L->S2 = (S2[0] + S2[1]) + (S2[2] + S2[3]);
+  for (int q = 0; q < S->z && S->nspec; q++) {
+    int h = S->Z[q];
+    if (!S->spec[h]) continue;
+    double a = S->rho[h] * rsc(P, h);
+    L->R1 += r[h] * dr[h];
+    L->R2 += dr[h] * dr[h];
+    L->S1 += a * dr[h];
+    L->S2 += a * r[h];
   }
   L->a0 = L->a1 = L->a2 = L->lpd = 0;
   L->l2 = P->norm == ADV_L2;
@@ -301,7 +348,7 @@ static int as_free(const prob *P, aset *S, double lam, const double *r, double N
     }
     for (int q = 0; q < nfree; q++) {
       int i = bpi[q];
-      S->rho[i] = bp[q] > 0 ? 1 : -1;
+      S->rho[i] = bp[q] > 0 ? 1.0 : -1.0;
       as_remove_Z(S, i);
       zmark[i] = loose ? 2 : 1;
     }
@@ -410,7 +457,7 @@ static void as_warm_signs(const prob *P, aset *S, const double *theta, double b,
     }
   }
   for (int i = 0; i < n; i++)
-    if (!S->inZ[i]) S->rho[i] = r[i] >= 0 ? 1 : -1;
+    if (!S->inZ[i]) S->rho[i] = r[i] >= 0 ? 1.0 : -1.0;
   if (S->k == 0) S->z = 0, memset(S->inZ, 0, n);
 }
 
@@ -431,21 +478,39 @@ static double as_manifold_terms(const prob *P, const aset *S, const double *thet
     R->dN[q] = P->norm == ADV_L2 ? (N > 0 ? theta[j] / N : 0) : S->sig[j];
   }
   if (P->intercept) R->dN[k] = 0;
-  double E = P->es ? 0 : S->z * c;
-  for (int i = 0; i < n; i++) {
-    double si = rsc(P, i);
-    if (S->inZ[i]) {
-      R->a1[i] = 0;
-      R->a2[i] = r[i]; /* the gradient shift (2/n) C'r_Z */
-      if (P->es) E += si * si * c;
-      continue;
+  /* (branch-free with two partial sums of E: the pinned rows get a1 = 0 and
+   * a2 = r, the gradient shift (2/n) C'r_Z) */
+  double E0 = P->es ? 0 : S->z * c, E1 = 0;
+  if (P->es) {
+    for (int i = 0; i < n; i++) {
+      double si = P->es[i], f = S->inZ[i] ? 0.0 : 1.0;
+      double e = S->rho[i] * r[i] + si * c;
+      R->a1[i] = f * S->rho[i] * si;
+      R->a2[i] = f * S->rho[i] * e + (1 - f) * r[i];
+      double t = f * si * e + (1 - f) * si * si * c;
+      if (i & 1) E1 += t;
+      else E0 += t;
     }
-    double e = S->rho[i] * r[i] + si * c;
-    R->a1[i] = S->rho[i] * si;
-    R->a2[i] = S->rho[i] * e;
-    E += si * e;
+  } else {
+    int i = 0;
+    for (; i + 2 <= n; i += 2)
+      for (int l = 0; l < 2; l++) {
+        int h = i + l;
+        double f = S->inZ[h] ? 0.0 : 1.0;
+        double e = S->rho[h] * r[h] + c;
+        R->a1[h] = f * S->rho[h];
+        R->a2[h] = f * S->rho[h] * e + (1 - f) * r[h];
+        if (l) E1 += f * e;
+        else E0 += f * e;
+      }
+    for (; i < n; i++) {
+      double f = S->inZ[i] ? 0.0 : 1.0, e = S->rho[i] * r[i] + c;
+      R->a1[i] = f * S->rho[i];
+      R->a2[i] = f * S->rho[i] * e + (1 - f) * r[i];
+      E0 += f * e;
+    }
   }
-  return E;
+  return E0 + E1;
 }
 
 enum { AS_STEP, AS_NEXT, AS_DONE, AS_STALLED };
@@ -616,7 +681,7 @@ static void as_move(const prob *P, aset *S, as_run *R, double *theta, double *b,
   int n = P->n, k = R->k;
   for (int q = 0; q < k; q++) theta[S->A[q]] = R->tht[S->A[q]];
   if (P->intercept) *b += t * delta[k];
-  for (int q = 0; q < nflip; q++) S->rho[R->flip[q]] = (signed char)-S->rho[R->flip[q]];
+  for (int q = 0; q < nflip; q++) S->rho[R->flip[q]] = -S->rho[R->flip[q]];
   if (S->nspec) {
     if (t == 1) { /* the predicted pins are at zero now */
       for (int q = 0; q < S->z; q++) {
@@ -807,7 +872,7 @@ aset *as_init(const prob *P) {
   S->sig = (signed char *)R_alloc(d, 1);
   S->Z = (int *)R_alloc(n, sizeof(int));
   S->inZ = (signed char *)R_alloc(n, 1);
-  S->rho = (signed char *)R_alloc(n, 1);
+  S->rho = (double *)R_alloc(n, sizeof(double));
   S->spec = (signed char *)R_alloc(n, 1);
   S->kk_oq = (int *)R_alloc(n, sizeof(int));
   S->kk_du = (double *)R_alloc(n, sizeof(double));
@@ -820,7 +885,7 @@ aset *as_init(const prob *P) {
   memset(S->inA, 0, d);
   memset(S->sig, 0, d);
   memset(S->inZ, 0, n);
-  memset(S->rho, 1, n);
+  for (int i = 0; i < n; i++) S->rho[i] = 1.0;
   S->k = S->z = 0;
   /* Gram cache slots: with the row-space solve (L2, n <= 2048) the dense KKT solve
    * only runs while k + 1 + z <= 40, so a few hundred slots do (columns past them

@@ -13,7 +13,8 @@ struct aset {
   signed char *sig;  /* sign of each free coefficient */
   int *Z, z;         /* pinned residuals */
   signed char *inZ;  /* n */
-  signed char *rho;  /* sign of the other residuals */
+  double *rho;       /* sign of the other residuals (+-1, as doubles: the row loops
+                      * multiply by it) */
   /* pinned rows whose residual is not yet zero (as_solve's predicted pins): the Newton
    * step takes them to zero at t = 1; until then the line search counts them as free */
   signed char *spec;

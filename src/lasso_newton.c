@@ -35,9 +35,13 @@ static int as_gram_slot(const prob *P, aset *S, int j) {
  * the row scales) */
 static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
   if (q < S->k) return vec_dot8(col(P, S->A[q]), v, P->n);
-  double s = 0;
-  for (int i = 0; i < P->n; i++) s += rsc(P, i) * v[i];
-  return s;
+  if (P->es) return vec_dot8(P->es, v, P->n);
+  double s[4] = {0, 0, 0, 0};
+  int i = 0;
+  for (; i + 4 <= P->n; i += 4)
+    for (int l = 0; l < 4; l++) s[l] += v[i + l];
+  for (; i < P->n; i++) s[0] += v[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
 }
 
 /* ---- the Newton step in the row space (L2, N > 0) ----
