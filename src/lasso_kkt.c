@@ -153,13 +153,32 @@ static void as_kkt_weights(const prob *P, const aset *S, const double *theta,
   int n = P->n;
   *N = attack_norm(P, theta, NULL, P->d);
   *c = P->eps * *N;
-  *E = 0;
-  for (int i = 0; i < n; i++) {
-    if (S->inZ[i]) continue;
-    double si = rsc(P, i), e = S->rho[i] * r[i] + si * *c;
-    v[i] = 2.0 / n * S->rho[i] * e;
-    *E += si * e;
+  /* (branch-free, two partial sums: the pinned rows' v is set below) */
+  double E0 = 0, E1 = 0, cc = *c, f2 = 2.0 / n;
+  int i = 0;
+  if (P->es) {
+    for (; i < n; i++) {
+      double si = P->es[i], f = S->inZ[i] ? 0.0 : 1.0, e = S->rho[i] * r[i] + si * cc;
+      v[i] = f2 * S->rho[i] * e;
+      if (i & 1) E1 += f * si * e;
+      else E0 += f * si * e;
+    }
+  } else {
+    for (; i + 2 <= n; i += 2)
+      for (int l = 0; l < 2; l++) {
+        int h = i + l;
+        double f = S->inZ[h] ? 0.0 : 1.0, e = S->rho[h] * r[h] + cc;
+        v[h] = f2 * S->rho[h] * e;
+        if (l) E1 += f * e;
+        else E0 += f * e;
+      }
+    for (; i < n; i++) {
+      double f = S->inZ[i] ? 0.0 : 1.0, e = S->rho[i] * r[i] + cc;
+      v[i] = f2 * S->rho[i] * e;
+      E0 += f * e;
+    }
   }
+  *E = E0 + E1;
   if (P->es) {
     for (int q = 0; q < S->z; q++) *E += P->es[S->Z[q]] * P->es[S->Z[q]] * *c;
   } else {
@@ -275,8 +294,18 @@ double as_kkt(const prob *P, aset *S, double lam, const double *theta, const dou
       if (!S->inA[j]) G[j] = vec_dot8(col(P, j), v, n);
     }
   }
+  /* the intercept's derivative (0 without an intercept, where it is not used) */
   double gb = 0;
-  for (int i = 0; i < n; i++) gb += rsc(P, i) * v[i];
+  if (P->intercept && P->es) {
+    gb = vec_dot8(P->es, v, n);
+  } else if (P->intercept) {
+    double s4[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (int l = 0; l < 4; l++) s4[l] += v[i + l];
+    for (; i < n; i++) s4[0] += v[i];
+    gb = (s4[0] + s4[1]) + (s4[2] + s4[3]);
+  }
   double gbA = gb;
   int nout = resA ? as_kkt_clipped(P, S, u, c, &gbA) : 0;
   double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;
