@@ -19,6 +19,7 @@
  * valid. */
 #include "advtrain.h"
 #include "exact.h"
+#include "vec.h"
 #include <string.h>
 
 /* F at beta (r = Z beta - y into r, the norm of theta into *tn) */
@@ -43,29 +44,51 @@ double cx_objective(const double *z, const double *y, const double *w,
   return f / sw;
 }
 
+static double cx_colsum(const double *x, int n) {
+  double s[4] = {0, 0, 0, 0};
+  int i = 0;
+  for (; i + 4 <= n; i += 4)
+    for (int l = 0; l < 4; l++) s[l] += x[i + l];
+  for (; i < n; i++) s[0] += x[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* The dual value of the candidate alpha: centred (intercept), lambda_i >=
- * max(|alpha_i|, lo_i), all raised by one amount until the norm constraint holds, then (alpha, lambda) scaled optimally. */
-double cx_value(const double *z, const double *y, const double *w, double *alpha,
-                       const double *lo, int n, int d, int has_b, int norm, double eps,
-                       double *lam, double *xa) {
+ * max(|alpha_i|, lo_i), all raised by one amount until the norm constraint holds, then
+ * (alpha, lambda) scaled optimally. have_xa: xa holds X'alpha already, and with an
+ * intercept is corrected for the centring by csum (the column sums of X, d); else it
+ * is computed. */
+static double cx_value_xa(const double *z, const double *y, const double *w,
+                          double *alpha, const double *lo, int n, int d, int has_b,
+                          int norm, double eps, double *lam, double *xa, int have_xa,
+                          const double *csum) {
   double sl = 0, sw = 0;
   if (has_b) {
     double mean = 0;
     for (int i = 0; i < n; i++) mean += alpha[i];
     mean /= n;
     for (int i = 0; i < n; i++) alpha[i] -= mean;
+    if (have_xa)
+      for (int j = 0; j < d; j++) xa[j] -= mean * csum[j];
   }
+  /* (max by comparison, not fmax(): no NaN can reach here, and the libm call per row
+   * was a tenth of a path's certificates) */
   for (int i = 0; i < n; i++) {
-    lam[i] = fmax(fabs(alpha[i]), lo[i]);
+    double a = fabs(alpha[i]);
+    lam[i] = a > lo[i] ? a : lo[i];
     sl += lam[i];
-    sw += w ? w[i] : 1.0;
   }
-  adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa);
+  if (w) {
+    for (int i = 0; i < n; i++) sw += w[i];
+  } else {
+    sw = n;
+  }
+  if (!have_xa) adv_gemv(1, n, d, 1.0, z, alpha, 0.0, xa);
   double dn = 0;
   if (norm == ADV_L2) {
     dn = adv_nrm2(d, xa);
   } else {
-    for (int j = 0; j < d; j++) dn = fmax(dn, fabs(xa[j]));
+    for (int j = 0; j < d; j++) dn = fabs(xa[j]) > dn ? fabs(xa[j]) : dn;
   }
   if (dn > eps * sl) {
     if (!(eps > 0)) return 0.0;
@@ -73,18 +96,31 @@ double cx_value(const double *z, const double *y, const double *w, double *alpha
     for (int i = 0; i < n; i++) lam[i] += add;
   }
   double ay = adv_dot(n, alpha, y), l2 = 0;
-  for (int i = 0; i < n; i++) l2 += lam[i] * lam[i] / (w ? w[i] : 1.0);
+  if (w) {
+    for (int i = 0; i < n; i++) l2 += lam[i] * lam[i] / w[i];
+  } else {
+    l2 = adv_dot(n, lam, lam);
+  }
   return ay < 0 && l2 > 0 ? ay * ay / (sw * l2) : 0.0;
 }
 
-/* The candidate of the optimality conditions with kink set {|r_i| <= thr}. */
-double cx_active(const double *z, const double *y, const double *w, const double *r,
-                 const double *beta, int n, int d, int has_b, int norm, double eps,
-                 double tn, double thr, double rcond, double *alpha, double *lam,
-                 double *xa) {
+double cx_value(const double *z, const double *y, const double *w, double *alpha,
+                const double *lo, int n, int d, int has_b, int norm, double eps,
+                double *lam, double *xa) {
+  return cx_value_xa(z, y, w, alpha, lo, n, d, has_b, norm, eps, lam, xa, 0, NULL);
+}
+
+/* The candidate of the optimality conditions with kink set {|r_i| <= thr}. csum: the
+ * column sums of X (d; NULL: computed here when needed); lo, kink: scratch of n
+ * (NULL: allocated here). */
+static double cx_active_scr(const double *z, const double *y, const double *w,
+                            const double *r, const double *beta, int n, int d, int has_b,
+                            int norm, double eps, double tn, double thr, double rcond,
+                            double *alpha, double *lam, double *xa, const double *csum,
+                            double *lo, int *kink) {
   const void *vmax = vmaxget();
-  double *lo = (double *)R_alloc(n, sizeof(double));
-  int *kink = (int *)R_alloc(n, sizeof(int));
+  if (!lo) lo = (double *)R_alloc(n, sizeof(double));
+  if (!kink) kink = (int *)R_alloc(n, sizeof(int));
   int m = 0;
   double big = 0;
   for (int i = 0; i < n; i++) {
@@ -131,11 +167,29 @@ double cx_active(const double *z, const double *y, const double *w, const double
       vmaxset(vmax);
       return 0.0;
     }
-    for (int k = 0; k < m; k++) alpha[kink[k]] = b[k];
+    /* X'alpha after the kink multipliers: the product with alpha_K = 0 above plus
+     * the kink rows' part (m d work instead of another n d product) */
+    for (int k = 0; k < m; k++) {
+      alpha[kink[k]] = b[k];
+      for (int j = 0; j < d; j++) xa[j] += z[kink[k] + (size_t)j * n] * b[k];
+    }
+    if (has_b && !csum) {
+      double *cs = (double *)R_alloc(d > 0 ? d : 1, sizeof(double));
+      for (int j = 0; j < d; j++) cs[j] = cx_colsum(z + (size_t)j * n, n);
+      csum = cs;
+    }
   }
-  double v = cx_value(z, y, w, alpha, lo, n, d, has_b, norm, eps, lam, xa);
+  double v = cx_value_xa(z, y, w, alpha, lo, n, d, has_b, norm, eps, lam, xa, m > 0, csum);
   vmaxset(vmax);
   return v;
+}
+
+double cx_active(const double *z, const double *y, const double *w, const double *r,
+                 const double *beta, int n, int d, int has_b, int norm, double eps,
+                 double tn, double thr, double rcond, double *alpha, double *lam,
+                 double *xa) {
+  return cx_active_scr(z, y, w, r, beta, n, d, has_b, norm, eps, tn, thr, rcond, alpha,
+                       lam, xa, NULL, NULL, NULL);
 }
 
 /* c(objective, lower bound) of each column of beta: z = [X, 1] (n x p), beta (p x K, or
@@ -154,13 +208,24 @@ SEXP C_exact_certify(SEXP z, SEXP y, SEXP beta, SEXP w, SEXP ctrl, SEXP ictrl) {
   double *alpha = (double *)R_alloc(n, sizeof(double));
   double *lam = (double *)R_alloc(n, sizeof(double));
   double *xa = (double *)R_alloc(p, sizeof(double));
+  double *lo = (double *)R_alloc(n, sizeof(double));
+  int *kink = (int *)R_alloc(n, sizeof(int));
+  double *csum = NULL;
+  if (has_b) {
+    csum = (double *)R_alloc(d > 0 ? d : 1, sizeof(double));
+    for (int j = 0; j < d; j++) csum[j] = cx_colsum(REAL(z) + (size_t)j * n, n);
+  }
   SEXP out = PROTECT(allocVector(REALSXP, 2 * (R_xlen_t)K));
   for (int c = 0; c < K; c++) {
     const double *bc = REAL(beta) + (size_t)c * p;
     double eps = REAL(ctrl)[c], tn = 0;
     double f = cx_objective(REAL(z), REAL(y), wp, bc, n, d, p, norm, eps, r, &tn);
     double rmax = 0, rmin = INFINITY;
-    for (int i = 0; i < n; i++) rmax = fmax(rmax, fabs(r[i])), rmin = fmin(rmin, fabs(r[i]));
+    for (int i = 0; i < n; i++) {
+      double a = fabs(r[i]);
+      rmax = a > rmax ? a : rmax;
+      rmin = a < rmin ? a : rmin;
+    }
     double scale = fmax(rmax, eps * tn), lower = 0;
     /* from the tightest kink set to looser ones; the first, thr = 0, is the plain
      * candidate alpha_i = lambda_i sign(r_i) when no residual is exactly 0 (skipped
@@ -168,14 +233,40 @@ SEXP C_exact_certify(SEXP z, SEXP y, SEXP beta, SEXP w, SEXP ctrl, SEXP ictrl) {
      * path that try failed at two points in three) */
     double rel0 = rmin <= 1e-14 * scale ? 1e-14 : 0;
     for (double rel = rel0; rel < 1e-2; rel = rel == 0 ? 1e-14 : rel * 10) {
-      double lb = cx_active(REAL(z), REAL(y), wp, r, bc, n, d, has_b, norm, eps, tn,
-                            rel * scale, 1e-13, alpha, lam, xa);
+      double lb = cx_active_scr(REAL(z), REAL(y), wp, r, bc, n, d, has_b, norm, eps, tn,
+                                rel * scale, 1e-13, alpha, lam, xa, csum, lo, kink);
       lower = fmax(lower, lb);
       if (f - lower <= tol * f) break;
     }
     REAL(out)[2 * c] = f;
     REAL(out)[2 * c + 1] = lower;
     if (c % 16 == 15) R_CheckUserInterrupt();
+  }
+  UNPROTECT(1);
+  return out;
+}
+
+/* The Gram matrix Z'Z (p x p) of the n x p matrix z, for the normal equations of the
+ * eps = 0 point (R/exact.R, exact_lsq_normal): each entry one vec_dot8 (two entries
+ * per pass over a column), so the same sums whatever the machine's BLAS; with R's
+ * reference BLAS about three times faster than crossprod(). */
+SEXP C_exact_gram(SEXP z) {
+  if (TYPEOF(z) != REALSXP || !isMatrix(z)) error("z: a double matrix");
+  int n = nrows(z), p = ncols(z);
+  const double *Z = REAL(z);
+  SEXP out = PROTECT(allocMatrix(REALSXP, p, p));
+  double *G = REAL(out);
+  for (int j = 0; j < p; j++) {
+    const double *zj = Z + (size_t)j * n;
+    int i = 0;
+    for (; i + 1 <= j; i += 2) {
+      double a, c;
+      vec_dot8x2(zj, Z + (size_t)i * n, Z + (size_t)(i + 1) * n, n, &a, &c);
+      G[i + (size_t)j * p] = G[j + (size_t)i * p] = a;
+      G[i + 1 + (size_t)j * p] = G[j + (size_t)(i + 1) * p] = c;
+    }
+    if (i == j) G[j + (size_t)j * p] = vec_dot8(zj, zj, n);
+    if (j % 64 == 63) R_CheckUserInterrupt();
   }
   UNPROTECT(1);
   return out;

@@ -20,6 +20,7 @@ SEXP C_lm_power(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_exact(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lm_stream(SEXP, SEXP);
 SEXP C_exact_certify(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_exact_gram(SEXP);
 SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_kernels(SEXP);
@@ -54,6 +55,7 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(lm_exact, 6),
     CALLDEF(lm_stream, 2),
     CALLDEF(exact_certify, 6),
+    CALLDEF(exact_gram, 1),
     CALLDEF(nn2_eval, 7),
     CALLDEF(nn2_train, 10),
     CALLDEF(nn2_kernels, 1),

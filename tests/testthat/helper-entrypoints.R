@@ -43,6 +43,7 @@ entry_scenarios <- function(e) {
     e$adv_lm.default(sim$x, sim$y, eps = 0.2, xi = 0.1, iters = 5, truth = sim, tol = Inf)
     e$adv_lm.default(sim$x, sim$y, eps = 0.2, method = "exact")
     e$adv_lm.default(sim$x, sim$y, eps = c(0.02, 0.05), norm = "linf", method = "exact")
+    e$adv_lm.default(sim$x, sim$y, eps = 0, method = "exact") # (C_exact_gram)
   }
   # the S3 generics dispatch to the namespace's methods, not to the recording copies
   # in e, so the default methods are called directly

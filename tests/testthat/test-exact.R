@@ -73,6 +73,34 @@ test_that("eps = 0 is lm.fit (n > d) and the minimum-norm least-squares solution
   expect_equal(unname(fitb$fitted.values), wide$y, tolerance = 1e-9)
 })
 
+test_that("the normal equations of the eps = 0 point equal the QR on real data, and defer to it when ill-conditioned", {
+  B <- MASS::Boston
+  sets <- list(boston = list(z = cbind(as.matrix(B[, -14]), 1), y = B$medv),
+               swiss = list(z = cbind(as.matrix(swiss[, -1]), 1), y = swiss$Fertility),
+               mtcars = list(z = cbind(as.matrix(mtcars[, -1]), 1), y = mtcars$mpg),
+               gauss = exact_case(1000, 50))
+  sets$gauss <- list(z = sets$gauss$x, y = sets$gauss$y)
+  for (nm in names(sets)) {
+    z <- sets[[nm]]$z
+    y <- sets[[nm]]$y
+    expect_equal(.Call(C_exact_gram, z), unname(crossprod(z)), tolerance = 1e-14, info = nm)
+    ne <- exact_lsq_normal(z, y)
+    expect_false(is.null(ne), info = nm)
+    q <- stats::lm.fit(z, y)
+    # the QR's own error on Boston (condition number about 1.5e4 with its scales) is
+    # about 1e-15 relative; the normal equations with one correction match it
+    expect_equal(ne$beta, unname(q$coefficients), tolerance = 1e-12, info = nm)
+    expect_equal(unname(ne$residuals), unname(q$residuals), tolerance = 1e-12, info = nm)
+  }
+  # a nearly collinear pair (condition number about 1e7 after scaling): the QR decides
+  x <- sets$gauss$z
+  expect_null(exact_lsq_normal(cbind(x, x[, 1] + 1e-7 * rnorm(nrow(x))), sets$gauss$y))
+  expect_null(exact_lsq_normal(cbind(x, 0), sets$gauss$y))
+  # and adv_lm(eps = 0) is lm() on Boston through either route
+  fit <- adv_lm(medv ~ ., data = B, eps = 0, method = "exact")
+  expect_equal(unname(coef(fit)), unname(coef(lm(medv ~ ., data = B))), tolerance = 1e-12)
+})
+
 test_that("an interpolating fit (n = d, eps = 0) is certified at the rounding level", {
   # square Gaussian x: the minimum is exactly 0 and the objective is the solve's
   # rounding (1.8e-27 here, 1.8e-9 of the old 1e-18 mean(y^2) floor, which warned)
