@@ -1,6 +1,8 @@
 # bench/exact.R: adv_lm(method = "exact") against ECOSolveR (the SOCP
 # min (1/n) sum t_i^2, t_i >= |r_i| + eps s, s >= ||theta||_*), and an eps path of 50
 # values against one fit. Not a test. Run: R_LIBS=$PWD/.lib Rscript bench/exact.R
+# Environment: BENCH_REPS (3) repeats of the ECOS comparisons (medians);
+# BENCH_PATH_REPS (15) pairs of the path rows; BENCH_ONLY_PATH=1 runs the path rows only.
 suppressPackageStartupMessages(library(advtrain))
 print(advtrain_sitrep())  # the machine and kernel variant behind every figure below
 cat("command: R_LIBS=$PWD/.lib Rscript bench/exact.R\n")
@@ -12,6 +14,8 @@ med_time <- function(f) {
   list(time = stats::median(t), res = res)
 }
 cases <- list(c(1000, 50, 0.2), c(2000, 200, 0.2), c(50, 100, 0.1))
+only_path <- Sys.getenv("BENCH_ONLY_PATH") == "1"
+if (only_path) cases <- list()
 for (cs in cases) for (norm in c("l2", "linf")) {
   n <- cs[1]; d <- cs[2]; eps <- cs[3]
   if (n == 50 && norm == "l2") next
@@ -26,7 +30,7 @@ for (cs in cases) for (norm in c("l2", "linf")) {
 }
 # observation weights (exponential draws): the same engines, ECOS with the weights in
 # its rotated cone
-for (norm in c("l2", "linf")) {
+for (norm in if (only_path) character(0) else c("l2", "linf")) {
   set.seed(1)
   n <- 2000; d <- 200; eps <- 0.2
   x <- matrix(rnorm(n * d), n, d)

@@ -410,14 +410,14 @@ typedef struct {
   int k, p, z;     /* the sizes of the manifold of the last Newton step */
 } as_run;
 
-static void as_run_init(const prob *P, as_run *R) {
+static void as_run_init(const prob *P, const aset *S, as_run *R) {
   int n = P->n, d = P->d;
-  /* three blocks instead of seventeen vectors (R_alloc's cost showed at every eps of
-   * a path): the doubles, the ints, the marks */
+  /* three blocks of the path's scratch (as_init) instead of seventeen vectors: the
+   * doubles, the ints, the marks */
   size_t nd = (size_t)n, dd = (size_t)d;
-  double *f = (double *)R_alloc(8 * nd + 6 * dd + 5, sizeof(double));
-  int *g = (int *)R_alloc(2 * nd, sizeof(int));
-  signed char *c = (signed char *)R_alloc(nd + dd, 1);
+  double *f = S->run_f;
+  int *g = S->run_i;
+  signed char *c = S->run_c;
   R->v = f, f += nd;
   R->G = f, f += dd;
   R->dr = f, f += nd;
@@ -808,7 +808,7 @@ int as_solve(const prob *P, aset *S, double lam, double *theta, double *b, doubl
              double *kkt, int *iters) {
   int status = ST_OK, it = 0;
   as_run R;
-  as_run_init(P, &R);
+  as_run_init(P, S, &R);
   as_warm_signs(P, S, theta, *b, r);
   for (;;) {
     if (++it > P->maxit) {
@@ -933,6 +933,20 @@ aset *as_init(const prob *P) {
   for (int j = 0; j < d; j++) S->xn[j] = sqrt(vec_dot8(col(P, j), col(P, j), n));
   S->scr = (int *)R_alloc(d, sizeof(int));
   S->smark = (signed char *)R_alloc(d, 1);
+  S->run_f = (double *)R_alloc(8 * (size_t)n + 6 * (size_t)d + 5, sizeof(double));
+  S->run_i = (int *)R_alloc(2 * (size_t)n, sizeof(int));
+  S->run_c = (signed char *)R_alloc((size_t)n + d, 1);
+  /* the dense step's block for systems of up to mc unknowns (3 mc^2 + 2 mc + 1 bounds
+   * what as_dense asks for): generic data pin at most k + 1 rows, so mc = 2 (d + 1)
+   * covers every system of small d; at most 256 (1.6 MB), past which the O(m^3) solve
+   * outweighs an allocation */
+  {
+    size_t mc = 2 * ((size_t)d + 1);
+    if (mc > (size_t)d + 1 + n) mc = (size_t)d + 1 + n;
+    if (mc > 256) mc = 256;
+    S->kcap = 3 * mc * mc + 2 * mc + 1;
+    S->kbuf = (double *)R_alloc(S->kcap, sizeof(double));
+  }
   memset(S->smark, 0, d);
   S->gfull = S->nscr = 0;
   return S;

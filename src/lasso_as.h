@@ -58,6 +58,16 @@ struct aset {
    * their x'v (Gr, row j holding column j's AS_NREF values), and the column norms */
   double *Vr, *Gr, *vrn, *xn;
   int nref, rnext;
+  /* scratch made once per path (as_init) instead of at every lambda or Newton step
+   * (freed and grown again each time, the allocations and their page faults were a
+   * fifth of a small path's time): as_solve's vectors (8n + 6d + 5 doubles, 2n ints,
+   * n + d marks) and the dense step's block of kcap doubles (as_dense; a larger
+   * system allocates its own) */
+  double *run_f;
+  int *run_i;
+  signed char *run_c;
+  double *kbuf;
+  size_t kcap;
   int *todo; /* scratch (d) */
   /* scratch of as_nspace (7n) and as_factor_sync (AS_RK_CHUNK n), allocated once per
    * path: the steps allocate nothing (R_alloc per step fed the garbage collector) */

@@ -12,6 +12,17 @@
 #include "lasso_as.h"
 #include "chol.h"
 
+/* The intercept's column (ones, or the row scales) times v, with four partial sums. */
+static double as_ones_dot(const prob *P, const double *v) {
+  if (P->es) return vec_dot8(P->es, v, P->n);
+  double s[4] = {0, 0, 0, 0};
+  int i = 0;
+  for (; i + 4 <= P->n; i += 4)
+    for (int l = 0; l < 4; l++) s[l] += v[i + l];
+  for (; i < P->n; i++) s[0] += v[i];
+  return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
 static int as_gram_slot(const prob *P, aset *S, int j) {
   if (S->gpos[j] >= 0) return S->gpos[j];
@@ -25,9 +36,8 @@ static int as_gram_slot(const prob *P, aset *S, int j) {
     S->gm[a + (size_t)b * S->gcap] = v;
     S->gm[b + (size_t)a * S->gcap] = v;
   }
-  double s1 = 0;
-  for (int i = 0; i < n; i++) s1 += rsc(P, i) * xj[i];
-  S->gsum[a] = s1;
+  /* the column's sum against the intercept's column (read only with an intercept) */
+  S->gsum[a] = P->intercept ? as_ones_dot(P, xj) : 0;
   return a;
 }
 
@@ -35,13 +45,7 @@ static int as_gram_slot(const prob *P, aset *S, int j) {
  * the row scales) */
 static double as_col_dot(const prob *P, const aset *S, int q, const double *v) {
   if (q < S->k) return vec_dot8(col(P, S->A[q]), v, P->n);
-  if (P->es) return vec_dot8(P->es, v, P->n);
-  double s[4] = {0, 0, 0, 0};
-  int i = 0;
-  for (; i + 4 <= P->n; i += 4)
-    for (int l = 0; l < 4; l++) s[l] += v[i + l];
-  for (; i < P->n; i++) s[0] += v[i];
-  return (s[0] + s[1]) + (s[2] + s[3]);
+  return as_ones_dot(P, v);
 }
 
 /* ---- the Newton step in the row space (L2, N > 0) ----
@@ -330,11 +334,7 @@ static void as_dense_gram(const prob *P, aset *S, double *K, int m) {
       for (int a = 0; a <= bq; a++)
         K[a + (size_t)bq * m] = K[bq + (size_t)a * m] =
             2.0 / n * vec_dot8(col(P, S->A[a]), xb, n);
-      if (ic) {
-        double s1 = 0;
-        for (int i = 0; i < n; i++) s1 += rsc(P, i) * xb[i];
-        K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * s1;
-      }
+      if (ic) K[k + (size_t)bq * m] = K[bq + (size_t)k * m] = 2.0 / n * as_ones_dot(P, xb);
     }
   }
   if (ic) K[k + (size_t)k * m] = 2.0;
@@ -349,8 +349,8 @@ static void as_dense_system(const prob *P, aset *S, double N, double E, const do
   int n = P->n, k = S->k, p = k + P->intercept, z = S->z, m = p + z, ic = P->intercept;
   memset(K, 0, (size_t)m * m * sizeof(double));
   as_dense_gram(P, S, K, m);
-  for (int a = 0; a < p; a++)
-    for (int bq = 0; bq < p; bq++)
+  for (int bq = 0; bq < p; bq++) /* (by columns: contiguous) */
+    for (int a = 0; a < p; a++)
       K[a + (size_t)bq * m] += 2.0 / n * (P->eps * (sv[a] * dN[bq] + dN[a] * sv[bq]) +
                                           n * P->eps * P->eps * dN[a] * dN[bq]);
   if (P->norm == ADV_L2 && N > 0) {
@@ -432,16 +432,27 @@ static int as_dense_schur(const double *K, int m, int p, double *rhs, double *sc
       x[j] = (y[j] - vec_dot8(lj + 1, x + j + 1, p - j - 1)) / lj[0];
     }
     /* the residual of the whole system against its scale */
+    /* (row a of the symmetric K is its column a: contiguous, two partial sums) */
     double res = 0, scale = 0;
     for (int a = 0; a < m; a++) {
-      double s = 0, sa = fabs(rhs[a]);
-      for (int bq = 0; bq < m; bq++) {
-        double t = K[a + (size_t)bq * m] * x[bq];
-        s += t;
-        sa += fabs(t);
+      const double *ka = K + (size_t)a * m;
+      double s0 = 0, s1 = 0, sa0 = fabs(rhs[a]), sa1 = 0;
+      int bq = 0;
+      for (; bq + 2 <= m; bq += 2) {
+        double t0 = ka[bq] * x[bq], t1 = ka[bq + 1] * x[bq + 1];
+        s0 += t0;
+        s1 += t1;
+        sa0 += fabs(t0);
+        sa1 += fabs(t1);
       }
-      res = fmax(res, fabs(s - rhs[a]));
-      scale = fmax(scale, sa);
+      if (bq < m) {
+        double t0 = ka[bq] * x[bq];
+        s0 += t0;
+        sa0 += fabs(t0);
+      }
+      double e = fabs((s0 + s1) - rhs[a]), sa = sa0 + sa1;
+      res = e > res || e != e ? e : res;
+      scale = sa > scale ? sa : scale;
     }
     ok = R_FINITE(res) && res <= 1e-9 * scale;
   }
@@ -461,13 +472,13 @@ static int as_dense(const prob *P, aset *S, double lam, double N, double E,
    * tenth of a small step's time); at least one element: R_alloc(0) is NULL, which
    * memset may not be given */
   size_t ph = p > 0 ? (size_t)p : 1;
-  double *K = (double *)R_alloc((size_t)m * m + ph * ph + as_schur_scratch(m, p) + 1,
-                                sizeof(double));
+  size_t need = (size_t)m * m + ph * ph + as_schur_scratch(m, p) + 1;
+  double *K = need <= S->kcap ? S->kbuf : (double *)R_alloc(need, sizeof(double));
   as_dense_system(P, S, N, E, dN, sv, grad, r, K, rhs);
   /* keep a copy of H for the manifold residual ||H delta|| */
   double *H = K + (size_t)m * m, *scr = H + ph * ph;
-  for (int a = 0; a < p; a++)
-    for (int bq = 0; bq < p; bq++) H[a + (size_t)bq * p] = K[a + (size_t)bq * m];
+  for (int bq = 0; bq < p; bq++)
+    memcpy(H + (size_t)bq * p, K + (size_t)bq * m, p * sizeof(double));
   int info = 0;
   if (m > 0 && !as_dense_schur(K, m, p, rhs, scr)) {
     int nrhs = 1, lwork = -1;
@@ -483,8 +494,7 @@ static int as_dense(const prob *P, aset *S, double lam, double N, double E,
   if (!bad) {
     *resM = 0;
     for (int a = 0; a < p; a++) {
-      double s = 0;
-      for (int bq = 0; bq < p; bq++) s += H[a + (size_t)bq * p] * rhs[bq];
+      double s = vec_dot8(H + (size_t)a * p, rhs, p); /* (H is symmetric) */
       double scale = a < k ? P->sc[S->A[a]] : 1;
       *resM = fmax(*resM, fabs(s) * scale / P->sy);
     }
