@@ -316,7 +316,15 @@ lm_exact <- function(a) {
   cands <- vector("list", length(epss))
   follow <- length(epss) > 1 && !is.null(pr)
   for (k in ord) {
-    sols[[k]] <- exact_one(a, z, epss[k], start, zr, pr, cands[[k]])
+    cand <- cands[[k]]
+    # (a certified candidate is the solution: exact_one() would return it as it is)
+    sols[[k]] <- if (!is.null(cand) && cand$objective - cand$lower <= exact_tol * cand$objective) {
+      list(beta = cand$beta, objective = cand$objective,
+           lower = min(cand$lower, cand$objective), iterations = cand$iterations,
+           engine = "lasso")
+    } else {
+      exact_one(a, z, epss[k], start, zr, pr, cand)
+    }
     start <- sols[[k]]$beta
     if (follow && !(sols[[k]]$engine %in% c("zero", "closed form"))) {
       cands <- exact_engine_lasso_path(a, z, epss, zr, pr, epss[k], start)

@@ -179,14 +179,22 @@ typedef struct {
 
 static void as_line_init(const prob *P, const aset *S, double lam, const double *theta,
                          const double *delta, const double *r, const double *dr,
-                         as_line *L) {
+                         const double *a1, as_line *L) {
   int n = P->n;
   /* the sums over the rows free in the search (not pinned, or predicted pins): over
-   * the free rows of all the rows (branch-free, four partial sums of each), then the
-   * predicted pins from the list of pinned rows */
+   * the free rows of all the rows, then the predicted pins from the list of pinned
+   * rows. Without row scales, a1 (as_manifold_terms: rho on the free rows, 0 on the
+   * pinned ones) weights the rows in one vector kernel; with them, a branch-free loop
+   * with four partial sums of each */
   double R1[4] = {0, 0, 0, 0}, R2[4] = {0, 0, 0, 0}, S1[4] = {0, 0, 0, 0},
          S2[4] = {0, 0, 0, 0};
   int i = 0;
+  if (!P->es) {
+    double o[4];
+    vec_line_sums(a1, r, dr, n, o);
+    R1[0] = o[0], R2[0] = o[1], S1[0] = o[2], S2[0] = o[3];
+    i = n;
+  }
   for (; i + 4 <= n; i += 4)
     for (int l = 0; l < 4; l++) {
       int h = i + l;
@@ -492,23 +500,12 @@ static double as_manifold_terms(const prob *P, const aset *S, const double *thet
       else E0 += t;
     }
   } else {
-    int i = 0;
-    for (; i + 2 <= n; i += 2)
-      for (int l = 0; l < 2; l++) {
-        int h = i + l;
-        double f = S->inZ[h] ? 0.0 : 1.0;
-        double e = S->rho[h] * r[h] + c;
-        R->a1[h] = f * S->rho[h];
-        R->a2[h] = f * S->rho[h] * e + (1 - f) * r[h];
-        if (l) E1 += f * e;
-        else E0 += f * e;
-      }
-    for (; i < n; i++) {
-      double f = S->inZ[i] ? 0.0 : 1.0, e = S->rho[i] * r[i] + c;
-      R->a1[i] = f * S->rho[i];
-      R->a2[i] = f * S->rho[i] * e + (1 - f) * r[i];
-      E0 += f * e;
-    }
+    /* (rho^2 = 1: on a free row a2 = rho (rho r + c) = r + c a1, on a pinned one
+     * a2 = r with a1 = 0; E = z c + sum_free (rho r + c) = n c + a1'r) */
+    for (int i = 0; i < n; i++) R->a1[i] = S->inZ[i] ? 0.0 : S->rho[i];
+    for (int i = 0; i < n; i++) R->a2[i] = r[i] + c * R->a1[i];
+    E0 = n * c;
+    E1 = vec_dot8(R->a1, r, n);
   }
   return E0 + E1;
 }
@@ -742,7 +739,7 @@ static int as_step(const prob *P, aset *S, as_run *R, double lam, double *theta,
     return 0;
   }
   as_line ls;
-  as_line_init(P, S, lam, theta, delta, r, R->dr, &ls);
+  as_line_init(P, S, lam, theta, delta, r, R->dr, R->a1, &ls);
   double f0 = as_obj(P, lam, theta, r, S->A, S->k);
   int pin = -1, nflip = 0;
   *t = as_line_search(P, S, &ls, r, R->dr, tmax, R->bp, R->bpi, &pin, R->flip, &nflip);

@@ -195,3 +195,63 @@ ADV_CLONES void vec_symv2_upper(const double *G, int n, const double *a, const d
     oc[b] += sc + Gb[b] * cb;
   }
 }
+
+/* The four sums of the exact line search (lasso_active.c) over the rows weighted by
+ * a1 (0 on the rows left out, +-1 on the others): out = (sum a1^2 r dr, sum a1^2 dr^2,
+ * sum a1 dr, sum a1 r), each with two four-wide accumulators over blocks of 8 (lanes
+ * summed with VEC_HSUM, first accumulator first), then the tail; the same sums in the
+ * same order without GCC's vectors. */
+ADV_CLONES void vec_line_sums(const double *a1, const double *r, const double *dr, int n,
+                              double *out) {
+  int i = 0;
+  double o[4];
+#if defined(__GNUC__)
+  vec_v4 z = {0, 0, 0, 0}, p0 = z, p1 = z, q0 = z, q1 = z, s0 = z, s1 = z, t0 = z, t1 = z;
+  for (; i + 8 <= n; i += 8) {
+    vec_v4 a0, a4, r0, r4, d0, d4;
+    VEC_LD(a0, a1 + i);
+    VEC_LD(a4, a1 + i + 4);
+    VEC_LD(r0, r + i);
+    VEC_LD(r4, r + i + 4);
+    VEC_LD(d0, dr + i);
+    VEC_LD(d4, dr + i + 4);
+    vec_v4 m0 = a0 * a0, m4 = a4 * a4, md0 = m0 * d0, md4 = m4 * d4;
+    p0 += md0 * r0;
+    p1 += md4 * r4;
+    q0 += md0 * d0;
+    q1 += md4 * d4;
+    s0 += a0 * d0;
+    s1 += a4 * d4;
+    t0 += a0 * r0;
+    t1 += a4 * r4;
+  }
+  o[0] = VEC_HSUM(p0) + VEC_HSUM(p1);
+  o[1] = VEC_HSUM(q0) + VEC_HSUM(q1);
+  o[2] = VEC_HSUM(s0) + VEC_HSUM(s1);
+  o[3] = VEC_HSUM(t0) + VEC_HSUM(t1);
+#else
+  double p[8] = {0}, q[8] = {0}, sa[8] = {0}, ta[8] = {0};
+  for (; i + 8 <= n; i += 8)
+    for (int l = 0; l < 8; l++) {
+      double m = a1[i + l] * a1[i + l], md = m * dr[i + l];
+      p[l] += md * r[i + l];
+      q[l] += md * dr[i + l];
+      sa[l] += a1[i + l] * dr[i + l];
+      ta[l] += a1[i + l] * r[i + l];
+    }
+#define VEC_SUM8(v) ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
+  o[0] = VEC_SUM8(p);
+  o[1] = VEC_SUM8(q);
+  o[2] = VEC_SUM8(sa);
+  o[3] = VEC_SUM8(ta);
+#undef VEC_SUM8
+#endif
+  for (; i < n; i++) {
+    double m = a1[i] * a1[i], md = m * dr[i];
+    o[0] += md * r[i];
+    o[1] += md * dr[i];
+    o[2] += a1[i] * dr[i];
+    o[3] += a1[i] * r[i];
+  }
+  memcpy(out, o, sizeof(o));
+}

@@ -121,6 +121,10 @@ double vec_dot8(const double *a, const double *b, int n);
 /* x'a and x'c in one pass over x, each summed as in vec_dot8 */
 void vec_dot8x2(const double *x, const double *a, const double *c, int n, double *xa,
                 double *xc);
+/* the exact line search's sums over the rows weighted by a1 (0 or +-1):
+ * out = (sum a1^2 r dr, sum a1^2 dr^2, sum a1 dr, sum a1 r) */
+void vec_line_sums(const double *a1, const double *r, const double *dr, int n,
+                   double *out);
 /* oa = G a and oc = G c in one pass over the symmetric n x n G of which the upper
  * triangle is stored (column b holds rows 0..b) */
 void vec_symv2_upper(const double *G, int n, const double *a, const double *c,
