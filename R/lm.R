@@ -45,9 +45,12 @@
 #'   \eqn{g = \frac2n X_c'(y - \bar y)}, \eqn{m = \frac1n\sum_i |y_i - \bar y|}
 #'   (as [adv_radius()] `type = "zero"`; no centring without intercept),
 #'   \eqn{\theta = 0} is optimal and is returned exactly (intercept \eqn{\bar y});
-#' * at `eps = 0` the minimum-norm least-squares solution (SVD): `lm.fit`'s
-#'   coefficients when x has full column rank (n > d), the minimum-norm interpolator
-#'   of Theorem 5 when n < d (the intercept is not part of the norm);
+#' * at `eps = 0` the minimum-norm least-squares solution: `lm.fit`'s coefficients
+#'   when x has full column rank (n > d; by the corrected semi-normal equations when
+#'   n is at least twice the number of coefficients and the columns, scaled to unit
+#'   length, have a condition number below about 1e5, else by `lm.fit`'s QR), and
+#'   otherwise (SVD) the minimum-norm interpolator of Theorem 5 when n < d (the
+#'   intercept is not part of the norm);
 #' * otherwise the active-set Newton engine of [adv_lasso()] at \eqn{\lambda = 0}
 #'   (L-infinity attacks, and L2 attacks with n <= d), or iteratively reweighted ridge
 #'   regression with a Newton polish (L2 attacks with n > d); each is the other's
