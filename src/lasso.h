@@ -12,7 +12,10 @@
 enum { ST_OK = 0, ST_MAXIT = 1, ST_NUMERIC = 2, ST_STALL = 3 };
 
 typedef struct {
-  const double *x; /* n x d, centred when there is an intercept */
+  const double *x; /* n x d, centred when there is an intercept (unless mu is set) */
+  /* eps = 0 only: the column means that coordinate descent subtracts on the fly
+   * (implicit centring, lasso_cd.c), so that x need not be copied; NULL: none */
+  const double *mu;
   const double *y; /* centred when there is an intercept */
   int n, d, intercept, norm, nth;
   double eps, xi;

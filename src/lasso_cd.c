@@ -12,6 +12,22 @@
 #include "lasso.h"
 #include "chol.h"
 
+/* Implicit centring: with P->mu set the columns are x_j - mu_j, each difference formed
+ * on the fly (rounded once, as a centred copy would hold it), so every product below
+ * is the one on the centred copy, without the copy (n x d, as large as x). Without
+ * mu the shift is zero and the kernels give vec_dot8's and vec_axmy's results. */
+static inline double cmean(const prob *P, int j) { return P->mu ? P->mu[j] : 0.0; }
+
+/* (x_j - mu_j)'v */
+static inline double cdot(const prob *P, int j, const double *v) {
+  return vec_dot8c(col(P, j), cmean(P, j), v, 0.0, P->n);
+}
+
+/* r -= a (x_j - mu_j) */
+static inline void caxmy(const prob *P, double *r, int j, double a) {
+  vec_axmy_c(r, col(P, j), a, cmean(P, j), P->n);
+}
+
 /* ---- eps = 0, naive (residual) updates with strong rules and active-set cycling ----
  *
  * Covariance updates (cached Gram columns, O(nd) each) and a Cholesky polish were
@@ -34,21 +50,20 @@ static void cdn_grad(const prob *P, const double *r, double *g, const int *idx, 
 #endif
   for (int q = 0; q < m; q++) {
     int j = idx ? idx[q] : q;
-    g[j] = vec_dot8(col(P, j), r, n) / n;
+    g[j] = cdot(P, j, r) / n;
   }
 }
 
 static inline double cdn_update(const prob *P, double lam, double *theta, double *r,
                                 const double *xv, int j) {
   int n = P->n;
-  const double *xj = col(P, j);
   double old = theta[j];
-  double u = vec_dot8(xj, r, n) / n + xv[j] * old;
+  double u = cdot(P, j, r) / n + xv[j] * old;
   double nw = soft(u, lam * P->w[j] / 2) / xv[j];
   if (nw == old) return 0;
   double delta = nw - old;
   theta[j] = nw;
-  vec_axmy(r, xj, delta, n);
+  caxmy(P, r, j, delta);
   return delta;
 }
 
@@ -120,9 +135,11 @@ static void cdn_gram(const prob *P, cdn_state *C) {
     C->gcap = cap;
   }
   for (int b = C->kg; b < C->ka; b++) {
-    const double *xb = col(P, C->A[b]);
+    int jb = C->A[b];
+    const double *xb = col(P, jb);
     for (int a = 0; a <= b; a++) {
-      double v = vec_dot8(col(P, C->A[a]), xb, n) / n;
+      int ja = C->A[a];
+      double v = vec_dot8c(col(P, ja), cmean(P, ja), xb, cmean(P, jb), n) / n;
       C->gram[a + (size_t)b * C->gcap] = v;
       C->gram[b + (size_t)a * C->gcap] = v;
     }
@@ -152,7 +169,7 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
   double *rhs = (double *)R_alloc(k, sizeof(double));
   for (int b = 0; b < k; b++) {
     int jb = C->A[C->K[b]];
-    rhs[b] = vec_dot8(col(P, jb), r, n) / n - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
+    rhs[b] = cdot(P, jb, r) / n - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
   }
   chol_upper_solve(C->R, C->rcap, k, rhs); /* R'R delta = rhs */
   double t = 1;
@@ -172,11 +189,10 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
     full = block < 0;
     for (int a = 0; a < k; a++) {
       int j = C->A[C->K[a]];
-      const double *xj = col(P, j);
       double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
       double delta = nw - theta[j];
       theta[j] = nw;
-      vec_axmy(r, xj, delta, n);
+      caxmy(P, r, j, delta);
     }
   }
   vmaxset(vmax);
@@ -346,7 +362,7 @@ cdn_state *cd_init(const prob *P, double *lmax) {
   C->bmax = 0;
   for (int j = 0; j < d; j++) {
     const double *xj = col(P, j);
-    xv[j] = vec_dot8(xj, xj, n) / n;
+    xv[j] = vec_dot8c(xj, cmean(P, j), xj, cmean(P, j), n) / n;
     if (P->excl[j]) continue;
     *lmax = fmax(*lmax, 2 * fabs(g[j]) / P->w[j]);
     C->bmax = fmax(C->bmax, sqrt(xv[j]) * 2 * P->sc[j] / P->sy);
@@ -363,7 +379,7 @@ int cd_solve(const prob *P, cdn_state *C, double lam, double lam_prev, double *t
   for (int q = 0; q < C->ka; q++) {
     int j = C->A[q];
     if (theta[j] == 0) continue;
-    vec_axmy(r, col(P, j), theta[j], n);
+    caxmy(P, r, j, theta[j]);
   }
   return cdn_solve(P, C, lam, lam_prev, theta, r, C->g, C->xv, kkt, iters);
 }
