@@ -425,14 +425,18 @@ lasso_fit <- function(a, rows = NULL) {
   }
   lasso_report(res$status, ls$lambda, res$kkt, a$thresh)
   beta <- res$beta
+  res$beta <- NULL # (so that dimnames<- names beta in place, not a d x nlambda copy)
   vn <- colnames(a$x)
   if (is.null(vn)) vn <- paste0("V", seq_len(d))
   snames <- paste0("s", seq_along(ls$lambda) - 1L)
   dimnames(beta) <- list(vn, snames)
+  # the non-zero counts column by column (beta != 0 would be another d x nlambda array)
+  df <- vapply(seq_along(snames), function(k) sum(beta[, k] != 0), numeric(1))
+  names(df) <- snames
   a0 <- if (a$intercept) pr$ym + res$b - drop(crossprod(pr$xm, beta)) else rep(0, length(ls$lambda))
   names(a0) <- snames
   structure(list(
-    a0 = a0, beta = beta, lambda = ls$lambda, df = colSums(beta != 0),
+    a0 = a0, beta = beta, lambda = ls$lambda, df = df,
     kkt = res$kkt, iters = res$iters, status = res$status,
     lambda_max = ls$lambda_max, eps = a$eps, norm = a$norm, xi = a$xi,
     intercept = a$intercept, standardize = a$standardize, penalty_factor = pr$pf,

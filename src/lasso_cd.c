@@ -147,10 +147,19 @@ static void cdn_gram(const prob *P, cdn_state *C) {
   C->kg = C->ka;
 }
 
-/* Newton step on the non-zero coordinates of A (signs fixed), up to the first sign
- * change: with the signs right it lands on the solution, which coordinate descent
- * approaches only linearly (slowly when df is close to n). The Gram matrix of A is
- * cached along the path; the solve is a Cholesky factorisation of its K x K part. */
+/* Newton steps on the non-zero coordinates of A (signs fixed): with the signs right
+ * one lands on the solution, which coordinate descent approaches only linearly (slowly
+ * when df is close to n). The Gram matrix of A is cached along the path; the solve is
+ * a Cholesky factorisation of its K x K part (K: the non-zero coordinates). A step
+ * that would change a sign stops where the first coefficient reaches zero; that
+ * coordinate leaves K (a downdate of the factor) and the next step is taken from
+ * there, the gradient on K updated without a pass over the columns (a step t of the
+ * Newton direction changes it by t times the right-hand side), up to
+ * CDN_NEWTON_STEPS steps. The residual takes the total change once at
+ * the end; coordinate descent continues from the result (coordinates that should
+ * re-enter or change sign do so there) and still decides convergence. Returns 1 when
+ * the last step was a full one (no sign blocked it). */
+#define CDN_NEWTON_STEPS 16
 static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, double *r) {
   int n = P->n, ka = C->ka, full = 0;
   if (ka > 4096) return 0; /* the cache would be too large; coordinate descent only */
@@ -163,37 +172,60 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
     if (theta[C->A[a]] == 0 || C->inK[a]) continue;
     if (C->kr >= n || !cdn_factor_add(C, a)) return 0;
   }
-  int k = C->kr;
+  int k = C->kr, k0 = k;
   if (k == 0) return 0;
   const void *vmax = vmaxget();
+  double *gk = (double *)R_alloc(k, sizeof(double));   /* gradient x_j'r/n on K */
+  double *dir = (double *)R_alloc(k, sizeof(double));
   double *rhs = (double *)R_alloc(k, sizeof(double));
+  int *J = (int *)R_alloc(k, sizeof(int));             /* the coordinates touched */
+  double *old = (double *)R_alloc(k, sizeof(double));  /* and their values before */
   for (int b = 0; b < k; b++) {
     int jb = C->A[C->K[b]];
-    rhs[b] = cdot(P, jb, r) / n - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
+    gk[b] = cdot(P, jb, r) / n;
+    J[b] = jb;
+    old[b] = theta[jb];
   }
-  chol_upper_solve(C->R, C->rcap, k, rhs); /* R'R delta = rhs */
-  double t = 1;
-  int block = -1;
-  for (int a = 0; a < k; a++) {
-    if (!R_FINITE(rhs[a])) {
-      t = -1;
-      break;
+  for (int step = 0; step < CDN_NEWTON_STEPS && k > 0; step++) {
+    for (int b = 0; b < k; b++) {
+      int jb = C->A[C->K[b]];
+      rhs[b] = dir[b] = gk[b] - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
     }
-    int j = C->A[C->K[a]];
-    if (adv_sign(theta[j] + rhs[a]) != adv_sign(theta[j])) {
-      double ta = -theta[j] / rhs[a];
-      if (ta < t) t = ta, block = a;
+    chol_upper_solve(C->R, C->rcap, k, dir); /* R'R delta = rhs */
+    double t = 1;
+    int block = -1;
+    for (int a = 0; a < k; a++) {
+      if (!R_FINITE(dir[a])) {
+        t = -1;
+        break;
+      }
+      int j = C->A[C->K[a]];
+      if (adv_sign(theta[j] + dir[a]) != adv_sign(theta[j])) {
+        double ta = -theta[j] / dir[a];
+        if (ta < t) t = ta, block = a;
+      }
     }
-  }
-  if (t > 0) {
-    full = block < 0;
+    if (!(t > 0)) break;
     for (int a = 0; a < k; a++) {
       int j = C->A[C->K[a]];
-      double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
-      double delta = nw - theta[j];
-      theta[j] = nw;
-      caxmy(P, r, j, delta);
+      theta[j] = (a == block) ? 0.0 : theta[j] + t * dir[a];
     }
+    if (block < 0) {
+      full = 1;
+      break;
+    }
+    /* the gradient on K after the step: gk -= t Gram[K, K] dir = t rhs, since dir
+     * solves Gram[K, K] dir = rhs (for the blocked coordinate t dir is its move to
+     * zero up to rounding; the sweep that follows computes exact gradients) */
+    for (int b = 0; b < k; b++) gk[b] -= t * rhs[b];
+    cdn_factor_drop(C, block);
+    for (int b = block; b < k - 1; b++) gk[b] = gk[b + 1], rhs[b] = rhs[b + 1];
+    k--;
+  }
+  /* the residual takes the total change of each coordinate touched */
+  for (int q = 0; q < k0; q++) {
+    double delta = theta[J[q]] - old[q];
+    if (delta != 0) caxmy(P, r, J[q], delta);
   }
   vmaxset(vmax);
   return full;
