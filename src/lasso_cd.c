@@ -76,7 +76,12 @@ struct cdn_state {
   double *r0;       /* scratch (n) */
   double bmax;      /* max_j sqrt(xv_j) 2 sc_j / sy: gradient-change bound factor */
   double *gram;     /* x_a'x_b / n for a, b in A (by position), gcap x gcap */
-  double *gref, *rref; /* gref = x'rref/n exactly, for every column */
+  /* references for the check outside S: up to REF_MAX residuals of checks that
+   * computed every column (Vr, n x REF_MAX, their norms vrn) and their gradients
+   * (Gr, row j holding column j's values), the next slot to replace */
+  double *Vr, *Gr, vrn[REF_MAX];
+  int nref, rnext;
+  double *sxv; /* sqrt(xv) */
   int kg, gcap;     /* positions of A with their Gram entries filled; capacity */
   double *R;        /* Cholesky factor (upper, R'R = gram[K, K]), rcap x rcap */
   int *K, kr, rcap; /* positions in A of the factor's columns, their number, capacity */
@@ -296,28 +301,44 @@ static int cdn_cycle(const prob *P, cdn_state *C, double lam, double *theta, dou
   return it;
 }
 
+/* r and g (every column, exact at r) become a reference, replacing the oldest. */
+static void cdn_ref_push(const prob *P, cdn_state *C, const double *r, const double *g) {
+  int n = P->n, l = C->rnext;
+  C->rnext = (l + 1) % REF_MAX;
+  if (C->nref < REF_MAX) C->nref++;
+  memcpy(C->Vr + (size_t)l * n, r, n * sizeof(double));
+  double s = 0;
+  for (int i = 0; i < n; i++) s += r[i] * r[i];
+  C->vrn[l] = sqrt(s);
+  for (int j = 0; j < P->d; j++) C->Gr[(size_t)j * REF_MAX + l] = g[j];
+}
+
 /* The gradient outside S, where every coefficient is zero: into g for the columns
- * listed in C->rest (their number returned). |x_j'r/n - gref_j| <= sqrt(xv_j) D with
- * D = ||r - rref|| / sqrt(n) (Cauchy-Schwarz), so a column whose bound stays below its
- * threshold meets its KKT condition without computing x_j'r. When the bound is too
- * loose for most columns, all are computed and rref moves to r. */
+ * listed in C->rest (their number returned). With c the least-squares fit of r on
+ * the references (ref_fit), x_j'r/n = sum_l c_l Gr_jl + x_j'(r - V c)/n, and
+ * |x_j'(r - V c)|/n <= sqrt(xv_j) D, D = ||r - V c|| / sqrt(n) (Cauchy-Schwarz); the
+ * path's residuals change smoothly, so a few earlier ones predict r closely. A column
+ * whose bound stays below its threshold meets its KKT condition without computing
+ * x_j'r (g_j then holds the prediction, for the next strong set). When the bound is
+ * too loose for most columns, all are computed and r joins the references. */
 static int cdn_grad_rest(const prob *P, cdn_state *C, double lam, const double *r,
-                         double *g, const double *xv) {
+                         double *g) {
   int n = P->n, d = P->d;
-  double sqn = sqrt((double)n);
-  double D = 0, rn = 0;
-  for (int i = 0; i < n; i++) {
-    D += (r[i] - C->rref[i]) * (r[i] - C->rref[i]);
-    rn += C->rref[i] * C->rref[i];
-  }
-  D = sqrt(D) / sqn;
-  rn = sqrt(rn) / sqn;
+  double sqn = sqrt((double)n), c[REF_MAX];
+  double D = ref_fit(C->Vr, C->nref, n, r, c), cs = 0;
+  for (int i = 0; i < n; i++) cs += r[i] * r[i];
+  cs = sqrt(cs);
+  for (int l = 0; l < C->nref; l++) cs += fabs(c[l]) * C->vrn[l];
+  D = (D + 1e-12 * cs) / sqn; /* (rounding in the references, the fit and the sums) */
   int m = 0, nrest = 0;
   for (int j = 0; j < d; j++) {
     if (C->inS[j] || P->excl[j]) continue;
     nrest++;
-    double sx = sqrt(xv[j]);
-    if (fabs(C->gref[j]) + sx * (D + 1e-12 * rn) >= lam * P->w[j] / 2) C->rest[m++] = j;
+    const double *gr = C->Gr + (size_t)j * REF_MAX;
+    double pred = 0;
+    for (int l = 0; l < C->nref; l++) pred += c[l] * gr[l];
+    if (fabs(pred) + C->sxv[j] * D >= lam * P->w[j] / 2) C->rest[m++] = j;
+    else g[j] = pred;
   }
   int refresh = 3 * m > nrest;
   if (refresh) {
@@ -326,10 +347,7 @@ static int cdn_grad_rest(const prob *P, cdn_state *C, double lam, const double *
       if (!C->inS[j]) C->rest[m++] = j;
   }
   cdn_grad(P, r, g, C->rest, m);
-  if (refresh) {
-    memcpy(C->gref, g, d * sizeof(double));
-    memcpy(C->rref, r, n * sizeof(double));
-  }
+  if (refresh) cdn_ref_push(P, C, r, g); /* (g is exact on S too: cdn_solve) */
   return m;
 }
 
@@ -346,7 +364,7 @@ static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
     cdn_grad(P, r, g, C->S, C->ks);
     double kS = cd_kkt(P, lam, theta, g, C->S, C->ks);
     if (kS > P->thresh && it < P->maxit) continue;
-    int m = cdn_grad_rest(P, C, lam, r, g, xv);
+    int m = cdn_grad_rest(P, C, lam, r, g);
     double kR = cd_kkt(P, lam, theta, g, C->rest, m);
     *kkt = kS > kR ? kS : kR;
     if (*kkt <= P->thresh) break;
@@ -386,15 +404,17 @@ cdn_state *cd_init(const prob *P, double *lmax) {
   double *r = C->r = (double *)R_alloc(n, sizeof(double));
   for (int i = 0; i < n; i++) r[i] = P->y[i];
   cdn_grad(P, r, g, NULL, d);
-  C->gref = (double *)R_alloc(d, sizeof(double));
-  C->rref = (double *)R_alloc(n, sizeof(double));
-  memcpy(C->gref, g, d * sizeof(double));
-  memcpy(C->rref, r, n * sizeof(double));
+  C->Vr = (double *)R_alloc((size_t)n * REF_MAX, sizeof(double));
+  C->Gr = (double *)R_alloc((size_t)d * REF_MAX, sizeof(double));
+  C->sxv = (double *)R_alloc(d, sizeof(double));
+  C->nref = C->rnext = 0;
+  cdn_ref_push(P, C, r, g);
   *lmax = 0;
   C->bmax = 0;
   for (int j = 0; j < d; j++) {
     const double *xj = col(P, j);
     xv[j] = vec_dot8c(xj, cmean(P, j), xj, cmean(P, j), n) / n;
+    C->sxv[j] = sqrt(xv[j]);
     if (P->excl[j]) continue;
     *lmax = fmax(*lmax, 2 * fabs(g[j]) / P->w[j]);
     C->bmax = fmax(C->bmax, sqrt(xv[j]) * 2 * P->sc[j] / P->sy);
