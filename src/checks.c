@@ -9,7 +9,7 @@ SEXP C_check_finite(SEXP x) {
   if (TYPEOF(x) == REALSXP) {
     const double *v = REAL_RO(x); /* (REAL() would make an ALTREP wrapper copy its data) */
     for (R_xlen_t i = 0; i < n; i++)
-      if (!R_FINITE(v[i])) {
+      if (!isfinite(v[i])) { /* (C99's macro: R_FINITE is a function call per element) */
         pos = i + 1;
         break;
       }

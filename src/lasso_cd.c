@@ -139,12 +139,14 @@ static void cdn_gram(const prob *P, cdn_state *C) {
     C->gram = gm;
     C->gcap = cap;
   }
-  for (int b = C->kg; b < C->ka; b++) {
-    int jb = C->A[b];
-    const double *xb = col(P, jb);
-    for (int a = 0; a <= b; a++) {
-      int ja = C->A[a];
-      double v = vec_dot8c(col(P, ja), cmean(P, ja), xb, cmean(P, jb), n) / n;
+  /* column a (old or new) against each new column b >= a: each column of A is read
+   * once from wherever it lies and the new ones, few, are reused from near caches */
+  for (int a = 0; a < C->ka; a++) {
+    int ja = C->A[a];
+    const double *xa = col(P, ja);
+    for (int b = a > C->kg ? a : C->kg; b < C->ka; b++) {
+      int jb = C->A[b];
+      double v = vec_dot8c(xa, cmean(P, ja), col(P, jb), cmean(P, jb), n) / n;
       C->gram[a + (size_t)b * C->gcap] = v;
       C->gram[b + (size_t)a * C->gcap] = v;
     }

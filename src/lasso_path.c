@@ -337,10 +337,8 @@ SEXP C_lasso_prep(SEXP x, SEXP rows, SEXP center, SEXP copy, SEXP yc) {
       }
       src = yj;
     }
-    for (int q = 0; q < m; q++) a += src[q];
-    a /= m;
-    double v = 0;
-    for (int q = 0; q < m; q++) v += (src[q] - a) * (src[q] - a);
+    a = vec_sum8(src, m) / m;
+    double v = vec_dot8c(src, a, src, a, m); /* (several partial sums: no long chain) */
     mu[j] = a;
     s[j] = sqrt(v / m);
     if (cp && ctr) {
