@@ -446,11 +446,19 @@ lasso_fit <- function(a, rows = NULL) {
   ), class = "adv_lasso")
 }
 
+# The rows of a path's coefficient matrix that are non-zero somewhere on the path, one
+# column at a time (beta != 0 of the whole matrix would be a d x nlambda array).
+path_nonzero <- function(beta) {
+  any_nz <- logical(nrow(beta))
+  for (k in seq_len(ncol(beta))) any_nz <- any_nz | beta[, k] != 0
+  which(any_nz)
+}
+
 # x %*% beta for a path's coefficient matrix, over the coefficients that are non-zero
 # somewhere on the path only (a path is sparse: at n = 500, d = 5000 the full product
 # of every cross-validation fold cost about as much as its fit).
 path_fitted <- function(x, beta) {
-  nz <- which(rowSums(beta != 0) > 0)
+  nz <- path_nonzero(beta)
   dn <- list(rownames(x), colnames(beta))
   if (!length(nz)) return(matrix(0, nrow(x), ncol(beta), dimnames = dn))
   out <- x[, nz, drop = FALSE] %*% beta[nz, , drop = FALSE]
