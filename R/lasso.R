@@ -261,21 +261,27 @@ lasso_args <- function(x, y, eps, norm, xi, lambda, nlambda, lambda_min_ratio,
 
 # Centring, scales and penalty weights; `x` and `y` as checked by lasso_args().
 # `rows` (optional, 1-based) selects the training rows of a cross-validation fold: the
-# subset is copied and centred in C in one pass (no R-level copies of x).
-lasso_prepare <- function(a, rows = NULL) {
+# subset is copied and centred in C in one pass (no R-level copies of x). With `copy`
+# FALSE (all rows) x is not copied: `xc` is NULL and `mu` the column means (NULL
+# without intercept), which the eps = 0 solver subtracts on the fly (C_lasso_path_mu).
+# `xty` = xc'yc, computed in the same pass over x (lambda_max).
+lasso_prepare <- function(a, rows = NULL, copy = TRUE) {
   if (!is.null(rows)) rows <- as.integer(rows)
-  p <- .Call(C_lasso_prep, a$x, rows, a$intercept)
+  copy <- copy || !is.null(rows)
   y <- if (is.null(rows)) a$y else a$y[rows]
-  d <- ncol(p$x)
+  ym <- if (a$intercept) mean(y) else 0
+  yc <- y - ym
+  p <- .Call(C_lasso_prep, a$x, rows, a$intercept, copy, as.double(yc))
+  d <- length(p$mean)
   xm <- p$mean
   sd_n <- p$sd
   rms <- sqrt(sd_n^2 + xm^2) # = sqrt(colMeans(x^2)), without another n x d pass
+  mu <- if (!copy && a$intercept) xm
   if (!a$intercept) xm <- rep(0, d)
-  ym <- if (a$intercept) mean(y) else 0
-  yc <- y - ym
   sy <- sqrt(mean(yc^2))
   if (!(sy > 0)) sy <- 1
-  c(list(xc = p$x, yc = yc, xm = xm, ym = ym, sy = sy), lasso_columns(a, sd_n, rms))
+  c(list(xc = p$x, yc = yc, xm = xm, ym = ym, sy = sy, mu = mu, xty = p$xty),
+    lasso_columns(a, sd_n, rms))
 }
 
 # What lasso_prepare() and lasso_prepare_w() (weighted) share, from the columns'
@@ -295,7 +301,7 @@ lasso_columns <- function(a, sd_n, rms) {
 lasso_lambda_max <- function(pr, eps, norm, xi) {
   n <- length(pr$yc)
   rw <- if (is.null(pr$rw)) 1 else pr$rw # observation weights of mean 1
-  g <- abs(2 / n * drop(crossprod(pr$xc, rw * pr$yc)))
+  g <- abs(2 / n * (if (!is.null(pr$xty)) pr$xty else drop(crossprod(pr$xc, rw * pr$yc))))
   g[pr$excl == 1L] <- 0
   w <- pr$w
   if (eps == 0 || xi > 0) return(max(g / w))
@@ -362,10 +368,11 @@ lasso_fit <- function(a, rows = NULL) {
     n_pos <- sum(pr$rw > 0)
     rw <- pr$rw
   } else {
-    pr <- lasso_prepare(a, rows)
+    # eps = 0 on all rows: no copy of x, the centring implicit in the solver
+    pr <- lasso_prepare(a, rows, copy = !(a$eps == 0 && is.null(rows)))
   }
   ls <- lasso_lambda_seq(a, pr, n_pos, d)
-  xs <- pr$xc
+  xs <- if (is.null(pr$xc)) a$x else pr$xc
   ys <- pr$yc
   if (!is.null(rw) && (a$eps == 0 || a$xi == 0)) {
     sr <- lasso_scale_rows(pr)
@@ -384,11 +391,15 @@ lasso_fit <- function(a, rows = NULL) {
     lam <- cont$lambda
     keep <- cont$keep
   }
-  res <- .Call(C_lasso_path, xs, ys, pr$w, pr$sc, pr$excl, lam,
-               c(a$eps, a$xi, a$thresh, pr$sy),
-               c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads,
-                 # internal switch for the tests: solve every Newton system in full
-                 as.integer(isTRUE(getOption("advtrain.lasso_full_kkt")))), rw)
+  ctrl <- c(a$eps, a$xi, a$thresh, pr$sy)
+  ints <- c(norm_code(a$norm), as.integer(a$intercept), a$maxit, a$threads,
+            # internal switch for the tests: solve every Newton system in full
+            as.integer(isTRUE(getOption("advtrain.lasso_full_kkt"))))
+  res <- if (is.null(pr$mu)) {
+    .Call(C_lasso_path, xs, ys, pr$w, pr$sc, pr$excl, lam, ctrl, ints, rw)
+  } else {
+    .Call(C_lasso_path_mu, xs, ys, pr$w, pr$sc, pr$excl, lam, ctrl, ints, pr$mu)
+  }
   if (length(keep) < length(lam)) {
     # the Newton steps of the extra lambdas count towards the next one asked for
     res$iters <- diff(c(0L, cumsum(res$iters)[keep]))
@@ -414,14 +425,18 @@ lasso_fit <- function(a, rows = NULL) {
   }
   lasso_report(res$status, ls$lambda, res$kkt, a$thresh)
   beta <- res$beta
+  res$beta <- NULL # (so that dimnames<- names beta in place, not a d x nlambda copy)
   vn <- colnames(a$x)
   if (is.null(vn)) vn <- paste0("V", seq_len(d))
   snames <- paste0("s", seq_along(ls$lambda) - 1L)
   dimnames(beta) <- list(vn, snames)
+  # the non-zero counts column by column (beta != 0 would be another d x nlambda array)
+  df <- vapply(seq_along(snames), function(k) sum(beta[, k] != 0), numeric(1))
+  names(df) <- snames
   a0 <- if (a$intercept) pr$ym + res$b - drop(crossprod(pr$xm, beta)) else rep(0, length(ls$lambda))
   names(a0) <- snames
   structure(list(
-    a0 = a0, beta = beta, lambda = ls$lambda, df = colSums(beta != 0),
+    a0 = a0, beta = beta, lambda = ls$lambda, df = df,
     kkt = res$kkt, iters = res$iters, status = res$status,
     lambda_max = ls$lambda_max, eps = a$eps, norm = a$norm, xi = a$xi,
     intercept = a$intercept, standardize = a$standardize, penalty_factor = pr$pf,
@@ -431,11 +446,19 @@ lasso_fit <- function(a, rows = NULL) {
   ), class = "adv_lasso")
 }
 
+# The rows of a path's coefficient matrix that are non-zero somewhere on the path, one
+# column at a time (beta != 0 of the whole matrix would be a d x nlambda array).
+path_nonzero <- function(beta) {
+  any_nz <- logical(nrow(beta))
+  for (k in seq_len(ncol(beta))) any_nz <- any_nz | beta[, k] != 0
+  which(any_nz)
+}
+
 # x %*% beta for a path's coefficient matrix, over the coefficients that are non-zero
 # somewhere on the path only (a path is sparse: at n = 500, d = 5000 the full product
 # of every cross-validation fold cost about as much as its fit).
 path_fitted <- function(x, beta) {
-  nz <- which(rowSums(beta != 0) > 0)
+  nz <- path_nonzero(beta)
   dn <- list(rownames(x), colnames(beta))
   if (!length(nz)) return(matrix(0, nrow(x), ncol(beta), dimnames = dn))
   out <- x[, nz, drop = FALSE] %*% beta[nz, , drop = FALSE]

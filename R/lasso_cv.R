@@ -106,7 +106,12 @@ cv_adv_lasso.default <- function(x, y, eps, ..., nfolds = 10, foldid = NULL,
   fold_loss <- function(k) {
     test <- which(foldid == k)
     f <- suppressWarnings(lasso_fit(a, rows = seq_len(n)[-test]))
-    lasso_val_loss(f, a$x[test, , drop = FALSE], a$y[test], measure,
+    # only the columns non-zero somewhere on the fold's path enter its losses (the
+    # others multiply zeros), so only they are taken from the held-out rows
+    nz <- path_nonzero(f$beta)
+    if (!length(nz)) nz <- 1L
+    f$beta <- f$beta[nz, , drop = FALSE]
+    lasso_val_loss(f, a$x[test, nz, drop = FALSE], a$y[test], measure,
                    if (is.null(w)) NULL else w[test])
   }
   # with weights, a fold whose weights are all zero has no loss to measure: its

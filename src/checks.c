@@ -7,14 +7,14 @@
 SEXP C_check_finite(SEXP x) {
   R_xlen_t n = XLENGTH(x), pos = 0;
   if (TYPEOF(x) == REALSXP) {
-    const double *v = REAL(x);
+    const double *v = REAL_RO(x); /* (REAL() would make an ALTREP wrapper copy its data) */
     for (R_xlen_t i = 0; i < n; i++)
-      if (!R_FINITE(v[i])) {
+      if (!isfinite(v[i])) { /* (C99's macro: R_FINITE is a function call per element) */
         pos = i + 1;
         break;
       }
   } else if (TYPEOF(x) == INTSXP || TYPEOF(x) == LGLSXP) {
-    const int *v = TYPEOF(x) == INTSXP ? INTEGER(x) : LOGICAL(x);
+    const int *v = TYPEOF(x) == INTSXP ? INTEGER_RO(x) : LOGICAL_RO(x);
     for (R_xlen_t i = 0; i < n; i++)
       if (v[i] == NA_INTEGER) {
         pos = i + 1;

@@ -208,33 +208,44 @@ ADV_CLONES void chol_solve4(const double *L, int n, double *B, int nr) {
 }
 
 /* Delete column p of the k x k upper factor R: shift the later columns left and
- * restore the upper triangle with Givens rotations (O(k^2)). */
+ * restore the upper triangle with Givens rotations (O(k^2)). Column by column: column
+ * q takes the rotations of rows (j, j + 1), j = p..q - 1, in turn (each computed from
+ * column j once that column has taken the ones before it), so each column is touched
+ * once, in cache, and every element gets the rotations in the order of a row sweep. */
 void chol_upper_delete(double *R, int ld, int k, int p) {
   for (int j = p; j < k - 1; j++)
     memcpy(R + (size_t)j * ld, R + (size_t)(j + 1) * ld, (j + 2) * sizeof(double));
   k--;
-  for (int j = p; j < k; j++) {
-    double a = R[j + (size_t)j * ld], b = R[j + 1 + (size_t)j * ld];
-    double h = hypot(a, b), c = h > 0 ? a / h : 1, s = h > 0 ? b / h : 0;
-    for (int q = j; q < k; q++) {
-      double u = R[j + (size_t)q * ld], v = R[j + 1 + (size_t)q * ld];
-      R[j + (size_t)q * ld] = c * u + s * v;
-      R[j + 1 + (size_t)q * ld] = -s * u + c * v;
+  if (p >= k) return;
+  const void *vmax = vmaxget();
+  double *cs = (double *)R_alloc(2 * (size_t)(k - p), sizeof(double));
+  for (int q = p; q < k; q++) {
+    double *Rq = R + (size_t)q * ld;
+    for (int j = p; j < q; j++) {
+      double c = cs[2 * (j - p)], s = cs[2 * (j - p) + 1], u = Rq[j], v = Rq[j + 1];
+      Rq[j] = c * u + s * v;
+      Rq[j + 1] = -s * u + c * v;
     }
-    R[j + 1 + (size_t)j * ld] = 0;
+    double a = Rq[q], b = Rq[q + 1];
+    double h = hypot(a, b), c = h > 0 ? a / h : 1, s = h > 0 ? b / h : 0;
+    cs[2 * (q - p)] = c;
+    cs[2 * (q - p) + 1] = s;
+    Rq[q] = c * a + s * b;
+    Rq[q + 1] = 0;
   }
+  vmaxset(vmax);
 }
 
 /* Append a column to the k x k upper factor R (O(k^2)): on entry rows 0..k-1 of
  * column k hold the new column's entries against the factor's columns, hkk is its
  * diagonal entry. Returns 0 if the column is (nearly) dependent on the others
- * (column k is then scratch). */
+ * (column k is then scratch). The forward solve R'z = h takes row i's sum as the dot
+ * product of column i of R with z (vec_dot8: contiguous, several partial sums). */
 int chol_upper_append(double *R, int ld, int k, double hkk) {
   double *z = R + (size_t)k * ld, zz = 0;
   for (int i = 0; i < k; i++) {
-    double v = z[i];
-    for (int q = 0; q < i; q++) v -= R[q + (size_t)i * ld] * z[q];
-    z[i] = v / R[i + (size_t)i * ld];
+    const double *Ri = R + (size_t)i * ld;
+    z[i] = (z[i] - vec_dot8(Ri, z, i)) / Ri[i];
     zz += z[i] * z[i];
   }
   double dd = hkk - zz;
@@ -243,17 +254,17 @@ int chol_upper_append(double *R, int ld, int k, double hkk) {
   return 1;
 }
 
-/* Solve R'R x = b in place for the k x k upper factor R. */
+/* Solve R'R x = b in place for the k x k upper factor R: R'y = b by dot products with
+ * the columns of R, then R x = y by axpy updates with them (both contiguous). */
 void chol_upper_solve(const double *R, int ld, int k, double *x) {
   for (int i = 0; i < k; i++) {
-    double v = x[i];
-    for (int q = 0; q < i; q++) v -= R[q + (size_t)i * ld] * x[q];
-    x[i] = v / R[i + (size_t)i * ld];
+    const double *Ri = R + (size_t)i * ld;
+    x[i] = (x[i] - vec_dot8(Ri, x, i)) / Ri[i];
   }
-  for (int i = k - 1; i >= 0; i--) { /* by columns: contiguous access */
+  for (int i = k - 1; i >= 0; i--) {
     const double *Ri = R + (size_t)i * ld;
     double v = x[i] / Ri[i];
     x[i] = v;
-    for (int q = 0; q < i; q++) x[q] -= Ri[q] * v;
+    vec_axmy(x, Ri, v, i);
   }
 }

@@ -25,10 +25,11 @@ SEXP C_nn2_eval(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_train(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_nn2_kernels(SEXP);
 SEXP C_lasso_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
+SEXP C_lasso_path_mu(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_eps_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_logit_path(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_lasso_surrogate(SEXP, SEXP, SEXP, SEXP, SEXP, SEXP, SEXP);
-SEXP C_lasso_prep(SEXP, SEXP, SEXP);
+SEXP C_lasso_prep(SEXP, SEXP, SEXP, SEXP, SEXP);
 SEXP C_check_finite(SEXP);
 
 /* the detour through void (*)(void) is the sanctioned generic function pointer */
@@ -60,10 +61,11 @@ static const R_CallMethodDef call_methods[] = {
     CALLDEF(nn2_train, 10),
     CALLDEF(nn2_kernels, 1),
     CALLDEF(lasso_path, 9),
+    CALLDEF(lasso_path_mu, 9),
     CALLDEF(lasso_eps_path, 11),
     CALLDEF(logit_path, 10),
     CALLDEF(lasso_surrogate, 7),
-    CALLDEF(lasso_prep, 3),
+    CALLDEF(lasso_prep, 5),
     {NULL, NULL, 0}};
 
 void R_init_advtrain(DllInfo *dll) {

@@ -12,7 +12,10 @@
 enum { ST_OK = 0, ST_MAXIT = 1, ST_NUMERIC = 2, ST_STALL = 3 };
 
 typedef struct {
-  const double *x; /* n x d, centred when there is an intercept */
+  const double *x; /* n x d, centred when there is an intercept (unless mu is set) */
+  /* eps = 0 only: the column means that coordinate descent subtracts on the fly
+   * (implicit centring, lasso_cd.c), so that x need not be copied; NULL: none */
+  const double *mu;
   const double *y; /* centred when there is an intercept */
   int n, d, intercept, norm, nth;
   double eps, xi;
@@ -75,5 +78,10 @@ int fista_solve(const prob *P, double lam, double *theta, double *b, double *L,
 double cd_kkt(const prob *P, double lam, const double *theta, const double *g,
               const int *idx, int m);
 double sur_kkt(const prob *P, double lam, const double *theta, const double *grad);
+/* lasso_kkt.c: least-squares coefficients c of v (n) on the m <= REF_MAX columns of V
+ * (n x m); returns ||v - V c||. For the bounds |x_j'v| <= |sum_l c_l x_j'V_l| +
+ * ||x_j|| ||v - V c|| of the checks that skip columns. */
+#define REF_MAX 4
+double ref_fit(const double *Vr, int m, int n, const double *v, double *c);
 
 #endif

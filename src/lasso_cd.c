@@ -12,6 +12,22 @@
 #include "lasso.h"
 #include "chol.h"
 
+/* Implicit centring: with P->mu set the columns are x_j - mu_j, each difference formed
+ * on the fly (rounded once, as a centred copy would hold it), so every product below
+ * is the one on the centred copy, without the copy (n x d, as large as x). Without
+ * mu the shift is zero and the kernels give vec_dot8's and vec_axmy's results. */
+static inline double cmean(const prob *P, int j) { return P->mu ? P->mu[j] : 0.0; }
+
+/* (x_j - mu_j)'v */
+static inline double cdot(const prob *P, int j, const double *v) {
+  return vec_dot8c(col(P, j), cmean(P, j), v, 0.0, P->n);
+}
+
+/* r -= a (x_j - mu_j) */
+static inline void caxmy(const prob *P, double *r, int j, double a) {
+  vec_axmy_c(r, col(P, j), a, cmean(P, j), P->n);
+}
+
 /* ---- eps = 0, naive (residual) updates with strong rules and active-set cycling ----
  *
  * Covariance updates (cached Gram columns, O(nd) each) and a Cholesky polish were
@@ -34,21 +50,20 @@ static void cdn_grad(const prob *P, const double *r, double *g, const int *idx, 
 #endif
   for (int q = 0; q < m; q++) {
     int j = idx ? idx[q] : q;
-    g[j] = vec_dot8(col(P, j), r, n) / n;
+    g[j] = cdot(P, j, r) / n;
   }
 }
 
 static inline double cdn_update(const prob *P, double lam, double *theta, double *r,
                                 const double *xv, int j) {
   int n = P->n;
-  const double *xj = col(P, j);
   double old = theta[j];
-  double u = vec_dot8(xj, r, n) / n + xv[j] * old;
+  double u = cdot(P, j, r) / n + xv[j] * old;
   double nw = soft(u, lam * P->w[j] / 2) / xv[j];
   if (nw == old) return 0;
   double delta = nw - old;
   theta[j] = nw;
-  vec_axmy(r, xj, delta, n);
+  caxmy(P, r, j, delta);
   return delta;
 }
 
@@ -61,7 +76,12 @@ struct cdn_state {
   double *r0;       /* scratch (n) */
   double bmax;      /* max_j sqrt(xv_j) 2 sc_j / sy: gradient-change bound factor */
   double *gram;     /* x_a'x_b / n for a, b in A (by position), gcap x gcap */
-  double *gref, *rref; /* gref = x'rref/n exactly, for every column */
+  /* references for the check outside S: up to REF_MAX residuals of checks that
+   * computed every column (Vr, n x REF_MAX, their norms vrn) and their gradients
+   * (Gr, row j holding column j's values), the next slot to replace */
+  double *Vr, *Gr, vrn[REF_MAX];
+  int nref, rnext;
+  double *sxv; /* sqrt(xv) */
   int kg, gcap;     /* positions of A with their Gram entries filled; capacity */
   double *R;        /* Cholesky factor (upper, R'R = gram[K, K]), rcap x rcap */
   int *K, kr, rcap; /* positions in A of the factor's columns, their number, capacity */
@@ -119,10 +139,14 @@ static void cdn_gram(const prob *P, cdn_state *C) {
     C->gram = gm;
     C->gcap = cap;
   }
-  for (int b = C->kg; b < C->ka; b++) {
-    const double *xb = col(P, C->A[b]);
-    for (int a = 0; a <= b; a++) {
-      double v = vec_dot8(col(P, C->A[a]), xb, n) / n;
+  /* column a (old or new) against each new column b >= a: each column of A is read
+   * once from wherever it lies and the new ones, few, are reused from near caches */
+  for (int a = 0; a < C->ka; a++) {
+    int ja = C->A[a];
+    const double *xa = col(P, ja);
+    for (int b = a > C->kg ? a : C->kg; b < C->ka; b++) {
+      int jb = C->A[b];
+      double v = vec_dot8c(xa, cmean(P, ja), col(P, jb), cmean(P, jb), n) / n;
       C->gram[a + (size_t)b * C->gcap] = v;
       C->gram[b + (size_t)a * C->gcap] = v;
     }
@@ -130,10 +154,19 @@ static void cdn_gram(const prob *P, cdn_state *C) {
   C->kg = C->ka;
 }
 
-/* Newton step on the non-zero coordinates of A (signs fixed), up to the first sign
- * change: with the signs right it lands on the solution, which coordinate descent
- * approaches only linearly (slowly when df is close to n). The Gram matrix of A is
- * cached along the path; the solve is a Cholesky factorisation of its K x K part. */
+/* Newton steps on the non-zero coordinates of A (signs fixed): with the signs right
+ * one lands on the solution, which coordinate descent approaches only linearly (slowly
+ * when df is close to n). The Gram matrix of A is cached along the path; the solve is
+ * a Cholesky factorisation of its K x K part (K: the non-zero coordinates). A step
+ * that would change a sign stops where the first coefficient reaches zero; that
+ * coordinate leaves K (a downdate of the factor) and the next step is taken from
+ * there, the gradient on K updated without a pass over the columns (a step t of the
+ * Newton direction changes it by t times the right-hand side), up to
+ * CDN_NEWTON_STEPS steps. The residual takes the total change once at
+ * the end; coordinate descent continues from the result (coordinates that should
+ * re-enter or change sign do so there) and still decides convergence. Returns 1 when
+ * the last step was a full one (no sign blocked it). */
+#define CDN_NEWTON_STEPS 16
 static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, double *r) {
   int n = P->n, ka = C->ka, full = 0;
   if (ka > 4096) return 0; /* the cache would be too large; coordinate descent only */
@@ -146,38 +179,60 @@ static int cdn_newton(const prob *P, cdn_state *C, double lam, double *theta, do
     if (theta[C->A[a]] == 0 || C->inK[a]) continue;
     if (C->kr >= n || !cdn_factor_add(C, a)) return 0;
   }
-  int k = C->kr;
+  int k = C->kr, k0 = k;
   if (k == 0) return 0;
   const void *vmax = vmaxget();
+  double *gk = (double *)R_alloc(k, sizeof(double));   /* gradient x_j'r/n on K */
+  double *dir = (double *)R_alloc(k, sizeof(double));
   double *rhs = (double *)R_alloc(k, sizeof(double));
+  int *J = (int *)R_alloc(k, sizeof(int));             /* the coordinates touched */
+  double *old = (double *)R_alloc(k, sizeof(double));  /* and their values before */
   for (int b = 0; b < k; b++) {
     int jb = C->A[C->K[b]];
-    rhs[b] = vec_dot8(col(P, jb), r, n) / n - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
+    gk[b] = cdot(P, jb, r) / n;
+    J[b] = jb;
+    old[b] = theta[jb];
   }
-  chol_upper_solve(C->R, C->rcap, k, rhs); /* R'R delta = rhs */
-  double t = 1;
-  int block = -1;
-  for (int a = 0; a < k; a++) {
-    if (!R_FINITE(rhs[a])) {
-      t = -1;
-      break;
+  for (int step = 0; step < CDN_NEWTON_STEPS && k > 0; step++) {
+    for (int b = 0; b < k; b++) {
+      int jb = C->A[C->K[b]];
+      rhs[b] = dir[b] = gk[b] - lam * P->w[jb] / 2 * adv_sign(theta[jb]);
     }
-    int j = C->A[C->K[a]];
-    if (adv_sign(theta[j] + rhs[a]) != adv_sign(theta[j])) {
-      double ta = -theta[j] / rhs[a];
-      if (ta < t) t = ta, block = a;
+    chol_upper_solve(C->R, C->rcap, k, dir); /* R'R delta = rhs */
+    double t = 1;
+    int block = -1;
+    for (int a = 0; a < k; a++) {
+      if (!R_FINITE(dir[a])) {
+        t = -1;
+        break;
+      }
+      int j = C->A[C->K[a]];
+      if (adv_sign(theta[j] + dir[a]) != adv_sign(theta[j])) {
+        double ta = -theta[j] / dir[a];
+        if (ta < t) t = ta, block = a;
+      }
     }
-  }
-  if (t > 0) {
-    full = block < 0;
+    if (!(t > 0)) break;
     for (int a = 0; a < k; a++) {
       int j = C->A[C->K[a]];
-      const double *xj = col(P, j);
-      double nw = (a == block) ? 0.0 : theta[j] + t * rhs[a];
-      double delta = nw - theta[j];
-      theta[j] = nw;
-      vec_axmy(r, xj, delta, n);
+      theta[j] = (a == block) ? 0.0 : theta[j] + t * dir[a];
     }
+    if (block < 0) {
+      full = 1;
+      break;
+    }
+    /* the gradient on K after the step: gk -= t Gram[K, K] dir = t rhs, since dir
+     * solves Gram[K, K] dir = rhs (for the blocked coordinate t dir is its move to
+     * zero up to rounding; the sweep that follows computes exact gradients) */
+    for (int b = 0; b < k; b++) gk[b] -= t * rhs[b];
+    cdn_factor_drop(C, block);
+    for (int b = block; b < k - 1; b++) gk[b] = gk[b + 1], rhs[b] = rhs[b + 1];
+    k--;
+  }
+  /* the residual takes the total change of each coordinate touched */
+  for (int q = 0; q < k0; q++) {
+    double delta = theta[J[q]] - old[q];
+    if (delta != 0) caxmy(P, r, J[q], delta);
   }
   vmaxset(vmax);
   return full;
@@ -248,28 +303,44 @@ static int cdn_cycle(const prob *P, cdn_state *C, double lam, double *theta, dou
   return it;
 }
 
+/* r and g (every column, exact at r) become a reference, replacing the oldest. */
+static void cdn_ref_push(const prob *P, cdn_state *C, const double *r, const double *g) {
+  int n = P->n, l = C->rnext;
+  C->rnext = (l + 1) % REF_MAX;
+  if (C->nref < REF_MAX) C->nref++;
+  memcpy(C->Vr + (size_t)l * n, r, n * sizeof(double));
+  double s = 0;
+  for (int i = 0; i < n; i++) s += r[i] * r[i];
+  C->vrn[l] = sqrt(s);
+  for (int j = 0; j < P->d; j++) C->Gr[(size_t)j * REF_MAX + l] = g[j];
+}
+
 /* The gradient outside S, where every coefficient is zero: into g for the columns
- * listed in C->rest (their number returned). |x_j'r/n - gref_j| <= sqrt(xv_j) D with
- * D = ||r - rref|| / sqrt(n) (Cauchy-Schwarz), so a column whose bound stays below its
- * threshold meets its KKT condition without computing x_j'r. When the bound is too
- * loose for most columns, all are computed and rref moves to r. */
+ * listed in C->rest (their number returned). With c the least-squares fit of r on
+ * the references (ref_fit), x_j'r/n = sum_l c_l Gr_jl + x_j'(r - V c)/n, and
+ * |x_j'(r - V c)|/n <= sqrt(xv_j) D, D = ||r - V c|| / sqrt(n) (Cauchy-Schwarz); the
+ * path's residuals change smoothly, so a few earlier ones predict r closely. A column
+ * whose bound stays below its threshold meets its KKT condition without computing
+ * x_j'r (g_j then holds the prediction, for the next strong set). When the bound is
+ * too loose for most columns, all are computed and r joins the references. */
 static int cdn_grad_rest(const prob *P, cdn_state *C, double lam, const double *r,
-                         double *g, const double *xv) {
+                         double *g) {
   int n = P->n, d = P->d;
-  double sqn = sqrt((double)n);
-  double D = 0, rn = 0;
-  for (int i = 0; i < n; i++) {
-    D += (r[i] - C->rref[i]) * (r[i] - C->rref[i]);
-    rn += C->rref[i] * C->rref[i];
-  }
-  D = sqrt(D) / sqn;
-  rn = sqrt(rn) / sqn;
+  double sqn = sqrt((double)n), c[REF_MAX];
+  double D = ref_fit(C->Vr, C->nref, n, r, c), cs = 0;
+  for (int i = 0; i < n; i++) cs += r[i] * r[i];
+  cs = sqrt(cs);
+  for (int l = 0; l < C->nref; l++) cs += fabs(c[l]) * C->vrn[l];
+  D = (D + 1e-12 * cs) / sqn; /* (rounding in the references, the fit and the sums) */
   int m = 0, nrest = 0;
   for (int j = 0; j < d; j++) {
     if (C->inS[j] || P->excl[j]) continue;
     nrest++;
-    double sx = sqrt(xv[j]);
-    if (fabs(C->gref[j]) + sx * (D + 1e-12 * rn) >= lam * P->w[j] / 2) C->rest[m++] = j;
+    const double *gr = C->Gr + (size_t)j * REF_MAX;
+    double pred = 0;
+    for (int l = 0; l < C->nref; l++) pred += c[l] * gr[l];
+    if (fabs(pred) + C->sxv[j] * D >= lam * P->w[j] / 2) C->rest[m++] = j;
+    else g[j] = pred;
   }
   int refresh = 3 * m > nrest;
   if (refresh) {
@@ -278,10 +349,7 @@ static int cdn_grad_rest(const prob *P, cdn_state *C, double lam, const double *
       if (!C->inS[j]) C->rest[m++] = j;
   }
   cdn_grad(P, r, g, C->rest, m);
-  if (refresh) {
-    memcpy(C->gref, g, d * sizeof(double));
-    memcpy(C->rref, r, n * sizeof(double));
-  }
+  if (refresh) cdn_ref_push(P, C, r, g); /* (g is exact on S too: cdn_solve) */
   return m;
 }
 
@@ -298,7 +366,7 @@ static int cdn_solve(const prob *P, cdn_state *C, double lam, double lam_prev,
     cdn_grad(P, r, g, C->S, C->ks);
     double kS = cd_kkt(P, lam, theta, g, C->S, C->ks);
     if (kS > P->thresh && it < P->maxit) continue;
-    int m = cdn_grad_rest(P, C, lam, r, g, xv);
+    int m = cdn_grad_rest(P, C, lam, r, g);
     double kR = cd_kkt(P, lam, theta, g, C->rest, m);
     *kkt = kS > kR ? kS : kR;
     if (*kkt <= P->thresh) break;
@@ -338,15 +406,17 @@ cdn_state *cd_init(const prob *P, double *lmax) {
   double *r = C->r = (double *)R_alloc(n, sizeof(double));
   for (int i = 0; i < n; i++) r[i] = P->y[i];
   cdn_grad(P, r, g, NULL, d);
-  C->gref = (double *)R_alloc(d, sizeof(double));
-  C->rref = (double *)R_alloc(n, sizeof(double));
-  memcpy(C->gref, g, d * sizeof(double));
-  memcpy(C->rref, r, n * sizeof(double));
+  C->Vr = (double *)R_alloc((size_t)n * REF_MAX, sizeof(double));
+  C->Gr = (double *)R_alloc((size_t)d * REF_MAX, sizeof(double));
+  C->sxv = (double *)R_alloc(d, sizeof(double));
+  C->nref = C->rnext = 0;
+  cdn_ref_push(P, C, r, g);
   *lmax = 0;
   C->bmax = 0;
   for (int j = 0; j < d; j++) {
     const double *xj = col(P, j);
-    xv[j] = vec_dot8(xj, xj, n) / n;
+    xv[j] = vec_dot8c(xj, cmean(P, j), xj, cmean(P, j), n) / n;
+    C->sxv[j] = sqrt(xv[j]);
     if (P->excl[j]) continue;
     *lmax = fmax(*lmax, 2 * fabs(g[j]) / P->w[j]);
     C->bmax = fmax(C->bmax, sqrt(xv[j]) * 2 * P->sc[j] / P->sy);
@@ -363,7 +433,7 @@ int cd_solve(const prob *P, cdn_state *C, double lam, double lam_prev, double *t
   for (int q = 0; q < C->ka; q++) {
     int j = C->A[q];
     if (theta[j] == 0) continue;
-    vec_axmy(r, col(P, j), theta[j], n);
+    caxmy(P, r, j, theta[j]);
   }
   return cdn_solve(P, C, lam, lam_prev, theta, r, C->g, C->xv, kkt, iters);
 }

@@ -13,6 +13,10 @@
  */
 #include "lasso_as.h"
 
+#if AS_NREF > REF_MAX
+#error "AS_NREF must be at most REF_MAX (ref_fit)"
+#endif
+
 /* relative KKT residual of the LASSO at theta, from g = x'r/n (r = y - X theta) */
 double cd_kkt(const prob *P, double lam, const double *theta, const double *g,
               const int *idx, int m) {
@@ -79,16 +83,17 @@ void as_screen_add(aset *S, int j) {
   S->scr[S->nscr++] = j;
 }
 
-/* Least-squares coefficients c of v on the reference vectors of the full checks (by
- * the normal equations, with a tiny ridge); returns ||v - V c||. Any c gives a valid
- * bound in as_kkt, so a poor fit only loosens it (c = 0 if the Gram matrix of the
- * references is numerically singular). */
-static double as_ref_fit(const aset *S, int n, const double *v, double *c) {
-  int m = S->nref;
-  double A[AS_NREF][AS_NREF], tr = 0;
+/* Least-squares coefficients c of v on the m <= REF_MAX reference vectors V (n x m,
+ * the vectors of earlier checks that computed every column; by the normal equations,
+ * with a tiny ridge); returns ||v - V c||. Any c gives a valid bound in the checks
+ * that use it (as_kkt, and coordinate descent's check outside its strong set), so a
+ * poor fit only loosens it (c = 0 if the Gram matrix of the references is
+ * numerically singular). */
+double ref_fit(const double *Vr, int m, int n, const double *v, double *c) {
+  double A[REF_MAX][REF_MAX], tr = 0;
   for (int a = 0; a < m; a++) {
-    const double *va = S->Vr + (size_t)a * n;
-    for (int b = 0; b <= a; b++) A[a][b] = vec_dot8(va, S->Vr + (size_t)b * n, n);
+    const double *va = Vr + (size_t)a * n;
+    for (int b = 0; b <= a; b++) A[a][b] = vec_dot8(va, Vr + (size_t)b * n, n);
     c[a] = vec_dot8(va, v, n);
     tr = fmax(tr, A[a][a]);
   }
@@ -122,10 +127,14 @@ static double as_ref_fit(const aset *S, int n, const double *v, double *c) {
   double D = 0;
   for (int i = 0; i < n; i++) {
     double ri = v[i];
-    for (int a = 0; a < m; a++) ri -= c[a] * S->Vr[(size_t)a * n + i];
+    for (int a = 0; a < m; a++) ri -= c[a] * Vr[(size_t)a * n + i];
     D += ri * ri;
   }
   return sqrt(D);
+}
+
+static double as_ref_fit(const aset *S, int n, const double *v, double *c) {
+  return ref_fit(S->Vr, S->nref, n, v, c);
 }
 
 /* v (of norm vnorm) and G = x'v of a check that computed every column become a

@@ -24,7 +24,8 @@ void xt_v(const prob *P, const double *v, double *out) {
   }
 }
 
-/* r = X theta + b - y (b s - y with row scales) using only the non-zero coefficients. */
+/* r = X theta + b - y (b s - y with row scales) using only the non-zero coefficients
+ * (the columns x_j - mu_j with implicit centring). */
 void residuals(const prob *P, const double *theta, double b, double *r) {
   int n = P->n;
   if (P->es)
@@ -34,7 +35,10 @@ void residuals(const prob *P, const double *theta, double b, double *r) {
   for (int j = 0; j < P->d; j++) {
     double t = theta[j];
     if (t == 0) continue;
-    vec_axpy(r, col(P, j), t, n);
+    if (P->mu)
+      vec_axmy_c(r, col(P, j), -t, P->mu[j], n);
+    else
+      vec_axpy(r, col(P, j), t, n);
   }
 }
 
@@ -75,9 +79,12 @@ static void prob_row_scales(prob *P, SEXP rw) {
 static void prob_unpack(prob *P, SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP ctrl,
                         SEXP ints, SEXP rw) {
   if (!isNull(rw) && TYPEOF(rw) != REALSXP) error("row weights: a double vector");
-  P->x = REAL(x);
-  P->rw = isNull(rw) ? NULL : REAL(rw);
-  P->y = REAL(y);
+  /* read-only pointers: REAL() on an ALTREP wrapper of shared data (as R can hand
+   * over a matrix) copies it, n x d doubles per call */
+  P->x = REAL_RO(x);
+  P->mu = NULL;
+  P->rw = isNull(rw) ? NULL : REAL_RO(rw);
+  P->y = REAL_RO(y);
   P->n = nrows(x);
   P->d = ncols(x);
   P->w = REAL(w);
@@ -163,20 +170,18 @@ static void lasso_walk(const prob *P, const double *lam, int nl, double *beta,
   }
 }
 
-/* The path. x: n x d (centred when intercept), y (centred when intercept),
- * w: penalty weights, sc: KKT scales, excl: columns fixed at zero, lambda: the path,
- * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads[, full_kkt])
- * (full_kkt = 1 turns the row-space Newton solve off, for the tests), rw: observation
- * weights of mean 1 or NULL (eps > 0 only: R folds them into the rows for eps = 0).
- * For xi > 0 they weigh each row's loss; for xi = 0 R has multiplied the rows of x
- * and y by sqrt(rw) (positive weights only), and the active-set method takes
- * sqrt(rw) as its row scales (prob.es).
- * Returns list(beta (d x nlam), b (nlam), kkt, iters, status, loss (path_loss)). */
-SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
-                  SEXP ints, SEXP rw) {
+/* The path (see C_lasso_path); mu: NULL, or for eps = 0 the column means, which
+ * coordinate descent subtracts on the fly (x itself uncentred: no centred copy). */
+static SEXP lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
+                       SEXP ints, SEXP rw, SEXP mu) {
   prob P;
   prob_unpack(&P, x, y, w, sc, excl, ctrl, ints, rw);
   if (!isNull(rw) && P.eps == 0) error("row weights: for eps > 0 only");
+  if (!isNull(mu)) {
+    if (TYPEOF(mu) != REALSXP || length(mu) != P.d) error("mu: one double per column");
+    if (P.eps != 0) error("mu: for eps = 0 only");
+    P.mu = REAL(mu);
+  }
   int nl = length(lambda);
   SEXP beta = PROTECT(allocMatrix(REALSXP, P.d, nl));
   SEXP bvec = PROTECT(allocVector(REALSXP, nl));
@@ -189,6 +194,28 @@ SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP 
   SEXP out = path_out(beta, bvec, kkt, iters, status, loss);
   UNPROTECT(6);
   return out;
+}
+
+/* The path. x: n x d (centred when intercept), y (centred when intercept),
+ * w: penalty weights, sc: KKT scales, excl: columns fixed at zero, lambda: the path,
+ * ctrl = c(eps, xi, thresh, sy), ints = c(norm, intercept, maxit, threads[, full_kkt])
+ * (full_kkt = 1 turns the row-space Newton solve off, for the tests), rw: observation
+ * weights of mean 1 or NULL (eps > 0 only: R folds them into the rows for eps = 0).
+ * For xi > 0 they weigh each row's loss; for xi = 0 R has multiplied the rows of x
+ * and y by sqrt(rw) (positive weights only), and the active-set method takes
+ * sqrt(rw) as its row scales (prob.es).
+ * Returns list(beta (d x nlam), b (nlam), kkt, iters, status, loss (path_loss)). */
+SEXP C_lasso_path(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
+                  SEXP ints, SEXP rw) {
+  return lasso_path(x, y, w, sc, excl, lambda, ctrl, ints, rw, R_NilValue);
+}
+
+/* C_lasso_path for eps = 0 with x uncentred and mu its column means (implicit
+ * centring: y centred as there, the columns taken as x_j - mu_j). */
+SEXP C_lasso_path_mu(SEXP x, SEXP y, SEXP w, SEXP sc, SEXP excl, SEXP lambda, SEXP ctrl,
+                     SEXP ints, SEXP mu) {
+  if (isNull(mu)) error("mu: one double per column");
+  return lasso_path(x, y, w, sc, excl, lambda, ctrl, ints, R_NilValue, mu);
 }
 
 /* The true-attack solutions (xi = 0) at one lambda over an increasing vector of eps
@@ -274,44 +301,58 @@ SEXP C_lasso_surrogate(SEXP theta, SEXP b, SEXP x, SEXP y, SEXP eps, SEXP norm, 
 }
 
 /* The rows `rows` (1-based; all when R_NilValue) of x, centred by column when
- * `center`, in one pass per column: list(x (the copy), mean, sd (divisor = rows)).
- * The mean is over the selected rows; sd is their standard deviation about it (two
- * passes over the column in cache, so no cancellation). Cross-validation uses it to
- * build each training fold without copying x in R. */
-SEXP C_lasso_prep(SEXP x, SEXP rows, SEXP center) {
-  int n = nrows(x), d = ncols(x), ctr = asLogical(center);
+ * `center`, in one pass per column: list(x (the copy), mean, sd (divisor = rows),
+ * xty). The mean is over the selected rows; sd is their standard deviation about it
+ * (two passes over the column in cache, so no cancellation). Cross-validation uses it
+ * to build each training fold without copying x in R. With `copy` FALSE (all rows
+ * only) x is not copied (x: NULL); the means then serve implicit centring
+ * (C_lasso_path_mu). yc: NULL, or the (centred) response of the selected rows, and
+ * then xty_j = (x_j - mean_j)'yc (x_j'yc without `center`), computed while the
+ * column is in cache (lambda_max). */
+SEXP C_lasso_prep(SEXP x, SEXP rows, SEXP center, SEXP copy, SEXP yc) {
+  int n = nrows(x), d = ncols(x), ctr = asLogical(center), cp = asLogical(copy);
   int m = isNull(rows) ? n : length(rows);
   const int *ri = isNull(rows) ? NULL : INTEGER(rows);
   for (int q = 0; q < m && ri; q++)
     if (ri[q] < 1 || ri[q] > n) error("row index %d out of range", ri[q]);
-  SEXP xc = PROTECT(allocMatrix(REALSXP, m, d));
-  adv_hugepages(REAL(xc), (size_t)m * d * sizeof(double));
+  if (!cp && ri) error("rows need a copy");
+  if (!isNull(yc) && (TYPEOF(yc) != REALSXP || length(yc) != m)) error("yc: one double per row");
+  SEXP xc = PROTECT(cp ? allocMatrix(REALSXP, m, d) : R_NilValue);
+  if (cp) adv_hugepages(REAL(xc), (size_t)m * d * sizeof(double));
   SEXP mean = PROTECT(allocVector(REALSXP, d));
   SEXP sd = PROTECT(allocVector(REALSXP, d));
-  const double *X = REAL(x);
-  double *Y = REAL(xc), *mu = REAL(mean), *s = REAL(sd);
+  SEXP xty = PROTECT(isNull(yc) ? R_NilValue : allocVector(REALSXP, d));
+  const double *X = REAL_RO(x), *yv = isNull(yc) ? NULL : REAL_RO(yc); /* (see prob_unpack) */
+  double *Y = cp ? REAL(xc) : NULL, *mu = REAL(mean), *s = REAL(sd);
   for (int j = 0; j < d; j++) {
     const double *xj = X + (size_t)j * n;
-    double *yj = Y + (size_t)j * m, a = 0;
-    if (ri) {
-      for (int q = 0; q < m; q++) yj[q] = xj[ri[q] - 1];
-    } else {
-      memcpy(yj, xj, (size_t)m * sizeof(double));
+    const double *src = xj;
+    double a = 0;
+    if (cp) {
+      double *yj = Y + (size_t)j * m;
+      if (ri) {
+        for (int q = 0; q < m; q++) yj[q] = xj[ri[q] - 1];
+      } else {
+        memcpy(yj, xj, (size_t)m * sizeof(double));
+      }
+      src = yj;
     }
-    for (int q = 0; q < m; q++) a += yj[q];
-    a /= m;
-    double v = 0;
-    for (int q = 0; q < m; q++) v += (yj[q] - a) * (yj[q] - a);
+    a = vec_sum8(src, m) / m;
+    double v = vec_dot8c(src, a, src, a, m); /* (several partial sums: no long chain) */
     mu[j] = a;
     s[j] = sqrt(v / m);
-    if (ctr)
+    if (cp && ctr) {
+      double *yj = Y + (size_t)j * m;
       for (int q = 0; q < m; q++) yj[q] -= a;
+    }
+    if (yv) REAL(xty)[j] = vec_dot8c(src, (ctr && !cp) ? a : 0.0, yv, 0.0, m);
   }
-  const char *nms[] = {"x", "mean", "sd", ""};
+  const char *nms[] = {"x", "mean", "sd", "xty", ""};
   SEXP out = PROTECT(mkNamed(VECSXP, nms));
   SET_VECTOR_ELT(out, 0, xc);
   SET_VECTOR_ELT(out, 1, mean);
   SET_VECTOR_ELT(out, 2, sd);
-  UNPROTECT(4);
+  SET_VECTOR_ELT(out, 3, xty);
+  UNPROTECT(5);
   return out;
 }

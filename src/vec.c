@@ -80,6 +80,127 @@ ADV_CLONES double vec_dot8(const double *a, const double *b, int n) {
   return r;
 }
 
+/* sum of a with vec_dot8's partial sums and their order (the products replaced by the
+ * elements themselves) */
+ADV_CLONES double vec_sum8(const double *a, int n) {
+  int i = 0;
+  double r;
+#if defined(__GNUC__)
+  vec_v4 s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
+  for (; i + 16 <= n; i += 16) {
+    vec_v4 a0, a1, a2, a3;
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    VEC_LD(a2, a + i + 8);
+    VEC_LD(a3, a + i + 12);
+    s0 += a0;
+    s1 += a1;
+    s2 += a2;
+    s3 += a3;
+  }
+  if (i + 8 <= n) {
+    vec_v4 a0, a1;
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    s0 += a0;
+    s1 += a1;
+    i += 8;
+  }
+  r = (VEC_HSUM(s0) + VEC_HSUM(s1)) + (VEC_HSUM(s2) + VEC_HSUM(s3));
+#else
+  double s[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) s[l] += a[i + l];
+  if (i + 8 <= n) {
+    for (int l = 0; l < 8; l++) s[l] += a[i + l];
+    i += 8;
+  }
+  r = ((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) +
+       (((s[8] + s[9]) + (s[10] + s[11])) + ((s[12] + s[13]) + (s[14] + s[15]))));
+#endif
+  for (; i < n; i++) r += a[i];
+  return r;
+}
+
+/* vec_dot8 of the shifted vectors a - ma and b - mb (each difference rounded once,
+ * then the same products and partial sums as vec_dot8 on the shifted copies, so with
+ * ma = mb = 0 it is vec_dot8): the lasso's implicit centring (lasso_cd.c). */
+ADV_CLONES double vec_dot8c(const double *a, double ma, const double *b, double mb, int n) {
+  int i = 0;
+  double r;
+#if defined(__GNUC__)
+  vec_v4 s0 = {0, 0, 0, 0}, s1 = s0, s2 = s0, s3 = s0;
+  if (mb == 0) { /* (b - 0 is b: the same sums, one subtraction fewer per element) */
+    for (; i + 16 <= n; i += 16) {
+      vec_v4 a0, a1, a2, a3, b0, b1, b2, b3;
+      VEC_LD(a0, a + i);
+      VEC_LD(a1, a + i + 4);
+      VEC_LD(a2, a + i + 8);
+      VEC_LD(a3, a + i + 12);
+      VEC_LD(b0, b + i);
+      VEC_LD(b1, b + i + 4);
+      VEC_LD(b2, b + i + 8);
+      VEC_LD(b3, b + i + 12);
+      s0 += (a0 - ma) * b0;
+      s1 += (a1 - ma) * b1;
+      s2 += (a2 - ma) * b2;
+      s3 += (a3 - ma) * b3;
+    }
+  }
+  for (; i + 16 <= n; i += 16) {
+    vec_v4 a0, a1, a2, a3, b0, b1, b2, b3;
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    VEC_LD(a2, a + i + 8);
+    VEC_LD(a3, a + i + 12);
+    VEC_LD(b0, b + i);
+    VEC_LD(b1, b + i + 4);
+    VEC_LD(b2, b + i + 8);
+    VEC_LD(b3, b + i + 12);
+    s0 += (a0 - ma) * (b0 - mb);
+    s1 += (a1 - ma) * (b1 - mb);
+    s2 += (a2 - ma) * (b2 - mb);
+    s3 += (a3 - ma) * (b3 - mb);
+  }
+  if (i + 8 <= n) {
+    vec_v4 a0, a1, b0, b1;
+    VEC_LD(a0, a + i);
+    VEC_LD(a1, a + i + 4);
+    VEC_LD(b0, b + i);
+    VEC_LD(b1, b + i + 4);
+    s0 += (a0 - ma) * (b0 - mb);
+    s1 += (a1 - ma) * (b1 - mb);
+    i += 8;
+  }
+  r = (VEC_HSUM(s0) + VEC_HSUM(s1)) + (VEC_HSUM(s2) + VEC_HSUM(s3));
+#else
+  double s[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  for (; i + 16 <= n; i += 16)
+    for (int l = 0; l < 16; l++) s[l] += (a[i + l] - ma) * (b[i + l] - mb);
+  if (i + 8 <= n) {
+    for (int l = 0; l < 8; l++) s[l] += (a[i + l] - ma) * (b[i + l] - mb);
+    i += 8;
+  }
+  r = ((((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))) +
+       (((s[8] + s[9]) + (s[10] + s[11])) + ((s[12] + s[13]) + (s[14] + s[15]))));
+#endif
+  for (; i < n; i++) r += (a[i] - ma) * (b[i] - mb);
+  return r;
+}
+
+/* r -= a (x - m), the difference rounded once (with m = 0 it is vec_axmy) */
+ADV_CLONES void vec_axmy_c(double *restrict r, const double *restrict x, double a,
+                           double m, int n) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    r[i] -= a * (x[i] - m);
+    r[i + 1] -= a * (x[i + 1] - m);
+    r[i + 2] -= a * (x[i + 2] - m);
+    r[i + 3] -= a * (x[i + 3] - m);
+  }
+  for (; i < n; i++) r[i] -= a * (x[i] - m);
+}
+
 ADV_CLONES void vec_dot8x2(const double *x, const double *a, const double *c, int n,
                            double *xa, double *xc) {
   int i = 0;

@@ -118,6 +118,11 @@ void vec_axpy4(double *restrict t, const double *restrict x0, const double *rest
 /* a'b with eight partial sums (two four-wide accumulators, lanes summed with VEC_HSUM,
  * first accumulator first), then the tail */
 double vec_dot8(const double *a, const double *b, int n);
+/* the sum of a in vec_dot8's order; vec_dot8 of a - ma and b - mb (each difference
+ * rounded once); r -= a (x - m) */
+double vec_sum8(const double *a, int n);
+double vec_dot8c(const double *a, double ma, const double *b, double mb, int n);
+void vec_axmy_c(double *restrict r, const double *restrict x, double a, double m, int n);
 /* x'a and x'c in one pass over x, each summed as in vec_dot8 */
 void vec_dot8x2(const double *x, const double *a, const double *c, int n, double *xa,
                 double *xc);

@@ -56,6 +56,7 @@ entry_scenarios <- function(e) {
   }
   if (exists("adv_lasso", envir = e)) {
     lasso(sim$x, sim$y, eps = 0.1, nlambda = 3)
+    lasso(sim$x, sim$y, eps = 0, nlambda = 3) # (implicit centring: C_lasso_path_mu)
     lasso(sim$x, sim$y, eps = 0.1, xi = 0.2, nlambda = 3)
     lasso(sim$x, sim$y > median(sim$y), eps = 0.1, nlambda = 3, family = "binomial")
   }

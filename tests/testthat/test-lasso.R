@@ -123,6 +123,56 @@ test_that("eps = 0 with d > n (strong rules, screening, Newton near df = n) matc
   }
 })
 
+test_that("eps = 0: implicit centring (no copy of x) is the fit on the centred copy", {
+  skip_if_not_installed("glmnet")
+  # columns with large means relative to their spread: the centring is done on the fly
+  # (each x_ij - mean_j formed as a centred copy would hold it), so the fit on all rows
+  # must equal, to the last bit, the one through the centred copy that a fold takes
+  withr::with_seed(21, {
+    n <- 40
+    d <- 90
+    x <- matrix(rnorm(n * d), n, d) %*% diag(seq(0.2, 3, length.out = d)) +
+      rep(10^seq(-1, 4, length.out = d), each = n)
+    y <- drop(x[, c(1, 5, 60)] %*% c(2, -1, 1)) + rnorm(n)
+  })
+  x0 <- x + 0
+  for (st in c(FALSE, TRUE)) for (ic in c(FALSE, TRUE)) {
+    a <- advtrain:::lasso_args(x, y, 0, "l2", 0, NULL, 40, 1e-3, NULL, st, ic, 1e-10,
+                               1e5, 1L)
+    f_imp <- advtrain:::lasso_fit(a)
+    f_cp <- advtrain:::lasso_fit(a, rows = seq_len(n))
+    expect_identical(f_imp$beta, f_cp$beta)
+    expect_identical(f_imp$kkt, f_cp$kkt)
+    expect_equal(f_imp$a0, f_cp$a0, tolerance = 1e-13)
+    fit <- adv_lasso(x, y, eps = 0, standardize = st, intercept = ic,
+                     lambda_min_ratio = 1e-3, nlambda = 40)
+    expect_identical(fit$beta, f_imp$beta)
+    expect_equal(max(fit$status), 0L)
+    expect_lte(max(fit$kkt), 1e-10)
+    # (without intercept the columns of large mean keep lambda_max high)
+    if (ic) expect_gte(max(fit$df), 30)
+    # the KKT conditions, on centred columns computed here
+    xc <- if (ic) sweep(x, 2, colMeans(x)) else x
+    w <- if (st) sqrt(colMeans(sweep(x, 2, colMeans(x))^2)) else rep(1, d)
+    for (k in seq_along(fit$lambda)) {
+      r <- drop(y - fit$a0[k] - x %*% fit$beta[, k])
+      gk <- 2 / n * drop(crossprod(xc, r))
+      b <- fit$beta[, k]
+      v <- ifelse(b != 0, abs(gk - fit$lambda[k] * w * sign(b)),
+                  pmax(abs(gk) - fit$lambda[k] * w, 0))
+      expect_lte(max(v / w) / sd(y), 1e-8)
+      if (ic) expect_lte(abs(mean(r)), 1e-10 * sd(y))
+    }
+    idx <- which(fit$df <= 25)
+    g <- glmnet::glmnet(x, y, lambda = fit$lambda[idx] / 2, standardize = st,
+                        intercept = ic, thresh = 1e-14)
+    m <- length(g$lambda)
+    expect_gte(m, 10)
+    expect_lte(max(abs(as.matrix(coef(g))[-1, ] - fit$beta[, idx[seq_len(m)]])), 1e-5)
+  }
+  expect_identical(x, x0) # read, never written
+})
+
 test_that("eps > 0, xi = 0: every path point meets the KKT conditions", {
   dat <- lasso_data(40, 12)
   for (norm in c("l2", "linf")) for (st in c(FALSE, TRUE)) for (ic in c(TRUE, FALSE)) {
