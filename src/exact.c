@@ -44,15 +44,6 @@ double cx_objective(const double *z, const double *y, const double *w,
   return f / sw;
 }
 
-static double cx_colsum(const double *x, int n) {
-  double s[4] = {0, 0, 0, 0};
-  int i = 0;
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; l++) s[l] += x[i + l];
-  for (; i < n; i++) s[0] += x[i];
-  return (s[0] + s[1]) + (s[2] + s[3]);
-}
-
 /* The dual value of the candidate alpha: centred (intercept), lambda_i >=
  * max(|alpha_i|, lo_i), all raised by one amount until the norm constraint holds, then
  * (alpha, lambda) scaled optimally. have_xa: xa holds X'alpha already, and with an
@@ -175,7 +166,7 @@ static double cx_active_scr(const double *z, const double *y, const double *w,
     }
     if (has_b && !csum) {
       double *cs = (double *)R_alloc(d > 0 ? d : 1, sizeof(double));
-      for (int j = 0; j < d; j++) cs[j] = cx_colsum(z + (size_t)j * n, n);
+      for (int j = 0; j < d; j++) cs[j] = vec_sum8(z + (size_t)j * n, n);
       csum = cs;
     }
   }
@@ -213,7 +204,7 @@ SEXP C_exact_certify(SEXP z, SEXP y, SEXP beta, SEXP w, SEXP ctrl, SEXP ictrl) {
   double *csum = NULL;
   if (has_b) {
     csum = (double *)R_alloc(d > 0 ? d : 1, sizeof(double));
-    for (int j = 0; j < d; j++) csum[j] = cx_colsum(REAL(z) + (size_t)j * n, n);
+    for (int j = 0; j < d; j++) csum[j] = vec_sum8(REAL(z) + (size_t)j * n, n);
   }
   SEXP out = PROTECT(allocVector(REALSXP, 2 * (R_xlen_t)K));
   for (int c = 0; c < K; c++) {

@@ -186,37 +186,37 @@ static void as_line_init(const prob *P, const aset *S, double lam, const double 
    * rows. Without row scales, a1 (as_manifold_terms: rho on the free rows, 0 on the
    * pinned ones) weights the rows in one vector kernel; with them, a branch-free loop
    * with four partial sums of each */
-  double R1[4] = {0, 0, 0, 0}, R2[4] = {0, 0, 0, 0}, S1[4] = {0, 0, 0, 0},
-         S2[4] = {0, 0, 0, 0};
-  int i = 0;
   if (!P->es) {
     double o[4];
     vec_line_sums(a1, r, dr, n, o);
-    R1[0] = o[0], R2[0] = o[1], S1[0] = o[2], S2[0] = o[3];
-    i = n;
-  }
-  for (; i + 4 <= n; i += 4)
-    for (int l = 0; l < 4; l++) {
-      int h = i + l;
-      double f = S->inZ[h] ? 0.0 : 1.0, fr = f * r[h], fd = f * dr[h];
-      double a = P->es ? S->rho[h] * P->es[h] : S->rho[h];
-      R1[l] += fr * dr[h];
-      R2[l] += fd * dr[h];
-      S1[l] += a * fd;
-      S2[l] += a * fr;
+    L->R1 = o[0], L->R2 = o[1], L->S1 = o[2], L->S2 = o[3];
+  } else {
+    double R1[4] = {0, 0, 0, 0}, R2[4] = {0, 0, 0, 0}, S1[4] = {0, 0, 0, 0},
+           S2[4] = {0, 0, 0, 0};
+    int i = 0;
+    for (; i + 4 <= n; i += 4)
+      for (int l = 0; l < 4; l++) {
+        int h = i + l;
+        double f = S->inZ[h] ? 0.0 : 1.0, fr = f * r[h], fd = f * dr[h];
+        double a = S->rho[h] * P->es[h];
+        R1[l] += fr * dr[h];
+        R2[l] += fd * dr[h];
+        S1[l] += a * fd;
+        S2[l] += a * fr;
+      }
+    for (; i < n; i++) {
+      double f = S->inZ[i] ? 0.0 : 1.0, fr = f * r[i], fd = f * dr[i];
+      double a = S->rho[i] * P->es[i];
+      R1[0] += fr * dr[i];
+      R2[0] += fd * dr[i];
+      S1[0] += a * fd;
+      S2[0] += a * fr;
     }
-  for (; i < n; i++) {
-    double f = S->inZ[i] ? 0.0 : 1.0, fr = f * r[i], fd = f * dr[i];
-    double a = S->rho[i] * rsc(P, i);
-    R1[0] += fr * dr[i];
-    R2[0] += fd * dr[i];
-    S1[0] += a * fd;
-    S2[0] += a * fr;
+    L->R1 = (R1[0] + R1[1]) + (R1[2] + R1[3]);
+    L->R2 = (R2[0] + R2[1]) + (R2[2] + R2[3]);
+    L->S1 = (S1[0] + S1[1]) + (S1[2] + S1[3]);
+    L->S2 = (S2[0] + S2[1]) + (S2[2] + S2[3]);
   }
-  L->R1 = (R1[0] + R1[1]) + (R1[2] + R1[3]);
-  L->R2 = (R2[0] + R2[1]) + (R2[2] + R2[3]);
-  L->S1 = (S1[0] + S1[1]) + (S1[2] + S1[3]);
-  L->S2 = (S2[0] + S2[1]) + (S2[2] + S2[3]);
   for (int q = 0; q < S->z && S->nspec; q++) {
     int h = S->Z[q];
     if (!S->spec[h]) continue;
@@ -488,7 +488,7 @@ static double as_manifold_terms(const prob *P, const aset *S, const double *thet
   if (P->intercept) R->dN[k] = 0;
   /* (branch-free with two partial sums of E: the pinned rows get a1 = 0 and
    * a2 = r, the gradient shift (2/n) C'r_Z) */
-  double E0 = P->es ? 0 : S->z * c, E1 = 0;
+  double E0 = 0, E1 = 0;
   if (P->es) {
     for (int i = 0; i < n; i++) {
       double si = P->es[i], f = S->inZ[i] ? 0.0 : 1.0;

@@ -304,17 +304,7 @@ double as_kkt(const prob *P, aset *S, double lam, const double *theta, const dou
     }
   }
   /* the intercept's derivative (0 without an intercept, where it is not used) */
-  double gb = 0;
-  if (P->intercept && P->es) {
-    gb = vec_dot8(P->es, v, n);
-  } else if (P->intercept) {
-    double s4[4] = {0, 0, 0, 0};
-    int i = 0;
-    for (; i + 4 <= n; i += 4)
-      for (int l = 0; l < 4; l++) s4[l] += v[i + l];
-    for (; i < n; i++) s4[0] += v[i];
-    gb = (s4[0] + s4[1]) + (s4[2] + s4[3]);
-  }
+  double gb = !P->intercept ? 0 : (P->es ? vec_dot8(P->es, v, n) : vec_sum8(v, n));
   double gbA = gb;
   int nout = resA ? as_kkt_clipped(P, S, u, c, &gbA) : 0;
   double worst = P->intercept ? fabs(gb) / P->sy : 0, wv = 0;

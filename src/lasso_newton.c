@@ -12,15 +12,9 @@
 #include "lasso_as.h"
 #include "chol.h"
 
-/* The intercept's column (ones, or the row scales) times v, with four partial sums. */
+/* The intercept's column (ones, or the row scales) times v. */
 static double as_ones_dot(const prob *P, const double *v) {
-  if (P->es) return vec_dot8(P->es, v, P->n);
-  double s[4] = {0, 0, 0, 0};
-  int i = 0;
-  for (; i + 4 <= P->n; i += 4)
-    for (int l = 0; l < 4; l++) s[l] += v[i + l];
-  for (; i < P->n; i++) s[0] += v[i];
-  return (s[0] + s[1]) + (s[2] + s[3]);
+  return P->es ? vec_dot8(P->es, v, P->n) : vec_sum8(v, P->n);
 }
 
 /* Slot of column j in the Gram cache (computing its row, O(n gk)), or -1 if full. */
